@@ -1,0 +1,1 @@
+"""The CA-facing side: one sub-package per CA, behind the protocol of ``base``."""

@@ -1,0 +1,284 @@
+"""The connector protocol the core depends on, its typed values and the connector registry.
+
+A connector turns the gateway's typed requests into one CA's API. Each call
+takes one frozen request value and returns one frozen result holding parsed
+values (DER bytes, ints, dates), never raw JSON. Failures are the
+``ConnectorError`` family of :mod:`service.errors`:
+
+- ``CAUnavailable``: retryable (5xx, 429, timeout, reset), with ``retry_after``;
+- ``CARejected``: final, with ``reason`` one of the ``REASON_*`` constants below.
+
+A "not issued yet" collect is not an error: :class:`CollectResult` says pending.
+Connectors register a factory by type name; :func:`create_connector` builds one
+for a CA's settings and rejects bad settings at start-up, naming the CA and key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from service.config import CASettings
+
+__all__ = [
+    "REASON_AUTH_FAILED",
+    "REASON_CERTIFICATE_REVOKED",
+    "REASON_NOT_FOUND",
+    "REASON_ORDER_FAILED",
+    "REASON_REJECTED",
+    "REASON_VALIDATION_FAILED",
+    "CAProfile",
+    "CollectRequest",
+    "CollectResult",
+    "Connector",
+    "ConnectorFactory",
+    "CustomField",
+    "DetailsRequest",
+    "EnrollRequest",
+    "EnrollResult",
+    "IssuedCertificate",
+    "ListRequest",
+    "ListResult",
+    "OrderDetails",
+    "OrderStatus",
+    "OrderSummary",
+    "RenewRequest",
+    "RenewResult",
+    "RevokeReason",
+    "RevokeRequest",
+    "create_connector",
+    "register_connector",
+]
+
+# CARejected reasons a connector uses, so the core can map them without CA names.
+REASON_AUTH_FAILED = "CA_AUTH_FAILED"  # the gateway's own credentials toward the CA
+REASON_NOT_FOUND = "CA_NOT_FOUND"  # unknown order or serial at the CA
+REASON_VALIDATION_FAILED = "CA_VALIDATION_FAILED"  # CSR, term, profile, org, custom field refused
+REASON_CERTIFICATE_REVOKED = "CA_CERTIFICATE_REVOKED"  # collecting a revoked certificate
+REASON_ORDER_FAILED = "CA_ORDER_FAILED"  # the order was declined, rejected or became invalid
+REASON_REJECTED = "CA_REJECTED"  # any other final refusal
+
+
+class RevokeReason(enum.Enum):
+    """RFC 5280 CRLReason names, as CAGW spells them, with their code."""
+
+    UNSPECIFIED = ("unspecified", 0)
+    KEY_COMPROMISE = ("keyCompromise", 1)
+    CA_COMPROMISE = ("caCompromise", 2)
+    AFFILIATION_CHANGED = ("affiliationChanged", 3)
+    SUPERSEDED = ("superseded", 4)
+    CESSATION_OF_OPERATION = ("cessationOfOperation", 5)
+    CERTIFICATE_HOLD = ("certificateHold", 6)
+    REMOVE_FROM_CRL = ("removeFromCRL", 8)
+    PRIVILEGE_WITHDRAWN = ("privilegeWithdrawn", 9)
+    AA_COMPROMISE = ("aACompromise", 10)
+
+    @property
+    def cagw_name(self) -> str:
+        return self.value[0]
+
+    @property
+    def code(self) -> int:
+        return self.value[1]
+
+    @classmethod
+    def from_name(cls, name: str) -> RevokeReason:
+        for reason in cls:
+            if reason.cagw_name.lower() == name.strip().lower():
+                return reason
+        raise ValueError(f"unknown revocation reason {name!r}")
+
+
+class OrderStatus(enum.Enum):
+    """A CA order's state, normalised."""
+
+    REQUESTED = "requested"  # waiting for approval or validation
+    APPLIED = "applied"  # submitted to the CA, being issued
+    ISSUED = "issued"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    FAILED = "failed"  # declined, rejected, invalid
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CAProfile:
+    """A profile as the CA knows it (a Sectigo cert type)."""
+
+    id: str
+    name: str
+    description: str = ""
+    terms: tuple[int, ...] = ()
+    key_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # {"RSA": ("2048",), "EC": ("P-256",)}
+    use_secondary_org_name: bool = False
+
+
+@dataclass(frozen=True)
+class CustomField:
+    name: str
+    mandatory: bool = False
+
+
+@dataclass(frozen=True)
+class EnrollRequest:
+    csr_pem: str
+    profile_id: str  # the CA's profile id (Sectigo certType)
+    term_days: int
+    common_name: str  # recorded before sending, to find an order whose reply was lost
+    subject_alt_names: tuple[str, ...] = ()
+    comments: str = ""  # carries the gateway's order marker
+    external_requester: str = ""
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    order_id: str
+    renew_id: str = ""
+
+
+@dataclass(frozen=True)
+class CollectRequest:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    certificate_der: bytes
+    chain_der: tuple[bytes, ...] = ()  # issuer first, up to (and including) the root when the CA sends it
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """Either ``issued`` is set, or the order is pending and ``pending_detail`` says what the CA said."""
+
+    issued: IssuedCertificate | None = None
+    pending_detail: str = ""
+    pending_code: int | None = None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.issued is None
+
+
+@dataclass(frozen=True)
+class DetailsRequest:
+    order_id: str
+
+
+@dataclass(frozen=True)
+class OrderDetails:
+    order_id: str
+    status: OrderStatus
+    ca_status: str  # the CA's own word, for messages
+    common_name: str = ""
+    serial_number: int | None = None
+    comments: str = ""
+    profile_id: str = ""
+    term_days: int | None = None
+    subject_alt_names: tuple[str, ...] = ()
+    requested: dt.date | None = None
+    expires: dt.date | None = None
+    revoked: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    common_name: str | None = None
+    serial_number: int | None = None
+    status: OrderStatus | None = None
+    position: int = 0
+    size: int = 50
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    order_id: str
+    common_name: str = ""
+    serial_number: int | None = None
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: tuple[OrderSummary, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    """Revoke by ``order_id`` or, when it is empty, by ``serial_number``."""
+
+    reason: RevokeReason
+    comment: str
+    order_id: str = ""
+    serial_number: int | None = None
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    order_id: str
+    csr_pem: str | None = None
+
+
+@dataclass(frozen=True)
+class RenewResult:
+    order_id: str
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the core needs from a CA. Implementations are async context managers."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def check(self) -> None:
+        """Raise unless the CA answers with the configured credentials."""
+
+    async def profiles(self) -> tuple[CAProfile, ...]: ...
+
+    async def custom_fields(self) -> tuple[CustomField, ...]: ...
+
+    async def enroll(self, request: EnrollRequest) -> EnrollResult: ...
+
+    async def collect(self, request: CollectRequest) -> CollectResult: ...
+
+    async def details(self, request: DetailsRequest) -> OrderDetails: ...
+
+    async def list(self, request: ListRequest) -> ListResult: ...
+
+    async def revoke(self, request: RevokeRequest) -> None: ...
+
+    async def renew(self, request: RenewRequest) -> RenewResult: ...
+
+
+ConnectorFactory = Callable[["CASettings"], Connector]
+_FACTORIES: dict[str, ConnectorFactory] = {}
+
+
+def register_connector(type_name: str, factory: ConnectorFactory) -> None:
+    """Make ``connector: <type_name>`` in the configuration build connectors with ``factory``."""
+    _FACTORIES[type_name] = factory
+
+
+def create_connector(ca: CASettings) -> Connector:
+    """Build the connector of a CA; raises ConfigError naming the CA for bad settings."""
+    from service.errors import ConfigError
+
+    if ca.connector not in _FACTORIES and ca.connector == "sectigo":
+        import service.connectors.sectigo  # noqa: F401  (registers itself)
+    factory = _FACTORIES.get(ca.connector)
+    if factory is None:
+        raise ConfigError(f"CA {ca.id}: unknown connector {ca.connector!r}")
+    return factory(ca)
+
+
+# Used by the core to type injected sleep functions next to the connector.
+SleepFunction = Callable[[float], Awaitable[None]]

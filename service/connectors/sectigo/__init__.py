@@ -1,0 +1,69 @@
+"""The Sectigo Certificate Manager connector: an aiohttp SCM client behind ``connectors/base.py``.
+
+Modules, one job each:
+
+- ``client``: ``SectigoClient``, the HTTP side (session, retries, error mapping, logging);
+- ``auth``: the password, key-store (mTLS, ``/private/api``) and API-key (OAuth2) modes;
+- ``tls``: the ``SSLContext`` from the configured trust and key stores;
+- ``errors``: the Sectigo error family and ``map_aiohttp_errors()``;
+- ``codes``: Sectigo's code and status tables;
+- ``parsing``: JSON and download bodies → typed values;
+- ``connector``: ``SectigoConnector``, the connector protocol on top of the client.
+
+Importing the package registers the connector type ``sectigo``.
+"""
+
+from __future__ import annotations
+
+from service.connectors.base import register_connector
+
+from .client import ClientState, RetryPolicy, SectigoClient, SectigoResponse, Timeouts
+from .connector import ReplaceRequest, SectigoConnector
+from .errors import (
+    SectigoAuthError,
+    SectigoBadResponse,
+    SectigoConnectionError,
+    SectigoError,
+    SectigoNotFound,
+    SectigoOrderFailed,
+    SectigoProxyError,
+    SectigoRejected,
+    SectigoRevoked,
+    SectigoServerError,
+    SectigoThrottled,
+    SectigoTimeout,
+    SectigoTLSError,
+    SectigoTransportError,
+    SectigoUnavailable,
+    SectigoValidationError,
+    map_aiohttp_errors,
+)
+
+__all__ = [
+    "ClientState",
+    "ReplaceRequest",
+    "RetryPolicy",
+    "SectigoAuthError",
+    "SectigoBadResponse",
+    "SectigoClient",
+    "SectigoConnectionError",
+    "SectigoConnector",
+    "SectigoError",
+    "SectigoNotFound",
+    "SectigoOrderFailed",
+    "SectigoProxyError",
+    "SectigoRejected",
+    "SectigoResponse",
+    "SectigoRevoked",
+    "SectigoServerError",
+    "SectigoTLSError",
+    "SectigoThrottled",
+    "SectigoTimeout",
+    "SectigoTransportError",
+    "SectigoUnavailable",
+    "SectigoValidationError",
+    "Timeouts",
+    "map_aiohttp_errors",
+]
+
+register_connector("sectigo", SectigoConnector.from_settings)

@@ -1,0 +1,363 @@
+"""HTTP face of the simulator: SCM routes under ``/api`` and ``/private/api``, token and admin routes.
+
+Each SCM request goes through one pipeline: count it, apply faults, check the
+caller, run the manager operation, render SCM's JSON or file answer. Routes
+are named after the operation (``enroll``, ``collect``, …); those names key
+the request counters and the fault rules.
+
+Admin routes (``/__simulator/...``) need no credentials and never fault: they
+let another process inject faults and read counters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from . import scm_errors
+from .auth import Authenticator, OAuthError
+from .faults import FaultInjector, FaultRule
+from .manager import SimulatedCertificateManager
+from .scm_errors import ScmError
+from .state import OrderStatus
+
+__all__ = ["API_PREFIXES", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
+
+log = logging.getLogger("service.simulator")
+
+API_PREFIXES = ("/api", "/private/api")
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+_FILE_CONTENT_TYPE = "application/octet-stream;charset=UTF-8"
+# The DOC shows plain application/json on organization endpoints.
+_ORG_CONTENT_TYPE = "application/json"
+TOKEN_PATHS = ("/oauth/token", "/auth/realms/apiclients/protocol/openid-connect/token")
+
+Sleep = Callable[[float], Awaitable[None]]
+Operation = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class SimulatorStats:
+    """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        self.requests.clear()
+
+
+def _json(status: int, payload: object, *, content_type: str = JSON_CONTENT_TYPE) -> web.Response:
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+
+def _error(exc: ScmError) -> web.Response:
+    return _json(exc.status, exc.body())
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer; the returned response is never written."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=204)
+
+
+async def _read_json(request: web.Request) -> object:
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise scm_errors.malformed_body() from exc
+
+
+@web.middleware
+async def _http_errors_as_json(request: web.Request, handler: Operation) -> web.StreamResponse:
+    """Unknown paths, wrong methods and oversize bodies also answer in SCM's error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _json(exc.status, {"code": -1, "description": exc.reason})
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
+class _Routes:
+    """The handlers, closed over one simulator's manager, authenticator, faults and stats."""
+
+    def __init__(
+        self,
+        manager: SimulatedCertificateManager,
+        *,
+        auth: Authenticator,
+        faults: FaultInjector,
+        stats: SimulatorStats,
+        sleep: Sleep,
+    ) -> None:
+        self.manager = manager
+        self.auth = auth
+        self.faults = faults
+        self.stats = stats
+        self.sleep = sleep
+
+    # -- the pipeline ----------------------------------------------------------------------
+
+    def scm(self, name: str, operation: Operation, *, private: bool) -> Operation:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            self.stats.requests[name] += 1
+            decision = self.faults.decide(name)
+            if decision.latency > 0:
+                await self.sleep(decision.latency)
+            rule = decision.rule
+            if rule is not None and rule.kind != "drop_reply":
+                return _fault_response(request, rule)
+            try:
+                self._authenticate(request, private=private)
+                response = await operation(request)
+            except ScmError as exc:
+                response = _error(exc)
+                if exc.status == 401 and request.headers.get("Authorization", "").lower().startswith("bearer "):
+                    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+            except Exception:
+                log.exception("simulator: %s %s failed", request.method, request.path)
+                response = _json(500, {"code": -2, "description": "Internal error. Please contact Support for details."})
+            if rule is not None:  # drop_reply: the work is done, the answer is lost
+                return _drop(request)
+            return response
+
+        return endpoint
+
+    def _authenticate(self, request: web.Request, *, private: bool) -> None:
+        if not private:
+            self.auth.check_api(request.headers)
+            return
+        peer = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        self.auth.check_private(request.headers, has_client_certificate=bool(peer))
+
+    # -- SCM operations --------------------------------------------------------------------
+
+    async def types(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.cert_types(request.query.get("organizationId")))
+
+    async def custom_fields(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.custom_fields())
+
+    async def enroll(self, request: web.Request) -> web.StreamResponse:
+        body = await _read_json(request)
+        # Bearer callers have no login header; SCM shows the API client as requester then.
+        requester = request.headers.get("login") or self.manager.settings.oauth_client_id or "api-client"
+        return _json(200, self.manager.enroll(body, requester=requester))
+
+    async def collect_query(self, request: web.Request) -> web.StreamResponse:
+        return self._collect(request.match_info["ssl_id"], request.query.get("format", "base64"))
+
+    async def collect_path(self, request: web.Request) -> web.StreamResponse:
+        return self._collect(request.match_info["ssl_id"], request.match_info["format"])
+
+    def _collect(self, ssl_id: str, fmt: str) -> web.StreamResponse:
+        collected = self.manager.collect(ssl_id, fmt)
+        return web.Response(
+            body=collected.body,
+            headers={
+                "Content-Type": _FILE_CONTENT_TYPE,
+                "Content-Disposition": f'attachment; filename="{collected.filename}"',
+            },
+        )
+
+    async def details(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.details(request.match_info["ssl_id"]))
+
+    async def search(self, request: web.Request) -> web.StreamResponse:
+        items, total = self.manager.search(request.query)
+        if request.method == "HEAD":
+            return web.Response(status=200, headers={"X-Total-Count": str(total)})
+        response = _json(200, items)
+        response.headers["X-Total-Count"] = str(total)
+        return response
+
+    async def revoke(self, request: web.Request) -> web.StreamResponse:
+        self.manager.revoke(request.match_info["ssl_id"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def revoke_serial(self, request: web.Request) -> web.StreamResponse:
+        self.manager.revoke_by_serial(request.match_info["serial"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def renew_by_id(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.renew_by_id(request.match_info["ssl_id"], await _read_json(request)))
+
+    async def renew(self, request: web.Request) -> web.StreamResponse:
+        self.manager.renew(request.match_info["renew_id"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def replace(self, request: web.Request) -> web.StreamResponse:
+        self.manager.replace(request.match_info["ssl_id"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def approve(self, request: web.Request) -> web.StreamResponse:
+        self.manager.approve(request.match_info["ssl_id"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def decline(self, request: web.Request) -> web.StreamResponse:
+        self.manager.decline(request.match_info["ssl_id"], await _read_json(request))
+        return web.Response(status=204)
+
+    async def organizations(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.organizations(), content_type=_ORG_CONTENT_TYPE)
+
+    async def organization(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, self.manager.organization(request.match_info["org_id"]), content_type=_ORG_CONTENT_TYPE)
+
+    # -- OAuth2 token endpoint -------------------------------------------------------------
+
+    async def token(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests["token"] += 1
+        decision = self.faults.decide("token")
+        if decision.latency > 0:
+            await self.sleep(decision.latency)
+        if decision.rule is not None and decision.rule.kind != "drop_reply":
+            return _fault_response(request, decision.rule)
+        form = await request.post()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            grant = self.auth.issue_token(fields, basic_auth=request.headers.get("Authorization"))
+            response = _json(200, grant.to_json(), content_type="application/json")
+        except OAuthError as exc:
+            response = _json(exc.status, exc.body(), content_type="application/json")
+        response.headers["Cache-Control"] = "no-store"
+        if decision.rule is not None:
+            return _drop(request)
+        return response
+
+    # -- admin -----------------------------------------------------------------------------
+
+    async def admin_faults(self, request: web.Request) -> web.StreamResponse:
+        return _json(200, {"rules": self.faults.snapshot()}, content_type="application/json")
+
+    async def admin_add_faults(self, request: web.Request) -> web.StreamResponse:
+        try:
+            payload = await _read_json(request)
+        except ScmError as exc:
+            return _error(exc)
+        items: Any = payload.get("rules") if isinstance(payload, dict) and "rules" in payload else payload
+        if not isinstance(items, list):
+            items = [items]
+        try:
+            rules = [FaultRule.from_json(item) for item in items]
+        except (TypeError, ValueError) as exc:
+            return _json(400, {"code": -1601, "description": str(exc)}, content_type="application/json")
+        ids = {self.faults.add(rule) for rule in rules}
+        added = [r for r in self.faults.snapshot() if r["id"] in ids]
+        return _json(201, {"rules": added}, content_type="application/json")
+
+    async def admin_clear_faults(self, request: web.Request) -> web.StreamResponse:
+        self.faults.clear(request.query.get("route"))
+        return web.Response(status=204)
+
+    async def admin_remove_fault(self, request: web.Request) -> web.StreamResponse:
+        rule_id = request.match_info["rule_id"]
+        if not rule_id.isdigit() or not self.faults.remove(int(rule_id)):
+            return _json(404, {"code": -1, "description": f"no fault rule {rule_id}"}, content_type="application/json")
+        return web.Response(status=204)
+
+    async def admin_stats(self, request: web.Request) -> web.StreamResponse:
+        by_status = Counter(o.status.value for o in self.manager.book)
+        return _json(
+            200,
+            {
+                "requests": dict(self.stats.requests),
+                "faultsApplied": dict(self.faults.applied),
+                "tokensIssued": self.auth.tokens_issued,
+                "orders": {"total": len(self.manager.book), "byStatus": {s.value: by_status[s.value] for s in OrderStatus}},
+            },
+            content_type="application/json",
+        )
+
+    async def admin_reset_stats(self, request: web.Request) -> web.StreamResponse:
+        self.stats.reset()
+        self.faults.applied.clear()
+        return web.Response(status=204)
+
+    async def admin_ca(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(body=self.manager.ca.certificate_pem.encode("ascii"), headers={"Content-Type": "application/x-pem-file"})
+
+
+def _fault_response(request: web.Request, rule: FaultRule) -> web.StreamResponse:
+    if rule.kind in ("drop", "drop_reply"):
+        return _drop(request)
+    if rule.kind == "throttle":
+        body = rule.body if rule.body is not None else {"code": 429, "description": "Rate limited"}
+        response = _fault_body(429, body)
+        response.headers["Retry-After"] = _retry_after(rule.retry_after)
+        return response
+    body = rule.body if rule.body is not None else {"code": -14, "description": "Unknown error. (simulated fault)"}
+    return _fault_body(rule.status, body)
+
+
+def _fault_body(status: int, body: object) -> web.Response:
+    if isinstance(body, str):
+        return web.Response(status=status, text=body, content_type="text/plain")
+    return _json(status, body)
+
+
+def _retry_after(seconds: float) -> str:
+    # Retry-After is an integer number of seconds; round up so clients never retry early.
+    whole = int(seconds)
+    return str(whole if whole == seconds else whole + 1)
+
+
+def build_app(
+    manager: SimulatedCertificateManager,
+    *,
+    auth: Authenticator,
+    faults: FaultInjector,
+    stats: SimulatorStats,
+    sleep: Sleep,
+) -> web.Application:
+    """The aiohttp application serving SCM under both prefixes plus the token and admin routes."""
+    routes = _Routes(manager, auth=auth, faults=faults, stats=stats, sleep=sleep)
+    app = web.Application(middlewares=[_http_errors_as_json])
+    for prefix in API_PREFIXES:
+        private = prefix == "/private/api"
+
+        def add(method: str, path: str, name: str, operation: Operation) -> None:
+            app.router.add_route(method, prefix + path, routes.scm(name, operation, private=private))
+
+        # Literal segments before {ssl_id}: aiohttp matches routes in registration order.
+        add("GET", "/ssl/v1/types", "types", routes.types)
+        add("GET", "/ssl/v1/customFields", "customFields", routes.custom_fields)
+        add("POST", "/ssl/v1/enroll", "enroll", routes.enroll)
+        add("GET", "/ssl/v1/collect/{ssl_id}", "collect", routes.collect_query)
+        add("GET", "/ssl/v1/collect/{ssl_id}/{format}", "collect", routes.collect_path)
+        add("POST", "/ssl/v1/revoke/serial/{serial}", "revoke", routes.revoke_serial)
+        add("POST", "/ssl/v1/revoke/{ssl_id}", "revoke", routes.revoke)
+        add("POST", "/ssl/v1/renewById/{ssl_id}", "renew", routes.renew_by_id)
+        add("POST", "/ssl/v1/renew/{renew_id}", "renew", routes.renew)
+        add("POST", "/ssl/v1/replace/{ssl_id}", "replace", routes.replace)
+        add("POST", "/ssl/v1/approve/{ssl_id}", "approve", routes.approve)
+        add("POST", "/ssl/v1/decline/{ssl_id}", "decline", routes.decline)
+        add("GET", "/ssl/v1", "list", routes.search)
+        add("HEAD", "/ssl/v1", "list", routes.search)
+        add("GET", "/ssl/v1/{ssl_id}", "details", routes.details)
+        add("GET", "/organization/v1", "organizations", routes.organizations)
+        add("GET", "/organization/v1/{org_id}", "organizations", routes.organization)
+    for path in TOKEN_PATHS:
+        app.router.add_post(path, routes.token)
+    app.router.add_get("/__simulator/faults", routes.admin_faults)
+    app.router.add_post("/__simulator/faults", routes.admin_add_faults)
+    app.router.add_delete("/__simulator/faults", routes.admin_clear_faults)
+    app.router.add_delete("/__simulator/faults/{rule_id}", routes.admin_remove_fault)
+    app.router.add_get("/__simulator/stats", routes.admin_stats)
+    app.router.add_delete("/__simulator/stats", routes.admin_reset_stats)
+    app.router.add_get("/__simulator/ca.pem", routes.admin_ca)
+    return app
