@@ -1,0 +1,206 @@
+"""The SQLite ledger's schema, as an ordered list of migrations.
+
+Migration *n* (1-based) turns a version *n-1* database into version *n*. The
+steps of a released migration never change: a schema change is a new entry at
+the end of :data:`MIGRATIONS`. ``schema_version`` holds one row per applied
+migration, so the current version is its largest ``version``.
+
+:func:`migrate` applies the missing migrations in one ``BEGIN IMMEDIATE``
+transaction at open, so two processes opening the same file cannot both
+apply one, and a crash leaves the database at the old version. Foreign keys
+are ON during migrations: a future step that rebuilds a table starts with
+``PRAGMA defer_foreign_keys = ON``.
+
+Times are ISO-8601 UTC text with microseconds (``2030-01-01T00:00:00.000000Z``),
+fixed width so that text order is time order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import aiosqlite
+
+from service.errors import ConfigError
+
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "migrate", "schema_version"]
+
+# Unfinished = not ISSUED / FAILED / ABANDONED. The partial indexes below and
+# the queries in sqlite.py use this exact text so SQLite picks the indexes.
+UNFINISHED_SQL = "state NOT IN ('ISSUED', 'FAILED', 'ABANDONED')"
+
+_V1: Sequence[str] = (
+    """
+    CREATE TABLE orders (
+        id                TEXT PRIMARY KEY,
+        ca_id             TEXT NOT NULL,
+        kind              TEXT NOT NULL,
+        profile_id        TEXT NOT NULL,
+        ca_profile_id     TEXT NOT NULL,
+        term_days         INTEGER NOT NULL,
+        csr_pem           TEXT NOT NULL,
+        fingerprint       TEXT NOT NULL,
+        requested_dn      TEXT NOT NULL,
+        common_name       TEXT NOT NULL,
+        subject_alt_names TEXT NOT NULL,          -- JSON list of strings
+        marker            TEXT NOT NULL,
+        request_id        TEXT,
+        renewal_of_serial TEXT,
+        requested_by      TEXT NOT NULL,
+        options           TEXT NOT NULL,          -- JSON object of strings
+        state             TEXT NOT NULL,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL,
+        ca_order_id       TEXT,
+        attempts          INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at   TEXT,
+        detail            TEXT NOT NULL DEFAULT '',
+        error_reason      TEXT NOT NULL DEFAULT '',
+        serial_number     TEXT,
+        FOREIGN KEY (ca_id, serial_number) REFERENCES certificates (ca_id, serial_number)
+    )
+    """,
+    "CREATE UNIQUE INDEX orders_request_id ON orders (ca_id, request_id) WHERE request_id IS NOT NULL",
+    f"CREATE INDEX orders_unfinished_fingerprint ON orders (ca_id, fingerprint, created_at) WHERE {UNFINISHED_SQL}",
+    f"CREATE INDEX orders_unfinished ON orders (created_at) WHERE {UNFINISHED_SQL}",
+    "CREATE INDEX orders_state ON orders (state)",
+    """
+    CREATE TABLE order_history (
+        order_id TEXT NOT NULL REFERENCES orders (id),
+        seq      INTEGER NOT NULL,
+        time     TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        detail   TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (order_id, seq)
+    )
+    """,
+    """
+    CREATE TABLE certificates (
+        ca_id              TEXT NOT NULL,
+        serial_number      TEXT NOT NULL,
+        order_id           TEXT REFERENCES orders (id),
+        der                BLOB NOT NULL,
+        chain              TEXT NOT NULL,          -- JSON list of base64 DER, issuer first
+        subject_dn         TEXT NOT NULL,
+        issuer_dn          TEXT NOT NULL,
+        not_before         TEXT NOT NULL,
+        not_after          TEXT NOT NULL,
+        status             TEXT NOT NULL,
+        revoked_at         TEXT,
+        revocation_reason  TEXT NOT NULL DEFAULT '',
+        revocation_comment TEXT NOT NULL DEFAULT '',
+        issued_at          TEXT,
+        recorded_at        TEXT NOT NULL,
+        PRIMARY KEY (ca_id, serial_number)
+    )
+    """,
+    "CREATE INDEX certificates_order ON certificates (order_id) WHERE order_id IS NOT NULL",
+    # One row per (DN, order) or, for certificates nobody here ordered, per (DN, certificate).
+    """
+    CREATE TABLE subjects (
+        id            INTEGER PRIMARY KEY,
+        ca_id         TEXT NOT NULL,
+        dn            TEXT NOT NULL,
+        order_id      TEXT REFERENCES orders (id),
+        serial_number TEXT,
+        created_at    TEXT NOT NULL,
+        CHECK ((order_id IS NULL) <> (serial_number IS NULL)),
+        FOREIGN KEY (ca_id, serial_number) REFERENCES certificates (ca_id, serial_number)
+    )
+    """,
+    "CREATE INDEX subjects_dn ON subjects (ca_id, dn)",
+    "CREATE UNIQUE INDEX subjects_order ON subjects (ca_id, dn, order_id) WHERE order_id IS NOT NULL",
+    "CREATE UNIQUE INDEX subjects_certificate ON subjects (ca_id, dn, serial_number) WHERE serial_number IS NOT NULL",
+    """
+    CREATE TABLE certificate_events (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        ca_id         TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        serial_number TEXT NOT NULL,
+        time          TEXT NOT NULL,
+        detail        TEXT NOT NULL DEFAULT '',
+        reason        TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX certificate_events_ca ON certificate_events (ca_id, id)",
+    """
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        time    TEXT NOT NULL,
+        ca_id   TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail  TEXT NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX audit_time ON audit (time)",
+    "CREATE INDEX audit_ca_time ON audit (ca_id, time)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1,)
+"""Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
+
+LATEST_VERSION = len(MIGRATIONS)
+
+_CREATE_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version    INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL
+    )
+"""
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    """The version of the database behind ``conn`` (0 for a new, empty file)."""
+    rows = list(await conn.execute_fetchall(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"))
+    if not rows:
+        return 0
+    rows = list(await conn.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+    return int(rows[0][0])
+
+
+async def migrate(
+    conn: aiosqlite.Connection,
+    *,
+    path: Path,
+    clock: Callable[[], dt.datetime],
+    target: int = LATEST_VERSION,
+) -> tuple[int, int]:
+    """Bring the database to ``target`` and return ``(version before, version after)``.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) with no open
+    transaction. A database newer than this gateway raises ``ConfigError``
+    naming the file and both versions; nothing is changed then. ``target``
+    below the latest exists for tests that build an old database.
+
+    sqlite3 errors pass through: the caller translates them at its edge.
+    """
+    if not 0 <= target <= LATEST_VERSION:
+        raise ValueError(f"schema version {target} does not exist (latest is {LATEST_VERSION})")
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(_CREATE_VERSION_TABLE)
+        current = await schema_version(conn)
+        if current > LATEST_VERSION:
+            raise ConfigError(
+                f"ledger {path} has schema version {current}, newer than this gateway supports "
+                f"(version {LATEST_VERSION}); run a newer gateway or restore a backup",
+                metadata={"path": str(path), "found_version": str(current),
+                          "supported_version": str(LATEST_VERSION)},
+            )
+        applied_at = clock().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for version in range(current + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                await conn.execute(statement)
+            await conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                               (version, applied_at))
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()  # queued after any statement still running; no-op without a transaction
+        raise
+    return current, max(current, target)

@@ -1,0 +1,637 @@
+"""The embedded ledger: SQLite through aiosqlite, so no query blocks the event loop.
+
+Two connections, each with its own aiosqlite thread:
+
+- the **writer**: every write is one ``BEGIN IMMEDIATE`` transaction, and an
+  ``asyncio.Lock`` lets one run at a time (SQLite allows one writer anyway;
+  the lock keeps the waiting in the event loop instead of in ``busy_timeout``);
+- the **reader**: reads never queue behind a write. In WAL mode it sees the
+  last committed state, so a write is visible to readers once its call returns.
+
+WAL with ``synchronous=NORMAL`` keeps every committed transaction across a
+SIGKILL of the process (not across a power loss, where the last few may go).
+
+This module is the only place that catches ``sqlite3`` errors:
+:func:`map_sqlite_errors` turns them into the gateway's tree (STYLE 5).
+
+Example::
+
+    async with SQLiteLedger(Path("ledger.db")) as ledger:
+        record, created = await ledger.create_order(new_order)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import enum
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from service.errors import AlreadyExists, CagwError, ConfigError, FailedPrecondition, NotFound
+from service.ledger.base import (
+    AuditEntry,
+    CertificateEventRecord,
+    CertificateRecord,
+    NewOrder,
+    OrderKind,
+    OrderRecord,
+    OrderState,
+    SubjectEntry,
+)
+from service.ledger.errors import LedgerError, LedgerUnavailable
+from service.ledger.migrations import UNFINISHED_SQL, migrate
+
+__all__ = ["SQLiteLedger", "map_sqlite_errors", "translate_sqlite_error"]
+
+_RETRYABLE_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_RETRY_AFTER_SECONDS = 1.0
+
+
+def translate_sqlite_error(exc: sqlite3.Error, path: Path, *, opening: bool = False,
+                           doing: str = "") -> CagwError:
+    """The gateway error for one ``sqlite3`` error; the caller chains it ``from exc``.
+
+    Busy or locked is retryable (:class:`LedgerUnavailable`). Anything else at
+    open means the file cannot serve as a ledger (:class:`ConfigError` naming
+    it); later it is a :class:`LedgerError`. ``doing`` adds what was under way
+    to the message (``"backup to /x/copy.db"``).
+    """
+    where = f"ledger {path}" + (f", {doing}" if doing else "")
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _RETRYABLE_CODES:  # low byte: the primary result code
+        return LedgerUnavailable(f"{where}: locked by another connection or process: {exc}",
+                                 retry_after=_RETRY_AFTER_SECONDS, metadata={"path": str(path)})
+    if opening:
+        return ConfigError(f"cannot open ledger {path}: {exc}", metadata={"path": str(path)})
+    return LedgerError(f"{where}: {exc}", metadata={"path": str(path)})
+
+
+@contextlib.contextmanager
+def map_sqlite_errors(path: Path, *, opening: bool = False, doing: str = "") -> Iterator[None]:
+    """Re-raise any ``sqlite3.Error`` inside the block as the gateway's own error."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise translate_sqlite_error(exc, path, opening=opening, doing=doing) from exc
+
+
+class _State(enum.Enum):
+    UNOPENED = "UNOPENED"
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class SQLiteLedger:
+    """The :class:`~service.ledger.base.Ledger` on one SQLite file.
+
+    ``clock`` stamps ``created_at``/``updated_at``, history and filing times
+    (tests pass a fake); ``busy_timeout`` (seconds) is how long a statement
+    waits for a lock held by *another process* before :class:`LedgerUnavailable`.
+    The ledger is UNOPENED, then OPEN (``await open()`` or ``async with``), then
+    CLOSED; any call outside OPEN raises ``RuntimeError``.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], dt.datetime] = _utc_now,
+                 busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._state = _State.UNOPENED
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({str(self.path)!r}, state={self._state.value})"
+
+    # -- lifecycle
+
+    async def __aenter__(self) -> SQLiteLedger:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect, switch to WAL and apply pending migrations.
+
+        Raises ``ConfigError`` naming the file when it cannot be a ledger
+        (missing folder, not a database, written by a newer gateway).
+        """
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.path}")
+        opened: list[aiosqlite.Connection] = []
+        try:
+            with map_sqlite_errors(self.path, opening=True):
+                writer = await self._connect()
+                opened.append(writer)
+                rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
+                if str(rows[0][0]).lower() != "wal":
+                    raise ConfigError(f"cannot open ledger {self.path}: the file system does not support "
+                                      f"SQLite WAL mode (journal mode is {rows[0][0]})",
+                                      metadata={"path": str(self.path)})
+                await writer.execute("PRAGMA synchronous = NORMAL")
+                await migrate(writer, path=self.path, clock=self._clock)
+                reader = await self._connect()
+                opened.append(reader)
+                await reader.execute("PRAGMA query_only = ON")  # a write on it would be a bug
+        except BaseException:
+            for conn in reversed(opened):
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            raise
+        self._writer, self._reader = writer, reader
+        self._state = _State.OPEN
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: we issue BEGIN ourselves; timeout sets SQLite's busy_timeout.
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def close(self) -> None:
+        """Wait for the running write, then close both connections. Closing twice is fine."""
+        if self._state is not _State.OPEN:
+            self._state = _State.CLOSED
+            return
+        self._state = _State.CLOSED  # new calls fail from here on
+        async with self._write_lock:
+            reader, writer = self._reader, self._writer
+            self._reader = self._writer = None
+            with map_sqlite_errors(self.path):
+                try:
+                    if reader is not None:
+                        await reader.close()
+                finally:
+                    if writer is not None:  # closing the last connection checkpoints the WAL
+                        await writer.close()
+
+    def _open_connections(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+        if self._state is not _State.OPEN or self._writer is None or self._reader is None:
+            hint = " (use `await ledger.open()` or `async with`)" if self._state is _State.UNOPENED else ""
+            raise RuntimeError(f"ledger {self.path} is {self._state.value.lower()}{hint}")
+        return self._writer, self._reader
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction on the writer connection; commits unless the block raises."""
+        writer, _ = self._open_connections()
+        async with self._write_lock:
+            with map_sqlite_errors(self.path):
+                try:
+                    await writer.execute("BEGIN IMMEDIATE")
+                    yield writer
+                    await writer.commit()
+                except BaseException:
+                    # Queued behind any statement still running (even when we were
+                    # cancelled), and a no-op when no transaction is open.
+                    await writer.rollback()
+                    raise
+
+    async def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        reader, _ = self._open_connections()
+        async with self._write_lock:
+            with map_sqlite_errors(self.path):
+                return list(await reader.execute_fetchall(sql, params))
+
+    # -- orders
+
+    async def create_order(self, order: NewOrder) -> tuple[OrderRecord, bool]:
+        """Record a new order in state RECEIVED and file it under its requested DN.
+
+        Returns ``(existing, False)`` when the CA already has an order with this
+        ``request_id`` (checked inside the write transaction, so two concurrent
+        calls make one row), or when the same order id was already recorded for
+        the same request (a retried call). An id reused for another request
+        raises ``AlreadyExists``.
+        """
+        now = _ts(self._clock())
+        async with self._transaction() as w:
+            if order.request_id is not None:
+                existing = await _order_where(w, "ca_id = ? AND request_id = ?", (order.ca_id, order.request_id))
+                if existing is not None:
+                    return existing, False
+            existing = await _order_where(w, "id = ?", (order.id,))
+            if existing is not None:
+                if (existing.ca_id, existing.fingerprint, existing.request_id) == (
+                        order.ca_id, order.fingerprint, order.request_id):
+                    return existing, False
+                raise AlreadyExists(f"order id {order.id} is already used by another request",
+                                    metadata={"order_id": order.id})
+            await _execute(w, f"INSERT INTO orders ({', '.join(_NEW_ORDER_COLUMNS)}) "
+                              f"VALUES ({', '.join('?' * len(_NEW_ORDER_COLUMNS))})",
+                           _new_order_values(order, now))
+            await _append_history(w, order.id, now, OrderState.RECEIVED, "")
+            if order.requested_dn:
+                await _file_order(w, order.ca_id, order.requested_dn, order.id, now)
+            record = await _order_where(w, "id = ?", (order.id,))
+        assert record is not None
+        return record, True
+
+    async def get_order(self, order_id: str) -> OrderRecord | None:
+        rows = await self._read("SELECT * FROM orders WHERE id = ?", (order_id,))
+        return _order_from_row(rows[0]) if rows else None
+
+    async def find_order_by_request_id(self, ca_id: str, request_id: str) -> OrderRecord | None:
+        rows = await self._read("SELECT * FROM orders WHERE ca_id = ? AND request_id = ?", (ca_id, request_id))
+        return _order_from_row(rows[0]) if rows else None
+
+    async def find_unfinished_by_fingerprint(self, ca_id: str, fingerprint: str) -> OrderRecord | None:
+        """The newest unfinished order of the CA with this fingerprint."""
+        rows = await self._read(
+            f"SELECT * FROM orders WHERE ca_id = ? AND fingerprint = ? AND {UNFINISHED_SQL} "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (ca_id, fingerprint))
+        return _order_from_row(rows[0]) if rows else None
+
+    async def unfinished_orders(self) -> list[OrderRecord]:
+        rows = await self._read(f"SELECT * FROM orders WHERE {UNFINISHED_SQL} ORDER BY created_at, rowid")
+        return [_order_from_row(row) for row in rows]
+
+    async def update_order(
+        self,
+        order_id: str,
+        *,
+        state: OrderState,
+        ca_order_id: str | None = None,
+        attempts: int | None = None,
+        next_attempt_at: dt.datetime | None = None,
+        detail: str | None = None,
+        error_reason: str | None = None,
+    ) -> OrderRecord:
+        """Set ``state`` and the fields given (``None`` keeps a field), bump
+        ``updated_at`` and append ``(now, state, detail or "")`` to the history."""
+        now = _ts(self._clock())
+        async with self._transaction() as w:
+            changed = await _execute(
+                w,
+                "UPDATE orders SET state = ?, updated_at = ?, ca_order_id = COALESCE(?, ca_order_id), "
+                "attempts = COALESCE(?, attempts), next_attempt_at = COALESCE(?, next_attempt_at), "
+                "detail = COALESCE(?, detail), error_reason = COALESCE(?, error_reason) WHERE id = ?",
+                (state.value, now, ca_order_id, attempts, _ts_or_none(next_attempt_at), detail,
+                 error_reason, order_id))
+            if not changed:
+                raise NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
+            await _append_history(w, order_id, now, state, detail or "")
+            record = await _order_where(w, "id = ?", (order_id,))
+        assert record is not None
+        return record
+
+    async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]:
+        """The order's state changes, oldest first (empty for an unknown order)."""
+        rows = await self._read("SELECT time, state, detail FROM order_history WHERE order_id = ? ORDER BY seq",
+                                (order_id,))
+        return [(_from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
+
+    # -- certificates
+
+    async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
+                            *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
+        """Store the certificate and mark its order ISSUED, in one transaction.
+
+        The order (or, without one, the certificate) is filed under
+        ``certificate.subject_dn`` and each of ``subject_dns``. Idempotent per
+        ``(ca_id, serial_number)``: a repeated call adds no event and no history.
+        ``order_id=None`` stores a certificate found at the CA but not ordered
+        here; a later call naming its order links the two. Returns the order.
+        """
+        now_dt = self._clock()
+        now = _ts(now_dt)
+        ca_id, serial = certificate.ca_id, certificate.serial_number
+        async with self._transaction() as w:
+            order: OrderRecord | None = None
+            if order_id is not None:
+                order = await _order_where(w, "id = ?", (order_id,))
+                if order is None:
+                    raise NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
+                if order.ca_id != ca_id:
+                    raise ValueError(f"order {order_id} belongs to CA {order.ca_id}, "
+                                     f"certificate {serial} to CA {ca_id}")
+            stored = await _certificate_where(w, ca_id, serial)
+            if stored is None:
+                await _insert_certificate(w, certificate, order_id, now)
+                await _insert_event(w, ca_id, "issued", serial, certificate.issued_at or now_dt,
+                                    detail=certificate.subject_dn)
+            elif order_id is not None and stored.order_id is None:
+                await _link_certificate(w, ca_id, serial, order_id)
+            elif order_id is None and stored.order_id is not None:
+                order_id = stored.order_id  # already ours: file the order, not a loose certificate
+
+            dns = [dn for dn in dict.fromkeys((certificate.subject_dn, *subject_dns)) if dn]
+            if order_id is not None:
+                if order is not None and (order.state is not OrderState.ISSUED or order.serial_number != serial):
+                    await _execute(w, "UPDATE orders SET state = ?, serial_number = ?, updated_at = ? WHERE id = ?",
+                                   (OrderState.ISSUED.value, serial, now, order_id))
+                    await _append_history(w, order_id, now, OrderState.ISSUED, f"serial {serial}")
+                for dn in dns:
+                    await _file_order(w, ca_id, dn, order_id, now)
+                return await _order_where(w, "id = ?", (order_id,)) if order is not None else None
+            for dn in dns:
+                await _execute(w, "INSERT OR IGNORE INTO subjects (ca_id, dn, order_id, serial_number, created_at) "
+                                  "VALUES (?, ?, NULL, ?, ?)", (ca_id, dn, serial, now))
+            return None
+
+    async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None:
+        rows = await self._read(f"SELECT {_CERT_SELECT} FROM certificates c "
+                                "WHERE c.ca_id = ? AND c.serial_number = ?", (ca_id, serial_number))
+        return _certificate_from_row(rows[0]) if rows else None
+
+    async def mark_revoked(self, ca_id: str, serial_number: str, *, reason: str, comment: str,
+                           when: dt.datetime) -> CertificateRecord | None:
+        """Mark the certificate revoked and append a ``revoked`` event, once.
+
+        A certificate already revoked is returned unchanged (first reason and
+        time win); an unknown serial gives ``None``.
+        """
+        revoked_at = _ts(when)
+        async with self._transaction() as w:
+            stored = await _certificate_where(w, ca_id, serial_number)
+            if stored is None or stored.status == "revoked":
+                return stored
+            await _execute(w, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, "
+                              "revocation_comment = ? WHERE ca_id = ? AND serial_number = ?",
+                           (revoked_at, reason, comment, ca_id, serial_number))
+            await _insert_event(w, ca_id, "revoked", serial_number, when, detail=comment, reason=reason)
+        return replace(stored, status="revoked", revoked_at=_from_ts(revoked_at),
+                       revocation_reason=reason, revocation_comment=comment)
+
+    async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
+        """One entry per order filed under the DN (with its certificate once
+        issued) and per certificate filed there without an order, newest first.
+
+        An order's time is its ``created_at``; a loose certificate's is its
+        ``issued_at``, else its ``not_before``.
+        """
+        rows = await self._read(
+            f"SELECT s.order_id AS s_order_id, o.state AS o_state, {_CERT_SELECT}, "
+            "COALESCE(o.created_at, c.issued_at, c.not_before, s.created_at) AS entry_time "
+            "FROM subjects s "
+            "LEFT JOIN orders o ON o.id = s.order_id "
+            "LEFT JOIN certificates c ON c.ca_id = s.ca_id "
+            "    AND c.serial_number = COALESCE(o.serial_number, s.serial_number) "
+            "WHERE s.ca_id = ? AND s.dn = ? ORDER BY entry_time DESC, s.id DESC",
+            (ca_id, normalized_dn))
+        return [
+            SubjectEntry(
+                order_id=row["s_order_id"],
+                order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
+                certificate=_certificate_from_row(row) if row["c_serial_number"] is not None else None,
+                created_at=_from_ts(row["entry_time"]),
+            )
+            for row in rows
+        ]
+
+    # -- feed and audit
+
+    async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
+                          limit: int) -> list[CertificateEventRecord]:
+        """Events of the CA with ``id > after_id`` (and ``time >= since``), by id, at most ``limit``."""
+        rows = await self._read(
+            "SELECT * FROM certificate_events WHERE ca_id = ? AND id > ? AND (? IS NULL OR time >= ?) "
+            "ORDER BY id LIMIT ?", (ca_id, after_id, _ts_or_none(since), _ts_or_none(since), max(limit, 0)))
+        return [
+            CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
+                                   serial_number=str(row["serial_number"]), time=_from_ts(row["time"]),
+                                   detail=str(row["detail"]), reason=str(row["reason"]))
+            for row in rows
+        ]
+
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",
+                                (ca_id, _ts_or_none(since), _ts_or_none(since)))
+        return int(rows[0][0])
+
+    async def append_audit(self, entry: AuditEntry) -> None:
+        async with self._transaction() as w:
+            await _execute(w, "INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (_ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target,
+                            entry.outcome, entry.detail))
+
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """Newest first; all CAs when ``ca_id`` is None."""
+        rows = await self._read(
+            "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) ORDER BY time DESC, id DESC LIMIT ?",
+            (ca_id, ca_id, max(limit, 0)))
+        return [
+            AuditEntry(time=_from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
+                       action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
+                       detail=str(row["detail"]))
+            for row in rows
+        ]
+
+    # -- operations
+
+    async def backup(self, target: Path) -> None:
+        """Write a consistent, compacted copy of the ledger to ``target`` while it is in use.
+
+        Uses ``VACUUM INTO`` on a connection of its own, so neither readers nor
+        writers wait for a large copy; the copy is the last committed state.
+        An existing ``target`` is never overwritten (``FailedPrecondition``).
+        """
+        self._open_connections()
+        target = Path(target)
+        try:
+            # Claim the name atomically; VACUUM INTO accepts an existing empty file.
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise FailedPrecondition(f"backup target {target} already exists; refusing to overwrite it",
+                                     metadata={"path": str(target)}) from None
+        except OSError as exc:
+            raise LedgerError(f"ledger {self.path}, backup to {target}: {exc.strerror or exc}",
+                              metadata={"path": str(self.path)}) from exc
+        try:
+            with map_sqlite_errors(self.path, doing=f"backup to {target}"):
+                async with aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout) as conn:
+                    await conn.execute("VACUUM INTO ?", (str(target),))
+            try:
+                await asyncio.to_thread(_fsync, target)  # SQLite does not sync a VACUUM INTO file itself
+            except OSError as exc:
+                raise LedgerError(f"ledger {self.path}, backup to {target}: {exc.strerror or exc}",
+                                  metadata={"path": str(self.path)}) from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                target.unlink()  # ours: created above
+            raise
+
+
+# -- rows <-> records
+
+_NEW_ORDER_COLUMNS = (
+    "id", "ca_id", "kind", "profile_id", "ca_profile_id", "term_days", "csr_pem", "fingerprint",
+    "requested_dn", "common_name", "subject_alt_names", "marker", "request_id", "renewal_of_serial",
+    "requested_by", "options", "state", "created_at", "updated_at",
+)
+
+_CERT_COLUMNS = (
+    "ca_id", "serial_number", "order_id", "der", "chain", "subject_dn", "issuer_dn", "not_before",
+    "not_after", "status", "revoked_at", "revocation_reason", "revocation_comment", "issued_at",
+)
+# Prefixed, so the columns keep their names when joined with orders and subjects.
+_CERT_SELECT = ", ".join(f"c.{name} AS c_{name}" for name in _CERT_COLUMNS)
+
+
+def _new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
+    return (
+        order.id, order.ca_id, order.kind.value, order.profile_id, order.ca_profile_id, order.term_days,
+        order.csr_pem, order.fingerprint, order.requested_dn, order.common_name,
+        json.dumps(list(order.subject_alt_names)), order.marker, order.request_id, order.renewal_of_serial,
+        order.requested_by, json.dumps(dict(order.options), sort_keys=True), OrderState.RECEIVED.value,
+        now, now,
+    )
+
+
+def _order_from_row(row: sqlite3.Row) -> OrderRecord:
+    options: Mapping[str, str] = json.loads(row["options"])
+    return OrderRecord(
+        id=str(row["id"]),
+        ca_id=str(row["ca_id"]),
+        profile_id=str(row["profile_id"]),
+        ca_profile_id=str(row["ca_profile_id"]),
+        term_days=int(row["term_days"]),
+        csr_pem=str(row["csr_pem"]),
+        fingerprint=str(row["fingerprint"]),
+        requested_dn=str(row["requested_dn"]),
+        common_name=str(row["common_name"]),
+        subject_alt_names=tuple(json.loads(row["subject_alt_names"])),
+        marker=str(row["marker"]),
+        kind=OrderKind(row["kind"]),
+        request_id=row["request_id"],
+        renewal_of_serial=row["renewal_of_serial"],
+        requested_by=str(row["requested_by"]),
+        options=options,
+        state=OrderState(row["state"]),
+        created_at=_from_ts(row["created_at"]),
+        updated_at=_from_ts(row["updated_at"]),
+        ca_order_id=row["ca_order_id"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=_from_ts(row["next_attempt_at"]) if row["next_attempt_at"] is not None else None,
+        detail=str(row["detail"]),
+        error_reason=str(row["error_reason"]),
+        serial_number=row["serial_number"],
+    )
+
+
+def _certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
+    """From a row selected with ``_CERT_SELECT`` (``c_``-prefixed columns)."""
+    return CertificateRecord(
+        serial_number=str(row["c_serial_number"]),
+        ca_id=str(row["c_ca_id"]),
+        order_id=row["c_order_id"],
+        certificate_der=bytes(row["c_der"]),
+        chain_der=tuple(base64.b64decode(item) for item in json.loads(row["c_chain"])),
+        subject_dn=str(row["c_subject_dn"]),
+        issuer_dn=str(row["c_issuer_dn"]),
+        not_before=_from_ts(row["c_not_before"]),
+        not_after=_from_ts(row["c_not_after"]),
+        status=str(row["c_status"]),
+        revoked_at=_from_ts(row["c_revoked_at"]) if row["c_revoked_at"] is not None else None,
+        revocation_reason=str(row["c_revocation_reason"]),
+        revocation_comment=str(row["c_revocation_comment"]),
+        issued_at=_from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
+    )
+
+
+# -- statements run inside a write transaction
+
+async def _execute(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> int:
+    """Run one statement and return the number of rows it changed."""
+    cursor = await conn.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        await cursor.close()
+
+
+async def _order_where(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> OrderRecord | None:
+    rows = list(await conn.execute_fetchall(f"SELECT * FROM orders WHERE {where}", params))
+    return _order_from_row(rows[0]) if rows else None
+
+
+async def _certificate_where(conn: aiosqlite.Connection, ca_id: str, serial: str) -> CertificateRecord | None:
+    rows = list(await conn.execute_fetchall(
+        f"SELECT {_CERT_SELECT} FROM certificates c WHERE c.ca_id = ? AND c.serial_number = ?", (ca_id, serial)))
+    return _certificate_from_row(rows[0]) if rows else None
+
+
+async def _append_history(conn: aiosqlite.Connection, order_id: str, now: str, state: OrderState,
+                          detail: str) -> None:
+    await _execute(conn, "INSERT INTO order_history (order_id, seq, time, state, detail) "
+                         "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM order_history WHERE order_id = ?",
+                   (order_id, now, state.value, detail, order_id))
+
+
+async def _file_order(conn: aiosqlite.Connection, ca_id: str, dn: str, order_id: str, now: str) -> None:
+    await _execute(conn, "INSERT OR IGNORE INTO subjects (ca_id, dn, order_id, serial_number, created_at) "
+                         "VALUES (?, ?, ?, NULL, ?)", (ca_id, dn, order_id, now))
+
+
+async def _insert_certificate(conn: aiosqlite.Connection, cert: CertificateRecord, order_id: str | None,
+                              now: str) -> None:
+    chain = json.dumps([base64.b64encode(der).decode("ascii") for der in cert.chain_der])
+    await _execute(
+        conn,
+        f"INSERT INTO certificates ({', '.join(_CERT_COLUMNS)}, recorded_at) "
+        f"VALUES ({', '.join('?' * (len(_CERT_COLUMNS) + 1))})",
+        (cert.ca_id, cert.serial_number, order_id, cert.certificate_der, chain, cert.subject_dn, cert.issuer_dn,
+         _ts(cert.not_before), _ts(cert.not_after), cert.status, _ts_or_none(cert.revoked_at),
+         cert.revocation_reason, cert.revocation_comment, _ts_or_none(cert.issued_at), now))
+
+
+async def _link_certificate(conn: aiosqlite.Connection, ca_id: str, serial: str, order_id: str) -> None:
+    """Attach a certificate stored without an order to its order, moving its subject filings."""
+    await _execute(conn, "UPDATE certificates SET order_id = ? WHERE ca_id = ? AND serial_number = ?",
+                   (order_id, ca_id, serial))
+    # OR IGNORE: the order may already be filed under the same DN; the leftover row goes next.
+    await _execute(conn, "UPDATE OR IGNORE subjects SET order_id = ?, serial_number = NULL "
+                         "WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL", (order_id, ca_id, serial))
+    await _execute(conn, "DELETE FROM subjects WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL",
+                   (ca_id, serial))
+
+
+async def _insert_event(conn: aiosqlite.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
+                        *, detail: str = "", reason: str = "") -> None:
+    await _execute(conn, "INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (ca_id, action, serial, _ts(when), detail, reason))
+
+
+# -- times: fixed-width ISO-8601 UTC text, so text order is time order
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _ts(value: dt.datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the ledger stores timezone-aware times only, got naive {value.isoformat()}")
+    return value.astimezone(dt.UTC).strftime(_TS_FORMAT)
+
+
+def _ts_or_none(value: dt.datetime | None) -> str | None:
+    return _ts(value) if value is not None else None
+
+
+def _from_ts(text: Any) -> dt.datetime:
+    return dt.datetime.strptime(str(text), _TS_FORMAT).replace(tzinfo=dt.UTC)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
