@@ -189,6 +189,10 @@ class GatewaySettings:
     profile_sync: bool = True
     default_term: int | None = None
     subject_revoke_limit: int = 10
+    # Idempotent CA calls (collect, details, list, profiles) are tried this many times in all ...
+    retry_attempts: int = 4
+    # ... waiting about this long before the first retry, doubling after each.
+    retry_base_delay: float = 0.5
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
 
 
@@ -424,7 +428,8 @@ _SECTIGO_KEYS = {
 }
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
-    "profile-sync", "default-term", "subject-revoke-limit", "profile-options",
+    "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
+    "retry-base-delay",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -612,6 +617,9 @@ def _gateway(r: _Reader, section: Mapping[str, Any]) -> GatewaySettings:
         default_term=r.convert(section, "default-term", lambda t: _parse_int(t, low=1, high=3650), None),
         subject_revoke_limit=r.convert(section, "subject-revoke-limit", lambda t: _parse_int(t, low=1),
                                        defaults.subject_revoke_limit),
+        retry_attempts=r.convert(section, "retry-attempts", lambda t: _parse_int(t, low=1, high=20),
+                                 defaults.retry_attempts),
+        retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
         profile_options=options,
     )
 

@@ -44,12 +44,14 @@ __all__ = [
     "ListRequest",
     "ListResult",
     "OrderDetails",
+    "OrderLookup",
     "OrderStatus",
     "OrderSummary",
     "RenewRequest",
     "RenewResult",
     "RevokeReason",
     "RevokeRequest",
+    "SleepFunction",
     "create_connector",
     "register_connector",
 ]
@@ -257,6 +259,14 @@ class Connector(Protocol):
     async def revoke(self, request: RevokeRequest) -> None: ...
 
     async def renew(self, request: RenewRequest) -> RenewResult: ...
+
+
+@runtime_checkable
+class OrderLookup(Protocol):
+    """Optional: find the CA order that carries a marker in its comments. Without it a connector
+    cannot resolve an enroll whose reply was lost, and such an order fails instead of guessing."""
+
+    async def find_order_by_marker(self, common_name: str, marker: str) -> OrderDetails | None: ...
 
 
 ConnectorFactory = Callable[["CASettings"], Connector]

@@ -102,8 +102,9 @@ class SectigoConnector:
 
     @classmethod
     def from_settings(cls, ca: CASettings) -> SectigoConnector:
-        """The registry's factory: a connector with the default retry policy and real time."""
-        return cls(ca=ca)
+        """The registry's factory: the retry policy of the CA's ``gateway:`` block and real time."""
+        return cls(ca=ca, retry=RetryPolicy(max_attempts=ca.gateway.retry_attempts,
+                                            base_delay=ca.gateway.retry_base_delay))
 
     # ------------------------------------------------------------ lifecycle
 

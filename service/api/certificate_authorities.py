@@ -1,0 +1,88 @@
+"""CertificateAuthorityService: the configured CAs, their status and profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cagw.v1 import certificate_authorities_pb2 as pb
+from cagw.v1 import common_pb2
+
+from service.api.pipeline import CallContext
+from service.authorities import CARegistry, ManagedCA
+from service.catalog import ResolvedProfile
+from service.errors import CagwError, Unimplemented
+
+__all__ = ["CertificateAuthorityApi"]
+
+log = logging.getLogger(__name__)
+
+STATUS_CHECK_TIMEOUT = 10.0
+
+
+def _ca_message(ca: ManagedCA) -> pb.CertificateAuthority:
+    return pb.CertificateAuthority(id=ca.id, name=ca.settings.name, properties=ca.public_properties())
+
+
+def _profile_message(profile: ResolvedProfile) -> pb.Profile:
+    return pb.Profile(
+        id=profile.id,
+        name=profile.name,
+        properties=profile.properties(),
+        subject_alt_name_requirements=[
+            pb.SubjectAltNameRequirement(type=t, required=False)
+            for t in ("dNSName", "iPAddress", "rfc822Name")
+        ],
+        subject_variable_requirements=[pb.Requirement(name="cn", description="Common name", required=False)],
+        requested_properties=[
+            pb.Requirement(name="RenewalSerialNumber", description="Serial of the certificate to renew "
+                           "(with renewal: true)", required=False),
+        ],
+    )
+
+
+class CertificateAuthorityApi:
+    def __init__(self, cas: CARegistry) -> None:
+        self._cas = cas
+
+    async def ListCertificateAuthorities(self, request: pb.ListCertificateAuthoritiesRequest,
+                                         call: CallContext) -> pb.ListCertificateAuthoritiesResponse:
+        return pb.ListCertificateAuthoritiesResponse(ca_list=[_ca_message(ca) for ca in self._cas])
+
+    async def GetCertificateAuthority(self, request: pb.GetCertificateAuthorityRequest,
+                                      call: CallContext) -> pb.GetCertificateAuthorityResponse:
+        return pb.GetCertificateAuthorityResponse(ca=_ca_message(self._cas.get(request.ca_id)))
+
+    async def GetCertificateAuthorityStatus(self, request: pb.GetCertificateAuthorityStatusRequest,
+                                            call: CallContext) -> pb.GetCertificateAuthorityStatusResponse:
+        ca = self._cas.get(request.ca_id)
+        try:
+            await asyncio.wait_for(ca.connector.check(), STATUS_CHECK_TIMEOUT)
+        except CagwError as exc:
+            log.info("CA %s is DOWN: %s", ca.id, exc.message)
+            return pb.GetCertificateAuthorityStatusResponse(
+                status="DOWN", message=common_pb2.Message(code=exc.reason, message=exc.message))
+        except TimeoutError:
+            return pb.GetCertificateAuthorityStatusResponse(
+                status="DOWN", message=common_pb2.Message(code="CA_TIMEOUT",
+                                                          message=f"no answer within {STATUS_CHECK_TIMEOUT:g}s"))
+        return pb.GetCertificateAuthorityStatusResponse(status="UP")
+
+    async def GetCertificateAuthorityProperties(
+            self, request: pb.GetCertificateAuthorityPropertiesRequest,
+            call: CallContext) -> pb.GetCertificateAuthorityPropertiesResponse:
+        ca = self._cas.get(request.ca_id)
+        raise Unimplemented(f"CA {ca.id}: CA properties are offered by Security Manager CAs only; "
+                            "Sectigo has none to show", metadata={"ca_id": ca.id})
+
+    async def ListProfiles(self, request: pb.ListProfilesRequest, call: CallContext) -> pb.ListProfilesResponse:
+        ca = self._cas.get(request.ca_id)
+        profiles = await ca.catalog.list()
+        return pb.ListProfilesResponse(
+            profiles=[_profile_message(p) for p in profiles],
+            message=common_pb2.Message(message="Profiles retrieved successfully."))
+
+    async def GetProfile(self, request: pb.GetProfileRequest, call: CallContext) -> pb.GetProfileResponse:
+        ca = self._cas.get(request.ca_id)
+        profile = await ca.catalog.get(request.profile_id)
+        return pb.GetProfileResponse(profile=_profile_message(profile))

@@ -1,0 +1,128 @@
+"""The gRPC transport: the pipeline's methods as a grpc.aio server, with health and reflection.
+
+Errors leave through one place: :func:`service.api.status.status_from_error`
+builds the ``google.rpc.Status`` and this adapter aborts the call with it, so
+the details travel in ``grpc-status-details-bin``. Business code never calls
+``context.abort``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from google.protobuf.message import Message
+
+from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
+from service.api.status import status_from_error
+from service.config import ListenSettings
+
+__all__ = ["GrpcServer"]
+
+log = logging.getLogger(__name__)
+
+
+def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+    remaining = context.time_remaining()
+    metadata = {key.lower(): value for key, value in (context.invocation_metadata() or ())
+                if isinstance(value, str)}
+    return CallContext(
+        method=spec.full_name,
+        transport="grpc",
+        peer=context.peer() or "",
+        deadline=None if remaining is None else time.monotonic() + remaining,
+        metadata=metadata,
+    )
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
+    await context.abort_with_status(rpc_status.to_status(status_from_error(exc)))
+
+
+def _unary_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
+    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+        try:
+            return await pipeline.call_unary(spec, request, _call_context(spec, context))
+        except Exception as exc:  # every failure leaves as a google.rpc.Status
+            await _abort(context, exc)
+            return None
+
+    return grpc.unary_unary_rpc_method_handler(
+        handle, request_deserializer=spec.request_type.FromString,
+        response_serializer=spec.response_type.SerializeToString)
+
+
+def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
+    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+        stream = pipeline.call_stream(spec, request, _call_context(spec, context))
+        try:
+            async for message in stream:
+                yield message
+        except Exception as exc:
+            await _abort(context, exc)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    return grpc.unary_stream_rpc_method_handler(
+        handle, request_deserializer=spec.request_type.FromString,
+        response_serializer=spec.response_type.SerializeToString)
+
+
+class GrpcServer:
+    """A grpc.aio server serving a pipeline, ``grpc.health.v1`` and server reflection."""
+
+    def __init__(self, pipeline: ServicePipeline, listen: ListenSettings, *,
+                 options: Sequence[tuple[str, Any]] = ()) -> None:
+        self._pipeline = pipeline
+        self._listen = listen
+        # so_reuseport=0: a second gateway on the same port must fail loudly, not share it.
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *options])
+        self.health = health.aio.HealthServicer()
+        self.port: int | None = None
+        handlers: list[grpc.GenericRpcHandler] = []
+        for service in pipeline.services():
+            table = {}
+            for spec in pipeline.methods():
+                if spec.service_name == service.full_name:
+                    make = _stream_handler if spec.server_streaming else _unary_handler
+                    table[spec.descriptor.name] = make(pipeline, spec)
+            handlers.append(grpc.method_handlers_generic_handler(service.full_name, table))
+        self._server.add_generic_rpc_handlers(tuple(handlers))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        self._service_names = [s.full_name for s in pipeline.services()]
+        reflection.enable_server_reflection(
+            (*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+
+    async def start(self) -> int:
+        address = self._listen.address
+        tls = self._listen.tls
+        if tls is None:
+            port = self._server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
+                require_client_auth=tls.client_ca is not None)
+            port = self._server.add_secure_port(address, credentials)
+        if port == 0:
+            raise OSError(f"gRPC cannot listen on {address}")
+        await self._server.start()
+        self.port = port
+        for name in ("", *self._service_names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("gRPC listening on %s:%d", self._listen.host, port)
+        return port
+
+    async def enter_graceful_shutdown(self) -> None:
+        await self.health.enter_graceful_shutdown()
+
+    async def stop(self, grace: float) -> None:
+        await self._server.stop(grace)

@@ -1,0 +1,90 @@
+"""SubjectService: every certificate of a subject DN, and revoking them all.
+
+A subject is looked up by its normalised DN (DESIGN decision 8), so
+``CN=a, O=b`` and ``cn=A,o=B`` are the same subject; the ledger files each
+order under the DN asked for and the DN issued. Certificates come newest
+first with CAGW's status words (``normal``, ``revoked``, ``expired``), and an
+order still being collected shows as ``PENDING`` with its enrollment id.
+Revoking a subject refuses above ``gateway.subject-revoke-limit``
+certificates unless ``action.force`` is set (DESIGN decision 14).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from cryptography import x509
+
+from cagw.v1 import common_pb2
+from cagw.v1 import subjects_pb2 as pb
+
+from service.api._convert import action_input, action_message, base64_der
+from service.api.pipeline import CallContext
+from service.authorities import CARegistry
+from service.certificates import CertificateManager, SubjectItem, SubjectRevokeOutcome
+from service.ledger.base import Ledger
+from service.x509 import dn_strings, format_validity
+
+__all__ = ["SubjectApi"]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _subject_certificate(item: SubjectItem) -> pb.SubjectCertificate:
+    certificate = item.certificate
+    if certificate is None:
+        return pb.SubjectCertificate(status=item.status, enrollment_id=item.order_id or "")
+    return pb.SubjectCertificate(
+        serial_number=certificate.serial_number, status=item.status,
+        validity_period=format_validity(certificate.not_before, certificate.not_after),
+        # The ledger keeps the normalised (case-folded) DN; show the certificate's own spelling.
+        subject_name=_issued_subject(certificate.certificate_der, certificate.subject_dn),
+        enrollment_id=item.order_id or "", certificate_data=base64_der(certificate.certificate_der))
+
+
+def _issued_subject(der: bytes, fallback: str) -> str:
+    try:
+        return dn_strings(x509.load_der_x509_certificate(der).subject).cagw_lowercase
+    except ValueError:
+        return fallback
+
+
+def _summary(outcome: SubjectRevokeOutcome) -> str:
+    text = f"Revoked {len(outcome.revoked)} certificate(s) of {outcome.dn}."
+    if outcome.already_revoked:
+        text += f" {len(outcome.already_revoked)} already revoked."
+    if outcome.pending_orders:
+        text += (f" {len(outcome.pending_orders)} order(s) still pending have no certificate to revoke yet: "
+                 + ", ".join(outcome.pending_orders) + ".")
+    return text
+
+
+class SubjectApi:
+    """Servicer of ``cagw.v1.SubjectService``.
+
+    >>> api = SubjectApi(cas, ledger)
+    >>> await api.GetSubject(pb.GetSubjectRequest(ca_id="sectigo", dn="CN=web.example.com,O=Acme,C=US"), call)
+    """
+
+    def __init__(self, cas: CARegistry, ledger: Ledger, *, clock: Callable[[], dt.datetime] = _utcnow,
+                 certificates: CertificateManager | None = None) -> None:
+        self._cas = cas
+        # Pass one manager to both servicers so a serial revoked through either is locked once.
+        self._certificates = certificates or CertificateManager(ledger, clock=clock)
+
+    async def GetSubject(self, request: pb.GetSubjectRequest, call: CallContext) -> pb.GetSubjectResponse:
+        ca = self._cas.get(request.ca_id)
+        dn, items = await self._certificates.subject(ca, request.dn)
+        return pb.GetSubjectResponse(subject=pb.Subject(dn=dn, certificates=[_subject_certificate(i) for i in items]))
+
+    async def PerformSubjectAction(self, request: pb.PerformSubjectActionRequest,
+                                   call: CallContext) -> pb.PerformSubjectActionResponse:
+        ca = self._cas.get(request.ca_id)
+        order, outcome = await self._certificates.revoke_subject(ca, request.dn, action_input(request.action),
+                                                                 actor=call.caller)
+        return pb.PerformSubjectActionResponse(action=action_message(request.action, order),
+                                               serial_numbers=list(outcome.revoked),
+                                               message=common_pb2.Message(message=_summary(outcome)))

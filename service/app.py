@@ -1,0 +1,135 @@
+"""Wiring and lifecycle: build the CAs, the ledger, the engine and both servers; stop in order.
+
+Shutdown order (SIGTERM/SIGINT through ``loop.add_signal_handler``): health
+NOT_SERVING → end open watch streams → ``grpc server.stop(grace)`` (in-flight
+calls finish) → REST listener → the engine's order tasks → each connector's
+HTTP session → the ledger, last → the embedded simulator, if any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+
+from service.api.certificate_authorities import CertificateAuthorityApi
+from service.api.certificates import CertificateApi
+from service.api.enrollments import EnrollmentApi
+from service.api.grpc_server import GrpcServer
+from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
+from service.api.subjects import SubjectApi
+from service.authorities import CARegistry, ManagedCA
+from service.catalog import ProfileCatalog
+from service.certificates import CertificateManager
+from service.config import Config
+from service.connectors.base import Connector, create_connector
+from service.enrollment.tracker import EnrollmentTracker
+from service.ledger import Ledger, open_ledger
+from service.rest import RestServer
+
+__all__ = ["Gateway", "build_connectors"]
+
+log = logging.getLogger(__name__)
+
+
+def build_connectors(config: Config) -> list[tuple[str, Connector]]:
+    """Create (not open) every CA's connector: this is where bad key stores stop start-up."""
+    return [(ca.id, create_connector(ca)) for ca in config.managed_cas]
+
+
+@dataclass
+class Gateway:
+    """The running gateway. ``start`` then ``stop``; ``serve_forever`` waits for a signal."""
+
+    config: Config
+    middlewares: Sequence[Middleware] = ()
+    grpc: GrpcServer | None = field(default=None, init=False)
+    rest: RestServer | None = field(default=None, init=False)
+    cas: CARegistry | None = field(default=None, init=False)
+    ledger: Ledger | None = field(default=None, init=False)
+    tracker: EnrollmentTracker | None = field(default=None, init=False)
+    pipeline: ServicePipeline | None = field(default=None, init=False)
+    _connectors: list[Connector] = field(default_factory=list, init=False)
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        self.ledger = await open_ledger(self.config.ledger.path)
+        managed: list[ManagedCA] = []
+        for ca in self.config.managed_cas:
+            connector = create_connector(ca)
+            self._connectors.append(connector)
+            await connector.open()
+            managed.append(ManagedCA(settings=ca, connector=connector, catalog=ProfileCatalog(ca, connector)))
+        self.cas = CARegistry(managed)
+        self.tracker = EnrollmentTracker(self.ledger, self.cas)
+        certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
+
+        servicers = [
+            (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
+            (EnrollmentApi(self.cas, self.tracker, self.ledger), enrollments_pb2, "EnrollmentService"),
+            (CertificateApi(self.cas, self.ledger, certificates=certificates), certificates_pb2,
+             "CertificateService"),
+            (SubjectApi(self.cas, self.ledger, certificates=certificates), subjects_pb2, "SubjectService"),
+        ]
+        methods: list[MethodSpec] = []
+        for servicer, module, service_name in servicers:
+            methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
+        self.pipeline = ServicePipeline(methods, self.middlewares)
+
+        await self.tracker.resume()
+        self.grpc = GrpcServer(self.pipeline, self.config.grpc)
+        await self.grpc.start()
+        self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
+        await self.rest.start()
+
+    def ready(self) -> bool:
+        return self.grpc is not None and not self._stopped.is_set()
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        grace = self.config.shutdown_grace
+        if self.grpc is not None:
+            await self.grpc.enter_graceful_shutdown()
+        if self.tracker is not None:
+            # Open streams end and waiting Enroll calls answer with the current (pending) state.
+            self.tracker.stop_accepting()
+        if self.grpc is not None:
+            await self.grpc.stop(grace)
+        if self.rest is not None:
+            await self.rest.stop()
+        if self.tracker is not None:
+            await self.tracker.close()
+        for connector in self._connectors:
+            with contextlib.suppress(Exception):
+                await connector.close()
+        if self.ledger is not None:
+            await self.ledger.close()
+        log.info("gateway stopped")
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop gracefully."""
+        loop = asyncio.get_running_loop()
+        stop_requested = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_requested.set)
+        try:
+            await stop_requested.wait()
+            log.info("signal received: stopping (grace %.0fs)", self.config.shutdown_grace)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()

@@ -1,0 +1,1 @@
+"""The enrollment engine: back-off schedule, order tracking, watchers."""

@@ -1,0 +1,451 @@
+"""The enrollment tracker: one task per order, from the ledger to the CA and back.
+
+For every order the tracker
+
+1. has it recorded in the ledger **before** the CA hears of it, with a marker
+   that also goes into the CA order's comments;
+2. submits it (``connector.enroll`` or ``connector.renew``) and records the CA's
+   order id; when the reply is lost (timeout, dropped connection) it searches
+   the CA for the marker before giving up, so nothing is ordered twice;
+3. runs the back-off schedule of :mod:`service.enrollment.backoff`, calling
+   ``connector.collect`` before each wait runs out, recording and publishing
+   every state change to the order's watchers;
+4. when the attempts run out, publishes ``TIMED_OUT`` and keeps collecting in
+   the background at the maximum back-off until the certificate is issued,
+   the CA refuses it, or the order reaches the CA's give-up age.
+
+Order tasks belong to the tracker, not to the RPC that started them: a caller
+that goes away does not stop its order. :meth:`EnrollmentTracker.resume`
+restarts every unfinished order after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from service.authorities import CARegistry, ManagedCA
+from service.connectors import base
+from service.enrollment.backoff import BackoffSchedule
+from service.enrollment.channel import OrderChannel, OrderEvent, Phase
+from service.errors import (
+    AlreadyExists,
+    CAUnavailable,
+    CagwError,
+    CARejected,
+    NotFound,
+    ShuttingDown,
+)
+from service.ledger.base import (
+    CertificateRecord,
+    Ledger,
+    NewOrder,
+    OrderKind,
+    OrderRecord,
+    OrderState,
+)
+
+__all__ = ["EnrollmentTracker", "OrderRequest", "SubmitResult"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+MARKER_PREFIX = "cagw-order:"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated enrollment or renewal, ready to be recorded."""
+
+    ca_id: str
+    profile_id: str
+    ca_profile_id: str
+    term_days: int
+    csr_pem: str
+    fingerprint: str
+    requested_dn: str
+    common_name: str
+    subject_alt_names: tuple[str, ...] = ()
+    kind: OrderKind = OrderKind.ENROLL
+    request_id: str | None = None
+    renewal_of_serial: str | None = None
+    renewal_of_ca_order: str | None = None
+    requested_by: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    order: OrderRecord
+    created: bool  # False: an existing order was returned (idempotent retry or duplicate CSR)
+
+
+def _failure_state(exc: CagwError) -> tuple[str, str]:
+    return exc.reason, exc.message
+
+
+class EnrollmentTracker:
+    """Owns the order tasks and their channels."""
+
+    def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = _utcnow,
+                 sleep: Sleep = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ledger = ledger
+        self._cas = cas
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._channels: dict[str, OrderChannel] = {}
+        self._closing = False
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def running_orders(self) -> int:
+        return len(self._tasks)
+
+    def schedule_of(self, ca_id: str) -> BackoffSchedule:
+        return BackoffSchedule.from_settings(self._cas.get(ca_id).settings.properties.backoff)
+
+    async def submit(self, request: OrderRequest) -> SubmitResult:
+        """Record the order and start working on it; return an existing order for a retry."""
+        if self._closing:
+            raise ShuttingDown("the gateway is shutting down; retry in a moment")
+        ca = self._cas.get(request.ca_id)
+        if request.request_id:
+            existing = await self._ledger.find_order_by_request_id(ca.id, request.request_id)
+            if existing is not None:
+                return await self._existing(existing, request)
+        duplicate = await self._ledger.find_unfinished_by_fingerprint(ca.id, request.fingerprint)
+        if duplicate is not None and duplicate.kind == request.kind:
+            log.info("order %s: same CSR, CA and profile as the unfinished order %s; returning it",
+                     request.request_id or "-", duplicate.id)
+            self._ensure_running(duplicate)
+            return SubmitResult(duplicate, created=False)
+
+        order_id = str(uuid.uuid4())
+        options = dict(request.options)
+        if request.renewal_of_ca_order:
+            options["renewal_of_ca_order"] = request.renewal_of_ca_order
+        record, created = await self._ledger.create_order(NewOrder(
+            id=order_id, ca_id=ca.id, profile_id=request.profile_id, ca_profile_id=request.ca_profile_id,
+            term_days=request.term_days, csr_pem=request.csr_pem, fingerprint=request.fingerprint,
+            requested_dn=request.requested_dn, common_name=request.common_name,
+            subject_alt_names=request.subject_alt_names, marker=MARKER_PREFIX + order_id, kind=request.kind,
+            request_id=request.request_id, renewal_of_serial=request.renewal_of_serial,
+            requested_by=request.requested_by, options=options,
+        ))
+        if not created:  # a concurrent call with the same request id won the race
+            return await self._existing(record, request)
+        channel = self._channel(record.id)
+        channel.publish(self._event(record, Phase.RECEIVED))
+        self._start(record, fresh=True)
+        return SubmitResult(record, created=True)
+
+    async def wait_settled(self, order_id: str, timeout: float | None) -> OrderEvent:
+        """Wait (at most ``timeout`` seconds) until the order is issued, failed or timed out;
+        return its latest event either way. Cancelling the waiter never touches the order."""
+        channel = self._channels.get(order_id)
+        if channel is not None and not channel.settled.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.settled.wait(), timeout)
+        if channel is not None and channel.latest is not None:
+            return channel.latest
+        return await self.current_event(order_id)
+
+    async def current_event(self, order_id: str) -> OrderEvent:
+        channel = self._channels.get(order_id)
+        if channel is not None and channel.latest is not None:
+            return channel.latest
+        order = await self._ledger.get_order(order_id)
+        if order is None:
+            raise NotFound(f"unknown enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND")
+        return await self._event_from_record(order)
+
+    async def get_order(self, ca_id: str, order_id: str) -> OrderRecord:
+        order = await self._ledger.get_order(order_id)
+        if order is None or order.ca_id != ca_id:
+            raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
+                           metadata={"ca_id": ca_id})
+        return order
+
+    async def watch(self, order_id: str, *, until: Callable[[OrderEvent], bool] | None = None
+                    ) -> AsyncIterator[OrderEvent]:
+        """The order's current state, then every change, until a final event (or ``until``)."""
+        channel = self._channels.get(order_id)
+        if channel is None:
+            event = await self.current_event(order_id)
+            yield event
+            return
+        async for event in channel.subscribe():
+            yield event
+            if until is not None and until(event):
+                return
+        if self._closing and (channel.latest is None or not channel.latest.phase.final):
+            raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
+
+    async def resume(self) -> int:
+        """Restart every unfinished order found in the ledger; return how many."""
+        orders = await self._ledger.unfinished_orders()
+        for order in orders:
+            self._ensure_running(order)
+        if orders:
+            log.info("resumed %d unfinished order(s)", len(orders))
+        return len(orders)
+
+    def stop_accepting(self) -> None:
+        """Refuse new orders and end every watch stream and waiting caller (with the current state);
+        order tasks go on until :meth:`close`."""
+        self._closing = True
+        for channel in self._channels.values():
+            channel.close()
+
+    async def close(self) -> None:
+        """Stop every order task; their state is in the ledger and :meth:`resume` picks them up."""
+        self.stop_accepting()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _existing(self, existing: OrderRecord, request: OrderRequest) -> SubmitResult:
+        if existing.fingerprint != request.fingerprint:
+            raise AlreadyExists(
+                f"request id {request.request_id!r} was already used for another request on CA {existing.ca_id} "
+                f"(enrollment {existing.id})", metadata={"enrollment_id": existing.id})
+        if existing.state is OrderState.FAILED and existing.ca_order_id is None \
+                and existing.error_reason == CAUnavailable.reason:
+            # The CA never took it (it was unreachable): a retry with the same id tries again, same order.
+            existing = await self._ledger.update_order(existing.id, state=OrderState.RECEIVED,
+                                                       detail="retried by the caller", error_reason="")
+        self._ensure_running(existing)
+        return SubmitResult(existing, created=False)
+
+    def _channel(self, order_id: str) -> OrderChannel:
+        channel = self._channels.get(order_id)
+        if channel is None:
+            channel = self._channels[order_id] = OrderChannel(order_id)
+        return channel
+
+    def _ensure_running(self, order: OrderRecord) -> None:
+        if order.state.finished or order.id in self._tasks or self._closing:
+            return
+        channel = self._channel(order.id)
+        if channel.latest is None:
+            channel.publish(self._event(order, Phase.SUBMITTED if order.ca_order_id else Phase.RECEIVED))
+        self._start(order, fresh=False)
+
+    def _start(self, order: OrderRecord, *, fresh: bool) -> None:
+        task = asyncio.create_task(self._run(order, fresh=fresh), name=f"order-{order.id}")
+        self._tasks[order.id] = task
+        task.add_done_callback(lambda _t, order_id=order.id: self._forget(order_id))
+
+    def _forget(self, order_id: str) -> None:
+        self._tasks.pop(order_id, None)
+        channel = self._channels.pop(order_id, None)
+        if channel is not None:
+            channel.close()
+
+    def _event(self, order: OrderRecord, phase: Phase, **fields: object) -> OrderEvent:
+        schedule = self.schedule_of(order.ca_id)
+        return OrderEvent(order_id=order.id, phase=phase, time=self._clock(), ca_order_id=order.ca_order_id,
+                          max_attempts=schedule.max_attempts, **fields)  # type: ignore[arg-type]
+
+    async def _event_from_record(self, order: OrderRecord) -> OrderEvent:
+        certificate = None
+        if order.state is OrderState.ISSUED and order.serial_number:
+            certificate = await self._ledger.get_certificate(order.ca_id, order.serial_number)
+        phase = {
+            OrderState.RECEIVED: Phase.RECEIVED,
+            OrderState.SUBMITTED: Phase.SUBMITTED,
+            OrderState.COLLECTING: Phase.PENDING,
+            OrderState.ISSUED: Phase.ISSUED,
+            OrderState.FAILED: Phase.FAILED,
+            OrderState.ABANDONED: Phase.FAILED,
+        }[order.state]
+        error = None
+        if phase is Phase.FAILED:
+            error = _stored_error(order)
+        schedule = self.schedule_of(order.ca_id)
+        if order.state is OrderState.COLLECTING and order.attempts >= schedule.max_attempts:
+            phase = Phase.TIMED_OUT
+        return OrderEvent(order_id=order.id, phase=phase, time=order.updated_at, ca_order_id=order.ca_order_id,
+                          attempt=order.attempts, max_attempts=schedule.max_attempts,
+                          next_attempt_at=order.next_attempt_at, detail=order.detail, error=error,
+                          certificate=certificate, background=order.attempts >= schedule.max_attempts)
+
+    def _publish(self, event: OrderEvent) -> None:
+        self._channel(event.order_id).publish(event)
+
+    async def _run(self, order: OrderRecord, *, fresh: bool) -> None:
+        ca = self._cas.get(order.ca_id)
+        try:
+            if order.ca_order_id is None:
+                order = await self._submit_to_ca(ca, order, fresh=fresh)
+            await self._collect(ca, order)
+        except asyncio.CancelledError:
+            raise
+        except CagwError as exc:
+            await self._fail(order, exc)
+        except Exception as exc:  # a bug must not leave the order silently stuck
+            log.exception("order %s: unexpected failure", order.id)
+            await self._fail(order, CagwError(f"internal error while processing the order: {type(exc).__name__}",
+                                              reason="INTERNAL"))
+
+    async def _fail(self, order: OrderRecord, exc: CagwError) -> None:
+        reason, message = _failure_state(exc)
+        log.warning("order %s failed: %s", order.id, message)
+        with contextlib.suppress(CagwError):
+            order = await self._ledger.update_order(order.id, state=OrderState.FAILED, detail=message,
+                                                    error_reason=reason)
+        self._publish(self._event(order, Phase.FAILED, detail=message, error=exc))
+
+    async def _submit_to_ca(self, ca: ManagedCA, order: OrderRecord, *, fresh: bool) -> OrderRecord:
+        """Send the order to the CA once. An order that is not fresh (resumed after a restart, or
+        retried after the CA was unreachable) may already be at the CA: it is looked for first."""
+        if order.kind is OrderKind.ENROLL:
+            if not fresh:
+                found = await self._find_by_marker(ca, order)
+                if found is not None:
+                    return await self._submitted(order, found, "found at the CA by its marker")
+            try:
+                result = await ca.connector.enroll(self._enroll_request(ca, order))
+            except CAUnavailable as exc:
+                log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
+                            order.id, exc.message)
+                found = await self._find_by_marker(ca, order)
+                if found is None:
+                    raise
+                return await self._submitted(order, found, "found at the CA by its marker after a lost reply")
+            return await self._submitted(order, result.order_id, "accepted by the CA")
+        previous = order.options.get("renewal_of_ca_order", "")
+        if not previous:
+            raise CARejected(f"order {order.id}: the certificate to renew has no CA order id",
+                             reason=base.REASON_NOT_FOUND)
+        if not fresh:
+            # A renewal carries no comments at the CA, so a lost renew reply cannot be found again safely.
+            raise CARejected(f"renewal {order.id} was interrupted before the CA answered; check the CA for a "
+                             f"renewal of order {previous} before renewing again", reason=base.REASON_REJECTED)
+        renewed = await ca.connector.renew(base.RenewRequest(order_id=previous, csr_pem=order.csr_pem or None))
+        return await self._submitted(order, renewed.order_id, "renewal accepted by the CA")
+
+    async def _submitted(self, order: OrderRecord, ca_order_id: str, detail: str) -> OrderRecord:
+        order = await self._ledger.update_order(order.id, state=OrderState.SUBMITTED, ca_order_id=ca_order_id,
+                                                detail=detail)
+        self._publish(self._event(order, Phase.SUBMITTED, detail=detail))
+        return order
+
+    def _enroll_request(self, ca: ManagedCA, order: OrderRecord) -> base.EnrollRequest:
+        custom_fields = {key[len("custom-field."):]: value for key, value in order.options.items()
+                         if key.startswith("custom-field.")}
+        return base.EnrollRequest(
+            csr_pem=order.csr_pem, profile_id=order.ca_profile_id, term_days=order.term_days,
+            common_name=order.common_name, subject_alt_names=order.subject_alt_names,
+            comments=f"{order.marker} (CA Gateway enrollment)",
+            external_requester=order.options.get("external-requester", ""), custom_fields=custom_fields)
+
+    async def _find_by_marker(self, ca: ManagedCA, order: OrderRecord) -> str | None:
+        """The CA order carrying this order's marker, if the CA has one and can look it up."""
+        if not isinstance(ca.connector, base.OrderLookup):
+            return None
+        try:
+            found = await ca.connector.find_order_by_marker(order.common_name, order.marker)
+        except CAUnavailable:
+            return None
+        return None if found is None else found.order_id
+
+    async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
+        schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)
+        give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
+        attempt = order.attempts
+        timed_out_announced = attempt >= schedule.max_attempts
+        extra_wait = 0.0
+        while True:
+            attempt += 1
+            background = attempt > schedule.max_attempts
+            if background and not timed_out_announced:
+                timed_out_announced = True
+                self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt - 1, background=True,
+                                          detail="attempts used up; collecting in the background"))
+            delay = schedule.background_interval if background else schedule.wait_before(attempt)
+            delay = max(delay, extra_wait)
+            now = self._clock()
+            if background and now >= give_up_at:
+                await self._abandon(order, attempt - 1)
+                return
+            due = now + dt.timedelta(seconds=delay)
+            order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt - 1,
+                                                    next_attempt_at=due)
+            self._publish(self._event(order, Phase.WAITING, attempt=attempt, delay=delay, next_attempt_at=due,
+                                      background=background))
+            await self._sleep(delay)
+            extra_wait = 0.0
+            try:
+                result = await ca.connector.collect(base.CollectRequest(order_id=order.ca_order_id or ""))
+            except CAUnavailable as exc:
+                # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
+                extra_wait = exc.retry_after or 0.0
+                order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
+                                                        detail=exc.message)
+                self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=exc.message,
+                                          background=background))
+                continue
+            if result.issued is not None:
+                await self._issued(order, result.issued, attempt)
+                return
+            detail = result.pending_detail or "not issued yet"
+            order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
+                                                    detail=detail)
+            self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=detail, background=background))
+
+    async def _abandon(self, order: OrderRecord, attempts: int) -> None:
+        message = (f"gave up collecting order {order.ca_order_id} after {attempts} attempts "
+                   f"(give-up age reached)")
+        order = await self._ledger.update_order(order.id, state=OrderState.ABANDONED, detail=message,
+                                                error_reason="COLLECTION_ABANDONED")
+        self._publish(self._event(order, Phase.FAILED, attempt=attempts, detail=message,
+                                  error=CagwError(message, reason="COLLECTION_ABANDONED")))
+
+    async def _issued(self, order: OrderRecord, issued: base.IssuedCertificate, attempt: int) -> None:
+        from service.x509 import format_serial, normalize_dn
+
+        cert = x509.load_der_x509_certificate(issued.certificate_der)
+        subject = normalize_dn(cert.subject)
+        record = CertificateRecord(
+            serial_number=format_serial(cert.serial_number), ca_id=order.ca_id, order_id=order.id,
+            certificate_der=issued.certificate_der, chain_der=issued.chain_der, subject_dn=subject,
+            issuer_dn=normalize_dn(cert.issuer), not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, issued_at=self._clock())
+        await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
+                                        detail="certificate collected")
+        updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject])
+        order = updated or order
+        log.info("order %s issued: serial %s", order.id, record.serial_number)
+        self._publish(self._event(order, Phase.ISSUED, attempt=attempt, certificate=record))
+
+
+def _stored_error(order: OrderRecord) -> CagwError:
+    """Rebuild the error of a failed order from what the ledger kept (reason and message)."""
+    reason = order.error_reason or "ORDER_FAILED"
+    message = order.detail or "the order failed"
+    if reason == CAUnavailable.reason:
+        return CAUnavailable(message)
+    if reason.startswith("CA_"):
+        return CARejected(message, reason=reason)
+    return CagwError(message, reason=reason)

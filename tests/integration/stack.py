@@ -1,0 +1,124 @@
+"""The whole gateway on loopback for integration tests: simulator (HTTPS) + gateway (gRPC + REST).
+
+``running_stack`` starts the embedded SCM simulator over real TLS (a trustme CA
+that the gateway trusts through a PEM trust store), then the gateway with tiny
+back-off timers, each on a free 127.0.0.1 port, and stops both at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import trustme
+
+from service.app import Gateway
+from service.config import Config, parse_config
+from service.simulator import Simulator, SimulatorSettings, start_simulator
+from service.simulator.settings import DEMO_CUSTOMER_URI, DEMO_LOGIN, DEMO_PASSWORD
+
+CA_ID = "sim"
+PROFILE_ID = "ov-server"
+CERT_TYPE = 1001  # the simulator's first cert type: RSA 2048-4096, EC P-256/P-384, terms 365/730
+
+
+@dataclass
+class Stack:
+    simulator: Simulator
+    gateway: Gateway
+    config: Config
+    grpc_target: str
+    rest_base: str  # e.g. http://127.0.0.1:PORT/cagw
+    channel: grpc.aio.Channel
+
+    @property
+    def issuing_ca_pem(self) -> bytes:
+        return self.simulator.ca_certificate_path.read_bytes()
+
+
+def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str = "50ms",
+                     max_timer: str = "50ms", attempts: int = 3, extra_gateway: dict[str, Any] | None = None,
+                     enrollment_status: str = "documented") -> dict[str, Any]:
+    return {
+        "grpc": {"listen": "127.0.0.1:0"},
+        "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
+        "ledger": {"path": str(tmp / "ledger.db")},
+        "shutdown-grace": "2s",
+        "managed-cas": [{
+            "id": CA_ID,
+            "name": "Simulated Sectigo",
+            "connector": "sectigo",
+            "properties": {
+                "url": f"{simulator_url}/api",
+                "customer-uri": DEMO_CUSTOMER_URI,
+                "org-id": "1234",
+                "login": DEMO_LOGIN,
+                "login-password": DEMO_PASSWORD,
+                "ssl-trust-store": str(trust_store),
+                "ssl-truststore-type": "PEM",
+                "enroll-back-off-timer": timer,
+                "enroll-max-back-off-timer": max_timer,
+                "enroll-max-attempts": str(attempts),
+            },
+            "profiles": [{"id": PROFILE_ID, "name": "OV server", "cert-type": str(CERT_TYPE)}],
+            "gateway": {"request-timeout": "5s", "connect-timeout": "2s", **(extra_gateway or {})},
+        }],
+    }
+
+
+def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
+    """(trust store, server cert, server key) for a simulator on 127.0.0.1."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    trust, cert, key = tmp / "trust.pem", tmp / "sim-cert.pem", tmp / "sim-key.pem"
+    ca.cert_pem.write_to_path(str(trust))
+    leaf.private_key_pem.write_to_path(str(key))
+    for index, blob in enumerate(leaf.cert_chain_pems):
+        blob.write_to_path(str(cert), append=index > 0)
+    return trust, cert, key
+
+
+@contextlib.asynccontextmanager
+async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, **options: Any
+                        ) -> AsyncIterator[Stack]:
+    trust, cert, key = tls_files(tmp)
+    base = simulator or SimulatorSettings(issue_after_polls=1)
+    sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
+                                                    ca_dir=tmp / "sim-ca"))
+    gateway: Gateway | None = None
+    try:
+        config = parse_config(gateway_document(sim.url, trust, tmp, **options), base_dir=tmp)
+        gateway = Gateway(config)
+        await gateway.start()
+        assert gateway.grpc is not None and gateway.grpc.port and gateway.rest is not None
+        target = f"127.0.0.1:{gateway.grpc.port}"
+        async with grpc.aio.insecure_channel(target) as channel:
+            yield Stack(simulator=sim, gateway=gateway, config=config, grpc_target=target,
+                        rest_base=f"http://127.0.0.1:{gateway.rest.port}/cagw", channel=channel)
+    finally:
+        if gateway is not None:
+            await gateway.stop()
+        await sim.stop()
+
+
+def make_csr(common_name: str, *, sans: tuple[str, ...] = (), key_type: str = "ec",
+             extra_subject: tuple[tuple[Any, str], ...] = ()) -> str:
+    """A PEM CSR with a fresh key (EC P-256 by default, or RSA 2048 / 1024)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    key: Any = (ec.generate_private_key(ec.SECP256R1()) if key_type == "ec"
+                else rsa.generate_private_key(public_exponent=65537, key_size=int(key_type.removeprefix("rsa"))))
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                  *(x509.NameAttribute(oid, value) for oid, value in extra_subject)]
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
