@@ -117,8 +117,8 @@ def _print_json(message: Any) -> None:
 
 
 def _describe_error(error: grpc.RpcError) -> str:
-    lines = [f"{error.code().name}: {error.details()}"]  # type: ignore[attr-defined]
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    lines = [f"{error.code().name}: {error.details()}"]
+    status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -266,7 +266,7 @@ def _make_csr(args: argparse.Namespace) -> int:
 def _ledger_backup(args: argparse.Namespace) -> int:
     import asyncio
 
-    from service.ledger import open_ledger
+    from service.ledger import backup_ledger
 
     if args.config:
         from service.config import load_config
@@ -278,14 +278,7 @@ def _ledger_backup(args: argparse.Namespace) -> int:
         print(f"error: no ledger at {source}", file=sys.stderr)
         return EXIT_USAGE
 
-    async def backup() -> None:
-        ledger = await open_ledger(source)
-        try:
-            await ledger.backup(Path(args.path))
-        finally:
-            await ledger.close()
-
-    asyncio.run(backup())
+    asyncio.run(backup_ledger(source, Path(args.path)))
     print(f"ledger {source} copied to {args.path}", file=sys.stderr)
     return EXIT_OK
 
@@ -318,8 +311,8 @@ def run_client_command(args: argparse.Namespace) -> int:
             return EXIT_OK
     except grpc.RpcError as error:
         print(_describe_error(error), file=sys.stderr)
-        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):  # type: ignore[attr-defined]
-            return EXIT_UNREACHABLE if "connect" in (error.details() or "").lower() else EXIT_FAILED  # type: ignore[attr-defined]
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return EXIT_UNREACHABLE if "connect" in (error.details() or "").lower() else EXIT_FAILED
         return EXIT_FAILED
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -97,6 +97,7 @@ class EmbeddedBackend:
 async def start_embedded(workdir: Path, *, issue_after: float = 3.0, grpc_listen: str = "127.0.0.1:50051",
                          rest_listen: str = "127.0.0.1:8444") -> EmbeddedBackend:
     """Start the simulator and return the configuration that points the gateway at it."""
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     tls = _ensure_tls_files(workdir / "tls")
     simulator = await start_simulator(SimulatorSettings(

@@ -104,6 +104,7 @@ class GrpcServer:
     async def start(self) -> int:
         address = self._listen.address
         tls = self._listen.tls
+        port: int
         if tls is None:
             port = self._server.add_insecure_port(address)
         else:

@@ -14,6 +14,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.connectors import base
+from service.ledger.errors import LedgerUnavailable
 from service.errors import (
     AlreadyExists,
     CAUnavailable,
@@ -36,7 +37,7 @@ ERROR_DOMAIN = "cagw.sectigo"
 DEFAULT_RETRY_SECONDS = 5.0
 MAX_ECHOED_VALUE = 200  # characters of an offending value echoed back (never a whole CSR)
 
-_CA_REJECTED_CODES = {
+_CA_REJECTED_CODES: dict[str, int] = {
     base.REASON_VALIDATION_FAILED: code_pb2.INVALID_ARGUMENT,
     base.REASON_NOT_FOUND: code_pb2.NOT_FOUND,
     # The gateway's own Sectigo credentials are wrong: never blamed on the caller (not 401/403).
@@ -46,24 +47,30 @@ _CA_REJECTED_CODES = {
 }
 
 
+_CODE_BY_CLASS: tuple[tuple[type[CagwError], int], ...] = (
+    (InvalidRequest, code_pb2.INVALID_ARGUMENT),
+    (NotFound, code_pb2.NOT_FOUND),
+    (AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (Unimplemented, code_pb2.UNIMPLEMENTED),
+    (FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (CAUnavailable, code_pb2.UNAVAILABLE),
+    (ShuttingDown, code_pb2.UNAVAILABLE),
+    (LedgerUnavailable, code_pb2.UNAVAILABLE),
+)
+
+
 def _code_of(exc: CagwError) -> int:
-    if isinstance(exc, InvalidRequest):
-        return code_pb2.INVALID_ARGUMENT
-    if isinstance(exc, NotFound):
-        return code_pb2.NOT_FOUND
-    if isinstance(exc, AlreadyExists):
-        return code_pb2.ALREADY_EXISTS
-    if isinstance(exc, Unimplemented):
-        return code_pb2.UNIMPLEMENTED
-    if isinstance(exc, FailedPrecondition):
-        return code_pb2.FAILED_PRECONDITION
     if isinstance(exc, CallerDenied):
-        return code_pb2.PERMISSION_DENIED if exc.authenticated else code_pb2.UNAUTHENTICATED
-    if isinstance(exc, (CAUnavailable, ShuttingDown)):
-        return code_pb2.UNAVAILABLE
+        denied: int = code_pb2.PERMISSION_DENIED if exc.authenticated else code_pb2.UNAUTHENTICATED
+        return denied
     if isinstance(exc, CARejected):
-        return _CA_REJECTED_CODES.get(exc.reason, code_pb2.FAILED_PRECONDITION)
-    return code_pb2.INTERNAL
+        rejected: int = _CA_REJECTED_CODES.get(exc.reason, code_pb2.FAILED_PRECONDITION)
+        return rejected
+    for kind, code in _CODE_BY_CLASS:
+        if isinstance(exc, kind):
+            return code
+    internal: int = code_pb2.INTERNAL
+    return internal
 
 
 def _pack(message: object) -> any_pb2.Any:
@@ -97,7 +104,7 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
             for v in exc.violations
         ])))
-    if isinstance(exc, CAUnavailable):
+    if isinstance(exc, (CAUnavailable, LedgerUnavailable)):
         delay = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_SECONDS
         retry = duration_pb2.Duration()
         retry.FromNanoseconds(round(delay * 1e9))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
 import uuid
@@ -94,6 +95,12 @@ class SubmitResult:
     created: bool  # False: an existing order was returned (idempotent retry or duplicate CSR)
 
 
+@dataclass
+class _Gate:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 def _failure_state(exc: CagwError) -> tuple[str, str]:
     return exc.reason, exc.message
 
@@ -111,6 +118,7 @@ class EnrollmentTracker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
+        self._submit_gates: dict[tuple[str, str], _Gate] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -126,6 +134,20 @@ class EnrollmentTracker:
         if self._closing:
             raise ShuttingDown("the gateway is shutting down; retry in a moment")
         ca = self._cas.get(request.ca_id)
+        # One submission at a time per identical request, so two concurrent copies of one CSR
+        # (with or without a request id) become one order, never two paid ones.
+        key = (ca.id, request.fingerprint)
+        gate = self._submit_gates.setdefault(key, _Gate())
+        gate.users += 1
+        try:
+            async with gate.lock:
+                return await self._submit_locked(ca, request)
+        finally:
+            gate.users -= 1
+            if gate.users == 0:
+                del self._submit_gates[key]
+
+    async def _submit_locked(self, ca: ManagedCA, request: OrderRequest) -> SubmitResult:
         if request.request_id:
             existing = await self._ledger.find_order_by_request_id(ca.id, request.request_id)
             if existing is not None:
@@ -254,9 +276,9 @@ class EnrollmentTracker:
     def _start(self, order: OrderRecord, *, fresh: bool) -> None:
         task = asyncio.create_task(self._run(order, fresh=fresh), name=f"order-{order.id}")
         self._tasks[order.id] = task
-        task.add_done_callback(lambda _t, order_id=order.id: self._forget(order_id))
+        task.add_done_callback(functools.partial(self._forget, order.id))
 
-    def _forget(self, order_id: str) -> None:
+    def _forget(self, order_id: str, _task: object = None) -> None:
         self._tasks.pop(order_id, None)
         channel = self._channels.pop(order_id, None)
         if channel is not None:

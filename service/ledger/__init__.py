@@ -34,7 +34,7 @@ from service.ledger.base import (
 )
 from service.ledger.errors import LedgerError, LedgerUnavailable
 from service.ledger.migrations import LATEST_VERSION
-from service.ledger.sqlite import SQLiteLedger
+from service.ledger.sqlite import SQLiteLedger, backup_database
 
 __all__ = [
     "LATEST_VERSION",
@@ -50,6 +50,7 @@ __all__ = [
     "OrderState",
     "SQLiteLedger",
     "SubjectEntry",
+    "backup_ledger",
     "open_ledger",
 ]
 
@@ -63,3 +64,8 @@ async def open_ledger(path: Path, *, clock: Callable[[], dt.datetime] | None = N
     ledger = SQLiteLedger(path) if clock is None else SQLiteLedger(path, clock=clock)
     await ledger.open()
     return ledger
+
+
+async def backup_ledger(path: Path, target: Path) -> None:
+    """Write a consistent copy of the ledger at ``path``, safe while a gateway uses it."""
+    await backup_database(path, target)

@@ -51,7 +51,7 @@ from service.ledger.base import (
 from service.ledger.errors import LedgerError, LedgerUnavailable
 from service.ledger.migrations import UNFINISHED_SQL, migrate
 
-__all__ = ["SQLiteLedger", "map_sqlite_errors", "translate_sqlite_error"]
+__all__ = ["SQLiteLedger", "backup_database", "map_sqlite_errors", "translate_sqlite_error"]
 
 _RETRYABLE_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _RETRY_AFTER_SECONDS = 1.0
@@ -205,10 +205,9 @@ class SQLiteLedger:
                     raise
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
-        reader, _ = self._open_connections()
-        async with self._write_lock:
-            with map_sqlite_errors(self.path):
-                return list(await reader.execute_fetchall(sql, params))
+        _, reader = self._open_connections()
+        with map_sqlite_errors(self.path):
+            return list(await reader.execute_fetchall(sql, params))
 
     # -- orders
 
@@ -438,36 +437,43 @@ class SQLiteLedger:
     # -- operations
 
     async def backup(self, target: Path) -> None:
-        """Write a consistent, compacted copy of the ledger to ``target`` while it is in use.
-
-        Uses ``VACUUM INTO`` on a connection of its own, so neither readers nor
-        writers wait for a large copy; the copy is the last committed state.
-        An existing ``target`` is never overwritten (``FailedPrecondition``).
-        """
+        """Write a consistent, compacted copy of the ledger to ``target`` while it is in use
+        (see :func:`backup_database`)."""
         self._open_connections()
-        target = Path(target)
+        await backup_database(self.path, Path(target), busy_timeout=self._busy_timeout)
+
+
+async def backup_database(source: Path, target: Path, *, busy_timeout: float = 5.0) -> None:
+    """Copy a ledger file consistently, without opening it as a ledger (so no migration runs on a
+    file another gateway is using).
+
+    Uses ``VACUUM INTO`` on a connection of its own, so neither readers nor
+    writers wait for a large copy; the copy is the last committed state.
+    An existing ``target`` is never overwritten (``FailedPrecondition``).
+    """
+    try:
+        # Claim the name atomically; VACUUM INTO accepts an existing empty file.
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise FailedPrecondition(f"backup target {target} already exists; refusing to overwrite it",
+                                 metadata={"path": str(target)}) from None
+    except OSError as exc:
+        raise LedgerError(f"ledger {source}, backup to {target}: {exc.strerror or exc}",
+                          metadata={"path": str(source)}) from exc
+    try:
+        with map_sqlite_errors(source, doing=f"backup to {target}"):
+            uri = f"{source.resolve().as_uri()}?mode=ro"
+            async with aiosqlite.connect(uri, uri=True, isolation_level=None, timeout=busy_timeout) as conn:
+                await conn.execute("VACUUM INTO ?", (str(target),))
         try:
-            # Claim the name atomically; VACUUM INTO accepts an existing empty file.
-            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise FailedPrecondition(f"backup target {target} already exists; refusing to overwrite it",
-                                     metadata={"path": str(target)}) from None
+            await asyncio.to_thread(_fsync, target)  # SQLite does not sync a VACUUM INTO file itself
         except OSError as exc:
-            raise LedgerError(f"ledger {self.path}, backup to {target}: {exc.strerror or exc}",
-                              metadata={"path": str(self.path)}) from exc
-        try:
-            with map_sqlite_errors(self.path, doing=f"backup to {target}"):
-                async with aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout) as conn:
-                    await conn.execute("VACUUM INTO ?", (str(target),))
-            try:
-                await asyncio.to_thread(_fsync, target)  # SQLite does not sync a VACUUM INTO file itself
-            except OSError as exc:
-                raise LedgerError(f"ledger {self.path}, backup to {target}: {exc.strerror or exc}",
-                                  metadata={"path": str(self.path)}) from exc
-        except BaseException:
-            with contextlib.suppress(OSError):
-                target.unlink()  # ours: created above
-            raise
+            raise LedgerError(f"ledger {source}, backup to {target}: {exc.strerror or exc}",
+                              metadata={"path": str(source)}) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            target.unlink()  # ours: created above
+        raise
 
 
 # -- rows <-> records

@@ -316,3 +316,11 @@ async def test_ok_restart_resumes_pending_orders(tmp_path: Path) -> None:
         finally:
             await restarted.stop()
         assert stack.simulator.stats.requests["enroll"] == 3
+
+
+async def test_ok_concurrent_copies_of_one_csr_become_one_order(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=1000), attempts=1) as stack:
+        csr = make_csr("race.example.com")
+        answers = await asyncio.gather(*(_stub(stack).Enroll(_enroll_request(csr)) for _ in range(5)))
+        assert len({answer.enrollment.id for answer in answers}) == 1
+        assert stack.simulator.stats.requests["enroll"] == 1

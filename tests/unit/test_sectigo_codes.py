@@ -62,7 +62,7 @@ def test_pending_is_only_400_with_a_pending_code(status: int, code: int | None, 
         pytest.param(400, -39, base.REASON_VALIDATION_FAILED, id="ok-profile"),
         pytest.param(400, -639, base.REASON_VALIDATION_FAILED, id="ok-org"),
         pytest.param(400, -62, base.REASON_VALIDATION_FAILED, id="ok-custom-field"),
-        pytest.param(400, -159, base.REASON_REJECTED, id="ok-already-revoked"),
+        pytest.param(400, -159, base.REASON_CERTIFICATE_REVOKED, id="ok-already-revoked"),
         pytest.param(400, None, base.REASON_REJECTED, id="ok-unknown"),
     ],
 )

@@ -40,8 +40,9 @@ __all__ = [
 # 0 is observed ("Being processed by Sectigo"), the others are documented.
 PENDING_CODES: frozenset[int] = frozenset({0, -1400, -183, -109, -103})
 
-# "Revoked, cannot be downloaded" (-110, documented) and PCM's -192.
-REVOKED_CODES: frozenset[int] = frozenset({-110, -192})
+# "Revoked, cannot be downloaded" (-110, documented), PCM's -192, and "already revoked" (-159) on a
+# revoke: the certificate is revoked either way, which lets the core treat a repeated revoke as done.
+REVOKED_CODES: frozenset[int] = frozenset({-110, -159, -192})
 
 # The gateway's own credentials: unknown user (the 401 example), incorrect login.
 AUTH_CODES: frozenset[int] = frozenset({-16, -970})
