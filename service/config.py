@@ -47,6 +47,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen",
 ]
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ _StringLoader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|msec|s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days)?\s*$", re.I)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|msec|s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hour|hours|d|day|days)?\s*$", re.I)
 _UNIT_SECONDS = {"ms": 0.001, "msec": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
                  "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hour": 3600, "hours": 3600, "d": 86400,
                  "day": 86400, "days": 86400}
@@ -285,11 +286,12 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not a boolean (true or false)")
 
 
-def _parse_listen(text: str) -> tuple[str, int]:
-    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\s]+):(\d+)", text.strip())
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[::1]:PORT``, or ``:PORT`` for 127.0.0.1."""
+    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^:\s]*):(\d+)", text.strip())
     if not match:
         raise ValueError(f"{text!r} is not HOST:PORT")
-    host = match.group(1) or match.group(3)
+    host = match.group(1) or match.group(3) or "127.0.0.1"
     port = int(match.group(2) or match.group(4))
     if port > 65535:
         raise ValueError(f"port {port} is above 65535")
@@ -438,7 +440,7 @@ DEFAULT_TOKEN_URL = "https://auth.sso.sectigo.com/auth/realms/apiclients/protoco
 
 
 def _listen(r: _Reader, section: Mapping[str, Any], default: str) -> ListenSettings:
-    host, port = r.convert(section, "listen", _parse_listen, _parse_listen(default))
+    host, port = r.convert(section, "listen", parse_listen, parse_listen(default))
     tls = None
     tls_section = r.mapping(section.get("tls"), "tls")
     if tls_section:

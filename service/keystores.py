@@ -197,7 +197,7 @@ def _pkcs12_trusted_certificates(path: Path, data: bytes, password: str | None) 
             f"trust store {path}: holds a private key ({_pkcs12_key_alias(store)!r}); it is a key store. "
             "Use a store made of trusted certificates only (keytool -importcert)"
         )
-    return _unique([c.certificate for c in store.additional_certs] + ([store.cert.certificate] if store.cert else []))
+    return _distinct([c.certificate for c in store.additional_certs] + ([store.cert.certificate] if store.cert else []))
 
 
 def _pem_certificates(path: Path, kind: str, data: bytes) -> list[x509.Certificate]:
@@ -303,7 +303,7 @@ def _friendly_names(store: pkcs12.PKCS12KeyAndCertificates) -> list[str]:
 
 def _issuer_chain(leaf: x509.Certificate, pool: Sequence[pkcs12.PKCS12Certificate]) -> tuple[x509.Certificate, ...]:
     """Order the loose certificates of a PKCS12 from the leaf's issuer upwards, ignoring unrelated ones."""
-    candidates = _unique([c.certificate for c in pool])
+    candidates = _distinct([c.certificate for c in pool])
     chain: list[x509.Certificate] = []
     current = leaf
     while current.issuer != current.subject:
@@ -451,14 +451,6 @@ def _der_certificate(path: Path, kind: str, alias: str, der: bytes) -> x509.Cert
         raise ConfigError(f"{kind} {path}: entry {alias!r} holds an unreadable certificate") from exc
 
 
-def _unique(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    result: list[x509.Certificate] = []
-    for certificate in certificates:
-        if certificate not in result:
-            result.append(certificate)
-    return result
-
-
 # --- TLS contexts ------------------------------------------------------------------------
 
 
@@ -558,3 +550,7 @@ def _write_all(fd: int, content: bytes) -> None:
     view = memoryview(content)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _distinct(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    return list(dict.fromkeys(certificates))  # certificates hash by their DER; order kept

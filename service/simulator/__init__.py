@@ -23,8 +23,6 @@ from .scm_errors import ScmError
 from .server import (
     Simulator,
     add_simulator_arguments,
-    parse_duration,
-    parse_listen,
     run_simulator_command,
     settings_from_args,
     start_simulator,
@@ -60,8 +58,6 @@ __all__ = [
     "SimulatorStats",
     "add_simulator_arguments",
     "format_serial",
-    "parse_duration",
-    "parse_listen",
     "parse_serial",
     "run_simulator_command",
     "settings_from_args",

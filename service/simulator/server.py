@@ -28,6 +28,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from service.config import parse_duration, parse_listen
 from service.errors import ConfigError
 
 from .app import SimulatorStats, build_app
@@ -46,8 +47,6 @@ from .state import OrderBook
 __all__ = [
     "Simulator",
     "add_simulator_arguments",
-    "parse_duration",
-    "parse_listen",
     "run_simulator_command",
     "settings_from_args",
     "start_simulator",
@@ -204,30 +203,6 @@ async def start_simulator(
 
 
 # -- command line ------------------------------------------------------------------------------
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*")
-
-
-def parse_duration(text: str) -> float:
-    """``3s``, ``500ms``, ``1.5s``, ``2m``, or a bare number of seconds → seconds."""
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 3s, 500ms, 2)")
-    value = float(match.group(1))
-    return value * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[match.group(2)]
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[::1]:PORT`` or ``:PORT`` → (host, port)."""
-    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\]:(?P<p1>\d+)|(?P<host>[^:]*):(?P<p2>\d+)", text.strip())
-    if match is None:
-        raise ValueError(f"not HOST:PORT: {text!r}")
-    host = match.group("v6") or match.group("host") or "127.0.0.1"
-    port = int(match.group("p1") or match.group("p2"))
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range: {port}")
-    return host, port
-
 
 def _duration_arg(text: str) -> float:
     try:

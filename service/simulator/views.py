@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from service.x509 import format_serial_sectigo
+
 from .csr import general_name_label
 from .local_ca import LocalCA
 from .settings import CertType
@@ -38,8 +40,7 @@ _EKU_NAMES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID
 
 def format_serial(serial: int) -> str:
     """SCM's serial notation: colon-separated upper-case hex bytes (``0A:1B:...``)."""
-    raw = serial.to_bytes(max(1, (serial.bit_length() + 7) // 8), "big")
-    return ":".join(f"{b:02X}" for b in raw)
+    return format_serial_sectigo(serial)
 
 
 def parse_serial(text: str) -> int | None:

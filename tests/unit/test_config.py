@@ -674,7 +674,7 @@ def test_ok_name_defaults_to_id_and_connector_to_sectigo(ctx: Ctx) -> None:
 
 
 @pytest.mark.parametrize("text, seconds", [
-    ("2", 2.0), ("2s", 2.0), ("2 sec", 2.0), ("2 seconds", 2.0), ("500ms", 0.5), ("1.5s", 1.5), ("0.1s", 0.1),
+    ("2", 2.0), ("2s", 2.0), ("2 sec", 2.0), ("2 seconds", 2.0), ("500ms", 0.5), ("1.5s", 1.5), ("0.1s", 0.1), (".5s", 0.5),
     ("250ms", 0.25), ("5m", 300.0), ("1 min", 60.0), ("1h", 3600.0), ("7d", 7 * 86400.0), (" 3S ", 3.0), ("10MS", 0.01),
 ], ids=lambda v: f"ok-duration-{v}" if isinstance(v, str) else str(v))
 def test_ok_durations(text: str, seconds: float, ctx: Ctx) -> None:
@@ -684,7 +684,7 @@ def test_ok_durations(text: str, seconds: float, ctx: Ctx) -> None:
     assert parse(document, ctx).managed_cas[0].properties.backoff.max_back_off_timer == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "s", "2x", "-2s", ".5s", "1e3s", "2 s s", "nan", "inf", "1,5s", "5 m 3 s"])
+@pytest.mark.parametrize("text", ["", "s", "2x", "-2s", "1e3s", "2 s s", "nan", "inf", "1,5s", "5 m 3 s"])
 def test_fail_durations(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)

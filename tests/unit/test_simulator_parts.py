@@ -26,28 +26,12 @@ from service.simulator import (
     SimulatorSettings,
     add_simulator_arguments,
     format_serial,
-    parse_duration,
-    parse_listen,
     parse_serial,
     settings_from_args,
 )
+from service.config import parse_listen
 from service.simulator.collect_formats import canonical_format, download_filename
 from service.simulator.csr import parse_csr, parse_san_values
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("3s", 3.0), ("500ms", 0.5), ("2", 2.0), ("1.5s", 1.5), (".25s", 0.25), ("2m", 120.0), ("1h", 3600.0)],
-    ids=["ok-seconds", "ok-millis", "ok-bare", "ok-decimal", "ok-leading-dot", "ok-minutes", "ok-hours"],
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "s", "3 days", "-1s", "1e3"], ids=lambda t: f"fail-{t or 'empty'}")
-def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(text)
 
 
 @pytest.mark.parametrize(

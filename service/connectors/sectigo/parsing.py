@@ -100,7 +100,7 @@ def parse_certificates(body: bytes) -> list[x509.Certificate]:
         certificates.extend(pkcs7.load_der_pkcs7_certificates(body.strip()))
     if not certificates:
         raise ValueError("the download holds no certificate")
-    return _unique(certificates)
+    return _distinct(certificates)
 
 
 def _normalise_pem(block: bytes, label: bytes) -> bytes:
@@ -117,7 +117,7 @@ def order_certificates(
     Sectigo does not document the order of its chain formats (reference §2.4), so the
     order is rebuilt from the signatures rather than trusted.
     """
-    pool = [c for c in _unique(list(others)) if c != leaf]
+    pool = [c for c in _distinct(list(others)) if c != leaf]
     chain: list[x509.Certificate] = []
     current = leaf
     while pool:
@@ -140,14 +140,6 @@ def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
-
-
-def _unique(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    result: list[x509.Certificate] = []
-    for certificate in certificates:
-        if certificate not in result:
-            result.append(certificate)
-    return result
 
 
 # ---------------------------------------------------------------- JSON documents
@@ -246,3 +238,7 @@ def _names(value: object) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(name).strip() for name in value if str(name).strip())
     return ()
+
+
+def _distinct(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    return list(dict.fromkeys(certificates))  # certificates hash by their DER; order kept
