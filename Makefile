@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/cagw/v1/*.proto)
 
-.PHONY: run test protos check-generated buf-lint buf-breaking typecheck bench ci clean
+.PHONY: run test protos check-generated buf-lint buf-breaking typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,9 +45,6 @@ buf-breaking: build/cagw.binpb
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
-
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache
