@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.config import CASettings
 from service.connectors.base import CAProfile, Connector
-from service.errors import NotFound
+from service.errors import CAUnavailable, NotFound
 
 __all__ = ["ProfileCatalog", "ResolvedProfile"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,16 @@ class ProfileCatalog:
         ttl = self._ca.gateway.profile_cache_ttl
         async with self._lock:  # one CA call refreshes the cache for every waiter
             if self._cached is None or self._clock() - self._cached_at >= ttl:
-                self._cached = await self._connector.profiles()
+                try:
+                    self._cached = await self._connector.profiles()
+                except CAUnavailable:
+                    # A CA that is briefly down must not stop enrollments with known profiles:
+                    # serve the last answer, or the static profiles alone when there is none.
+                    if self._cached is None and not self._ca.profiles:
+                        raise
+                    log.warning("CA %s: profiles unavailable, using %s", self._ca.id,
+                                "the cached list" if self._cached is not None else "the static profiles")
+                    return self._cached or ()
                 self._cached_at = self._clock()
             return self._cached
 

@@ -130,6 +130,7 @@ class FakeConnector:
         self.ca = ca or LocalCA()
         self.orders: dict[str, FakeOrder] = {}
         self.calls: list[tuple[str, Any]] = []
+        self.ca_profiles: tuple[CAProfile, ...] = (CAProfile(id="101", name="Fake SSL", terms=(365, 730)),)
         self._failures: dict[str, tuple[Exception, int]] = {}
         self._ids = itertools.count(1000)
 
@@ -186,7 +187,7 @@ class FakeConnector:
 
     async def profiles(self) -> tuple[CAProfile, ...]:
         self._enter("profiles", None)
-        return (CAProfile(id="101", name="Fake SSL", terms=(365, 730)),)
+        return self.ca_profiles
 
     async def custom_fields(self) -> tuple[CustomField, ...]:
         self._enter("custom_fields", None)
