@@ -1,0 +1,229 @@
+"""The enrollment tracker on virtual time: schedule, events, background collection, resume.
+
+A fake sleep records every wait and moves a fake clock; nothing really sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from service.authorities import CARegistry, ManagedCA
+from service.catalog import ProfileCatalog
+from service.config import BackoffSettings, CASettings
+from service.enrollment.channel import OrderEvent, Phase
+from service.enrollment.tracker import EnrollmentTracker, OrderRequest
+from service.errors import CAUnavailable, CARejected
+from service.ledger import Ledger, OrderState, open_ledger
+from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, ca_settings
+
+
+class VirtualTime:
+    """sleep() records the wait, advances the clock and lets the loop run; ``on_sleep`` can act
+    between attempts (issue the certificate, make the CA fail...)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self.on_sleep: Callable[[int], None] = lambda n: None
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        self.clock.advance(seconds=seconds)
+        self.on_sleep(len(self.waits))
+        await asyncio.sleep(0)
+
+
+@dataclasses.dataclass
+class Harness:
+    tracker: EnrollmentTracker
+    connector: FakeConnector
+    ledger: Ledger
+    time: VirtualTime
+
+    def issue(self, order_id: str | None = None) -> None:
+        """Let the fake CA issue the (only, or given) order."""
+        order = self.connector.orders[order_id] if order_id else next(iter(self.connector.orders.values()))
+        order.certificate_der = self.connector.ca.issue(f"CN={order.common_name}")
+        order.chain_der = (self.connector.ca.der,)
+
+
+def _settings(tmp: Path, *, timer: float = 2, max_timer: float = 32, attempts: int = 5,
+              give_up: float = 7 * 86400) -> CASettings:
+    base = ca_settings(tmp)
+    properties = dataclasses.replace(base.properties, backoff=BackoffSettings(timer, max_timer, attempts))
+    return dataclasses.replace(base, properties=properties,
+                               gateway=dataclasses.replace(base.gateway, give_up_after=give_up))
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    options = getattr(request, "param", {})
+    settings = _settings(tmp_path, **options)
+    connector = FakeConnector()
+    clock = FakeClock()
+    time = VirtualTime(clock)
+    ledger = await open_ledger(tmp_path / "ledger.db", clock=clock)
+    registry = CARegistry([ManagedCA(settings=settings, connector=connector,
+                                     catalog=ProfileCatalog(settings, connector))])
+    tracker = EnrollmentTracker(ledger, registry, clock=clock, sleep=time.sleep)
+    try:
+        yield Harness(tracker, connector, ledger, time)
+    finally:
+        await tracker.close()
+        await ledger.close()
+
+
+def _request(name: str = "www.example.com", **fields: object) -> OrderRequest:
+    values: dict[str, object] = dict(
+        ca_id=CA_ID, profile_id="ov", ca_profile_id="101", term_days=365, csr_pem="-----BEGIN...",
+        fingerprint=f"fp-{name}", requested_dn=f"cn={name}", common_name=name)
+    values.update(fields)
+    return OrderRequest(**values)  # type: ignore[arg-type]
+
+
+async def _events(tracker: EnrollmentTracker, order_id: str, *, until: Phase | None = None) -> list[OrderEvent]:
+    seen = []
+    async for event in tracker.watch(order_id):
+        seen.append(event)
+        if until is not None and event.phase is until:
+            break
+    return seen
+
+
+async def test_ok_default_timers_wait_2_4_8_16_32_then_time_out(harness: Harness) -> None:
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.TIMED_OUT), 5)
+    assert harness.time.waits[:5] == [2, 4, 8, 16, 32]
+    waiting = [(e.attempt, e.delay) for e in events if e.phase is Phase.WAITING]
+    assert waiting == [(1, 2), (2, 4), (3, 8), (4, 16), (5, 32)]
+    assert [e.attempt for e in events if e.phase is Phase.PENDING] == [1, 2, 3, 4, 5]
+    assert events[-1].phase is Phase.TIMED_OUT and events[-1].background
+    assert harness.connector.names().count("collect") == 5
+
+
+@pytest.mark.parametrize(("harness", "waits"), [
+    pytest.param({"timer": 3, "max_timer": 20, "attempts": 4}, [3, 9, 20, 20], id="ok-timer-3-max-20"),
+    pytest.param({"timer": 0.5, "max_timer": 32, "attempts": 3}, [0.5, 0.25, 0.125], id="ok-timer-below-1"),
+    pytest.param({"timer": 1, "max_timer": 32, "attempts": 3}, [1, 1, 1], id="ok-timer-1"),
+], indirect=["harness"])
+async def test_ok_non_default_timers(harness: Harness, waits: list[float]) -> None:
+    submitted = await harness.tracker.submit(_request())
+    await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.TIMED_OUT), 5)
+    assert harness.time.waits[:len(waits)] == waits
+
+
+async def test_ok_issued_on_the_third_attempt_is_recorded_and_filed_under_its_subject(harness: Harness) -> None:
+    harness.time.on_sleep = lambda n: harness.issue() if n == 3 else None
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id), 5)
+    assert [e.phase for e in events][-1] is Phase.ISSUED
+    assert harness.time.waits == [2, 4, 8]
+    issued = events[-1].certificate
+    assert issued is not None and issued.subject_dn == "cn=www.example.com"
+    order = await harness.ledger.get_order(submitted.order.id)
+    assert order is not None and order.state is OrderState.ISSUED and order.serial_number == issued.serial_number
+    entries = await harness.ledger.subject_entries(CA_ID, "cn=www.example.com")
+    assert entries[0].certificate is not None
+
+
+@pytest.mark.parametrize("harness", [{"attempts": 2, "give_up": 100}], indirect=True)
+async def test_ok_background_collection_at_the_max_timer_until_the_give_up_age(harness: Harness) -> None:
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id), 5)
+    assert harness.time.waits[:2] == [2, 4]
+    assert set(harness.time.waits[2:]) == {32}  # background: every enroll-max-back-off-timer
+    assert events[-1].phase is Phase.FAILED and events[-1].error is not None
+    assert events[-1].error.reason == "COLLECTION_ABANDONED"
+    order = await harness.ledger.get_order(submitted.order.id)
+    assert order is not None and order.state is OrderState.ABANDONED
+
+
+async def test_ok_transient_collect_error_counts_as_the_attempt_and_retry_after_lengthens_the_wait(
+        harness: Harness) -> None:
+    harness.connector.fail("collect", CAUnavailable("throttled", retry_after=50))
+    harness.time.on_sleep = lambda n: harness.connector.fail("collect", None) if n == 2 else None
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.TIMED_OUT), 5)
+    # attempt 1 throttled (Retry-After 50 > the scheduled 4 s), then the schedule goes on.
+    assert harness.time.waits[:4] == [2, 50, 8, 16]
+    assert events[3].phase is Phase.PENDING and events[3].detail == "throttled"
+
+
+async def test_fail_ca_refusal_during_collect_fails_the_order(harness: Harness) -> None:
+    harness.connector.fail("collect", CARejected("declined", reason="CA_ORDER_FAILED"))
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id), 5)
+    assert events[-1].phase is Phase.FAILED and events[-1].detail == "declined"
+    order = await harness.ledger.get_order(submitted.order.id)
+    assert order is not None and (order.state, order.error_reason) == (OrderState.FAILED, "CA_ORDER_FAILED")
+
+
+async def test_fail_lost_enroll_reply_without_marker_lookup_fails_retryably(harness: Harness) -> None:
+    harness.connector.fail("enroll", CAUnavailable("reply lost"))
+    submitted = await harness.tracker.submit(_request())
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id), 5)
+    assert events[-1].phase is Phase.FAILED
+    order = await harness.ledger.get_order(submitted.order.id)
+    assert order is not None and order.error_reason == "CA_UNAVAILABLE" and order.ca_order_id is None
+
+
+async def test_ok_many_watchers_one_poll_loop(harness: Harness) -> None:
+    harness.time.on_sleep = lambda n: harness.issue() if n == 4 else None
+    submitted = await harness.tracker.submit(_request())
+    results = await asyncio.wait_for(asyncio.gather(
+        *(_events(harness.tracker, submitted.order.id) for _ in range(5))), 5)
+    assert all(r[-1].phase is Phase.ISSUED for r in results)
+    assert harness.connector.names().count("collect") == 4
+
+
+async def test_ok_resume_continues_the_schedule_from_the_recorded_attempt(harness: Harness) -> None:
+    submitted = await harness.tracker.submit(_request())
+    await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.PENDING), 5)
+    await harness.tracker.close()
+    recorded = await harness.ledger.get_order(submitted.order.id)
+    assert recorded is not None and recorded.state is OrderState.COLLECTING and recorded.attempts >= 1
+
+    time = VirtualTime(harness.time.clock)
+    time.on_sleep = lambda n: harness.issue() if n == 2 else None
+    registry = harness.tracker._cas  # noqa: SLF001 - same CAs, new tracker
+    resumed = EnrollmentTracker(harness.ledger, registry, clock=harness.time.clock, sleep=time.sleep)
+    try:
+        assert await resumed.resume() == 1
+        events = await asyncio.wait_for(_events(resumed, submitted.order.id), 5)
+        assert events[-1].phase is Phase.ISSUED
+        assert time.waits[0] == [2, 4, 8, 16, 32][recorded.attempts]
+        assert harness.connector.names().count("enroll") == 1
+    finally:
+        await resumed.close()
+
+
+async def test_ok_idempotent_submit_returns_the_existing_order(harness: Harness) -> None:
+    first = await harness.tracker.submit(_request(request_id="r1"))
+    second = await harness.tracker.submit(_request(request_id="r1"))
+    assert (first.created, second.created) == (True, False)
+    assert first.order.id == second.order.id
+
+
+async def test_ok_wait_settled_times_out_with_the_latest_state_and_leaves_the_order_running(
+        harness: Harness) -> None:
+    blocked = asyncio.Event()
+
+    async def slow_sleep(seconds: float) -> None:
+        await blocked.wait()
+
+    harness.tracker._sleep = slow_sleep  # noqa: SLF001 - freeze the schedule at its first wait
+    submitted = await harness.tracker.submit(_request())
+    event = await harness.tracker.wait_settled(submitted.order.id, 0.05)
+    assert event.phase is Phase.WAITING
+    assert harness.tracker.running_orders == 1
+    blocked.set()
+
+
+def test_phases_settled_and_final() -> None:
+    assert {p for p in Phase if p.settled} == {Phase.ISSUED, Phase.TIMED_OUT, Phase.FAILED}
+    assert {p for p in Phase if p.final} == {Phase.ISSUED, Phase.FAILED}
