@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings
+from service.errors import ConfigError
 
 __all__ = ["GrpcServer"]
 
@@ -105,16 +106,19 @@ class GrpcServer:
         address = self._listen.address
         tls = self._listen.tls
         port: int
-        if tls is None:
-            port = self._server.add_insecure_port(address)
-        else:
-            credentials = grpc.ssl_server_credentials(
-                [(tls.key.read_bytes(), tls.cert.read_bytes())],
-                root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
-                require_client_auth=tls.client_ca is not None)
-            port = self._server.add_secure_port(address, credentials)
+        try:
+            if tls is None:
+                port = self._server.add_insecure_port(address)
+            else:
+                credentials = grpc.ssl_server_credentials(
+                    [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                    root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
+                    require_client_auth=tls.client_ca is not None)
+                port = self._server.add_secure_port(address, credentials)
+        except RuntimeError:  # grpcio raises this (it no longer returns 0) when the bind fails
+            port = 0
         if port == 0:
-            raise OSError(f"gRPC cannot listen on {address}")
+            raise ConfigError(f"grpc.listen: cannot listen on {address} (address in use or not available)")
         await self._server.start()
         self.port = port
         for name in ("", *self._service_names):

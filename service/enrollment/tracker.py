@@ -343,18 +343,13 @@ class EnrollmentTracker:
         retried after the CA was unreachable) may already be at the CA: it is looked for first."""
         if order.kind is OrderKind.ENROLL:
             if not fresh:
-                found = await self._find_by_marker(ca, order)
-                if found is not None:
-                    return await self._submitted(order, found, "found at the CA by its marker")
+                return await self._resolve_unknown_submission(ca, order, None)
             try:
                 result = await ca.connector.enroll(self._enroll_request(ca, order))
             except CAUnavailable as exc:
                 log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
                             order.id, exc.message)
-                found = await self._find_by_marker(ca, order)
-                if found is None:
-                    raise
-                return await self._submitted(order, found, "found at the CA by its marker after a lost reply")
+                return await self._resolve_unknown_submission(ca, order, exc)
             return await self._submitted(order, result.order_id, "accepted by the CA")
         previous = order.options.get("renewal_of_ca_order", "")
         if not previous:
@@ -382,15 +377,47 @@ class EnrollmentTracker:
             comments=f"{order.marker} (CA Gateway enrollment)",
             external_requester=order.options.get("external-requester", ""), custom_fields=custom_fields)
 
-    async def _find_by_marker(self, ca: ManagedCA, order: OrderRecord) -> str | None:
-        """The CA order carrying this order's marker, if the CA has one and can look it up."""
+    async def _find_by_marker(self, ca: ManagedCA, order: OrderRecord) -> tuple[str | None, bool]:
+        """(the CA order carrying this order's marker or None, whether the CA could be asked)."""
         if not isinstance(ca.connector, base.OrderLookup):
-            return None
+            return None, True
         try:
             found = await ca.connector.find_order_by_marker(order.common_name, order.marker)
         except CAUnavailable:
-            return None
-        return None if found is None else found.order_id
+            return None, False
+        return (None if found is None else found.order_id), True
+
+    async def _resolve_unknown_submission(self, ca: ManagedCA, order: OrderRecord,
+                                          error: CAUnavailable | None) -> OrderRecord:
+        """The order may or may not be at the CA (lost enroll reply, or resumed before its reply was
+        recorded). Look for its marker until the CA answers: found → carry on with it; not found
+        → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
+        asked, since that could pay for the same certificate twice."""
+        schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)
+        give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
+        attempt = 0
+        while True:
+            found, reachable = await self._find_by_marker(ca, order)
+            if found is not None:
+                return await self._submitted(order, found, "found at the CA by its marker")
+            if reachable:
+                if error is not None:
+                    raise error  # not at the CA: failing is safe, and a retry may enroll it again
+                result = await ca.connector.enroll(self._enroll_request(ca, order))
+                return await self._submitted(order, result.order_id, "accepted by the CA")
+            attempt += 1
+            background = attempt > schedule.max_attempts
+            if background and attempt == schedule.max_attempts + 1:
+                self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt - 1, background=True,
+                                          detail="the CA is unreachable; checking in the background whether "
+                                                 "it received the order"))
+            if background and self._clock() >= give_up_at:
+                raise error or CAUnavailable(f"CA {ca.id} stayed unreachable until the order's give-up age")
+            delay = schedule.background_interval if background else schedule.wait_before(attempt)
+            detail = "the CA is unreachable; the order may have reached it, checking again"
+            order = await self._ledger.update_order(order.id, state=OrderState.RECEIVED, detail=detail)
+            self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=detail, background=background))
+            await self._sleep(delay)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
         schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)

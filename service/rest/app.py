@@ -28,6 +28,7 @@ from google.rpc import code_pb2, status_pb2
 from service.api.pipeline import CallContext, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
+from service.errors import ConfigError
 from service.rest.openapi import build_openapi
 from service.rest.refusals import Refusal
 from service.rest.render import JsonMarshaler, response_type_of, retry_after_seconds
@@ -356,6 +357,9 @@ class RestServer:
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=self._ssl, reuse_port=False)
         try:
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise ConfigError(f"rest.listen: cannot listen on {listen.address}: {exc.strerror or exc}") from exc
         except BaseException:
             await runner.cleanup()
             raise

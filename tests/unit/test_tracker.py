@@ -15,6 +15,7 @@ import pytest
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
 from service.config import BackoffSettings, CASettings
+from service.connectors.base import DetailsRequest, EnrollRequest, EnrollResult
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.tracker import EnrollmentTracker, OrderRequest
 from service.errors import CAUnavailable, CARejected
@@ -227,3 +228,44 @@ async def test_ok_wait_settled_times_out_with_the_latest_state_and_leaves_the_or
 def test_phases_settled_and_final() -> None:
     assert {p for p in Phase if p.settled} == {Phase.ISSUED, Phase.TIMED_OUT, Phase.FAILED}
     assert {p for p in Phase if p.final} == {Phase.ISSUED, Phase.FAILED}
+
+
+class LookupConnector(FakeConnector):
+    """A fake CA that can search for the marker, and whose search can be unreachable for a while."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.search_failures = 0
+
+    async def find_order_by_marker(self, common_name: str, marker: str) -> object:
+        self._enter("find_order_by_marker", marker)
+        if self.search_failures:
+            self.search_failures -= 1
+            raise CAUnavailable("still unreachable")
+        found = [o for o in self.orders.values() if marker in o.comments]
+        return await self.details(DetailsRequest(order_id=found[0].order_id)) if found else None
+
+
+async def test_ok_lost_reply_with_the_ca_unreachable_keeps_looking_and_never_enrolls_twice(
+        harness: Harness) -> None:
+    connector = LookupConnector()
+    connector.search_failures = 3
+    registry = CARegistry([ManagedCA(settings=harness.tracker._cas.get(CA_ID).settings,  # noqa: SLF001
+                                     connector=connector, catalog=harness.tracker._cas.get(CA_ID).catalog)])  # noqa: SLF001
+    tracker = EnrollmentTracker(harness.ledger, registry, clock=harness.time.clock, sleep=harness.time.sleep)
+    original_enroll = connector.enroll
+
+    async def enroll_then_lose_the_reply(request: EnrollRequest) -> EnrollResult:
+        await original_enroll(request)
+        raise CAUnavailable("reply lost")
+
+    connector.enroll = enroll_then_lose_the_reply  # type: ignore[method-assign]
+    try:
+        submitted = await tracker.submit(_request())
+        events = await asyncio.wait_for(_events(tracker, submitted.order.id, until=Phase.SUBMITTED), 5)
+        assert [e.phase for e in events].count(Phase.PENDING) == 3
+        assert harness.time.waits == [2, 4, 8]
+        assert connector.names().count("enroll") == 1
+        assert events[-1].ca_order_id == next(iter(connector.orders))
+    finally:
+        await tracker.close()
