@@ -70,7 +70,8 @@ class EnrollmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EnrollAndWatch(self, request, context):
-        """Enrollment that streams every state change until the order is issued, timed out or failed.
+        """Enrollment that streams every state change until the order is issued, timed out or failed
+        (like Enroll: after TIMED_OUT, WatchEnrollment follows the background collection).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,7 +85,8 @@ class EnrollmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEnrollment(self, request, context):
-        """Streams an existing enrollment: its current state first, then every change.
+        """Streams an existing enrollment: its current state first, then every change until it is issued
+        or failed, background collection included.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
