@@ -1,0 +1,523 @@
+"""The REST API end to end: real HTTP on loopback, the real servicers, the Sectigo simulator behind them.
+
+``test_rest_shim.py`` pins the transcoder with scripted servicers; this module
+checks what a CAGW client sees from the whole gateway: every route, the
+connector documentation's 200 / 202 / 404 on enrollment, the 202 → subject →
+certificate walk, NDJSON arriving line by line, every error class, idempotency,
+revocation, the events feed, the OpenAPI document and health.
+
+Most tests share one module-wide stack (``world``) holding a few issued
+certificates; tests that need another simulator behaviour, another status mode
+or a clean ledger start their own stack, which costs a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from openapi_spec_validator import validate
+from yarl import URL
+
+from service.rest import OPENAPI_KEY, ROUTES_KEY
+from service.simulator import SimulatorSettings
+from service.simulator.faults import FaultRule
+from service.simulator.state import OrderStatus
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+
+CA = f"/v1/certificate-authorities/{CA_ID}"
+NDJSON = "application/x-ndjson"
+REVOKE = {"action": {"type": "RevokeAction", "reason": "keyCompromise", "comment": "x", "issueCrl": "true"}}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any  # parsed JSON; a list of parsed lines for NDJSON; text otherwise
+    headers: Mapping[str, str]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        assert isinstance(self.body, dict) and self.body.get("type") == "ErrorResponse", self.body
+        assert set(self.body["error"]) == {"code", "message", "target", "value", "details"}
+        return self.body["error"]  # type: ignore[no-any-return]
+
+
+class Rest:
+    """A CAGW REST client of one stack; paths are sent exactly as written (already percent-encoded)."""
+
+    def __init__(self, stack: Stack, session: aiohttp.ClientSession) -> None:
+        self.stack = stack
+        self.session = session
+
+    def url(self, path: str) -> URL:
+        return URL(self.stack.rest_base + path, encoded=True)
+
+    async def call(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
+                   headers: dict[str, str] | None = None) -> Answer:
+        async with self.session.request(method, self.url(path), json=json_body, data=data,
+                                        headers=headers) as response:
+            text = await response.text()
+            content_type = response.headers.get("Content-Type", "")
+        body: Any = text
+        if content_type.startswith(NDJSON):
+            body = [json.loads(line) for line in text.splitlines()]
+        elif content_type.startswith("application/json"):
+            body = json.loads(text)
+        return Answer(response.status, body, response.headers)
+
+    async def enroll(self, csr: str | None = None, *, common_name: str = "www.example.com",
+                     headers: dict[str, str] | None = None, **fields: Any) -> Answer:
+        body = {"profileId": PROFILE_ID, "csr": csr if csr is not None else make_csr(common_name), **fields}
+        return await self.call("POST", f"{CA}/enrollments", json_body=body, headers=headers)
+
+    async def issued(self, common_name: str) -> dict[str, Any]:
+        answer = await self.enroll(common_name=common_name)
+        assert answer.status == 200, answer.body
+        return answer.body["enrollment"]  # type: ignore[no-any-return]
+
+
+@contextlib.asynccontextmanager
+async def rest_stack(tmp: Path, **options: Any) -> AsyncIterator[Rest]:
+    async with running_stack(tmp, **options) as stack, aiohttp.ClientSession() as session:
+        yield Rest(stack, session)
+
+
+def _path_dn(dn: str) -> str:
+    return quote(dn, safe="")
+
+
+def _set_issue_after_polls(stack: Stack, polls: int | None) -> None:
+    manager = stack.simulator.manager
+    manager.settings = dataclasses.replace(manager.settings, issue_after_polls=polls)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- a shared stack with issued certificates
+
+
+@dataclass
+class World:
+    rest: Rest
+    serial: str  # issued, never revoked
+    dn: str
+    enrollment_id: str
+    action_serial: str  # revoked by the certificate-action route
+    action_dn: str  # revoked by the subject-action route
+
+    def path(self, template: str) -> str:
+        return template.format(serial=self.serial, dn=_path_dn(self.dn), enrollment=self.enrollment_id,
+                               action_serial=self.action_serial, action_dn=_path_dn(self.action_dn))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    async with rest_stack(tmp_path_factory.mktemp("rest-api")) as rest:
+        main = await rest.issued("world.example.com")
+        action = await rest.issued("action.example.com")
+        subject = await rest.issued("subject-action.example.com")
+        yield World(rest=rest, serial=main["serialNumber"], dn=main["subjectName"], enrollment_id=main["id"],
+                    action_serial=action["serialNumber"], action_dn=subject["subjectName"])
+
+
+# ---------------------------------------------------------------- every route
+
+
+# (id, method, path template, body, HTTP status, CAGW type or NDJSON); "{csr}" in a body is a fresh CSR.
+ROUTE_TABLE: list[tuple[str, str, str, Any, int, str]] = [
+    ("ok-list-cas", "GET", "/v1/certificate-authorities", None, 200, "CAListResponse"),
+    ("ok-get-ca", "GET", CA, None, 200, "CAResponse"),
+    ("ok-ca-status", "GET", f"{CA}/status", None, 200, "CAStatusResponse"),
+    ("fail-ca-properties-501", "GET", f"{CA}/properties", None, 501, "ErrorResponse"),
+    ("ok-list-profiles", "GET", f"{CA}/profiles", None, 200, "ProfilesResponse"),
+    ("ok-get-profile", "GET", f"{CA}/profiles/{PROFILE_ID}", None, 200, "ProfileResponse"),
+    ("ok-enroll", "POST", f"{CA}/enrollments", {"profileId": PROFILE_ID, "csr": "{csr}"}, 200, "EnrollmentResponse"),
+    ("ok-enroll-and-watch", "POST", f"{CA}/enrollments:watch", {"profileId": PROFILE_ID, "csr": "{csr}"}, 200,
+     NDJSON),
+    ("ok-get-enrollment", "GET", f"{CA}/enrollments/{{enrollment}}", None, 200, "EnrollmentResponse"),
+    ("ok-watch-enrollment", "GET", f"{CA}/enrollments/{{enrollment}}:watch", None, 200, NDJSON),
+    ("ok-get-certificate", "GET", f"{CA}/certificates/{{serial}}", None, 200, "CertificateResponse"),
+    ("ok-certificate-action", "POST", f"{CA}/certificates/{{action_serial}}/actions", REVOKE, 200, "ActionResponse"),
+    ("ok-certificate-events", "GET", f"{CA}/certificate-events", None, 200, "CertificateEventsResponse"),
+    ("ok-get-subject", "GET", f"{CA}/subjects/{{dn}}", None, 200, "SubjectResponse"),
+    ("ok-subject-action", "POST", f"{CA}/subjects/{{action_dn}}/actions", REVOKE, 200, "ActionResponse"),
+]
+
+
+def _fill(body: Any) -> Any:
+    if body is None:
+        return None
+    return {key: make_csr("route.example.com") if value == "{csr}" else value for key, value in body.items()}
+
+
+@pytest.mark.parametrize(("method", "template", "body", "http", "kind"),
+                         [pytest.param(*row[1:], id=row[0]) for row in ROUTE_TABLE])
+async def test_route(world: World, method: str, template: str, body: Any, http: int, kind: str) -> None:
+    answer = await world.rest.call(method, world.path(template), json_body=_fill(body))
+    assert answer.status == http, answer.body
+    if kind == NDJSON:
+        assert answer.headers["Content-Type"] == NDJSON
+        events = [line["result"]["event"] for line in answer.body]
+        assert events[-1]["state"] == "ENROLLMENT_STATE_ISSUED"
+        assert events[-1]["enrollment"]["body"].startswith("-----BEGIN CERTIFICATE-----")
+    else:
+        assert answer.body["type"] == kind
+
+
+async def test_the_route_table_covers_every_binding(world: World) -> None:
+    assert world.rest.stack.gateway.rest is not None
+    table = world.rest.stack.gateway.rest.app[ROUTES_KEY]
+    covered = {table.resolve(method, "/cagw" + world.path(template)).binding.spec.full_name
+               for _, method, template, *_ in ROUTE_TABLE}
+    assert covered == {binding.spec.full_name for binding in table.bindings}
+
+
+# ---------------------------------------------------------------- enrollment: 200 / 202 / 404 against the simulator
+
+
+def _verify_pem_chain(stack: Stack, pem: str) -> x509.Certificate:
+    certificates = x509.load_pem_x509_certificates(pem.encode())
+    assert len(certificates) >= 2  # the leaf and its chain (PEM with chain is the default)
+    certificates[0].verify_directly_issued_by(x509.load_pem_x509_certificate(stack.issuing_ca_pem))
+    return certificates[0]
+
+
+async def test_ok_200_issued_in_time(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        answer = await rest.enroll(common_name="in-time.example.com")
+        assert answer.status == 200
+        enrollment = answer.body["enrollment"]
+        assert answer.body["type"] == "EnrollmentResponse" and enrollment["status"] == "ISSUED"
+        leaf = _verify_pem_chain(rest.stack, enrollment["body"])
+        assert enrollment["serialNumber"] == format(leaf.serial_number, "x")
+        assert enrollment["subjectName"] == "CN=in-time.example.com" and enrollment["sectigoOrderId"]
+
+
+async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=1000), attempts=2) as rest:
+        answer = await rest.enroll(common_name="late.example.com")
+        assert answer.status == 202
+        enrollment = answer.body["enrollment"]
+        assert answer.body["type"] == "EnrollmentResponse"
+        assert enrollment["status"] == "PENDING" and enrollment["body"] == "" and enrollment["serialNumber"] == ""
+        assert enrollment["id"] and enrollment["sectigoOrderId"]
+        assert enrollment["subjectName"] == "CN=late.example.com"
+        assert enrollment["properties"]["enrollmentState"] == "TIMED_OUT"
+
+
+async def test_ok_202_then_subject_then_certificate(tmp_path: Path) -> None:
+    # Two foreground attempts find it pending; the first background collect (about 1 s later) issues it.
+    async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=2), attempts=2) as rest:
+        pending = await rest.enroll(common_name="walk.example.com")
+        assert pending.status == 202
+        dn = pending.body["enrollment"]["subjectName"]
+        serial = ""
+        deadline = time.monotonic() + 15
+        while not serial:
+            assert time.monotonic() < deadline, "background collection did not issue the order"
+            subject = await rest.call("GET", f"{CA}/subjects/{_path_dn(dn)}")
+            assert subject.status == 200 and subject.body["type"] == "SubjectResponse"
+            items = subject.body["subject"]["certificates"]
+            assert items[0]["enrollmentId"] == pending.body["enrollment"]["id"]
+            serial = items[0]["serialNumber"]
+            if not serial:
+                assert items[0]["status"] == "PENDING"
+                await asyncio.sleep(0.2)
+        certificate = await rest.call("GET", f"{CA}/certificates/{serial}")
+        assert certificate.status == 200
+        assert certificate.body["certificate"]["serialNumber"] == serial
+        assert certificate.body["certificate"]["subjectName"] == "cn=walk.example.com"
+        assert certificate.body["certificate"]["status"] == "normal"
+        enrollment = await rest.call("GET", f"{CA}/enrollments/{pending.body['enrollment']['id']}")
+        assert enrollment.body["enrollment"]["status"] == "ISSUED"
+        assert enrollment.body["enrollment"]["serialNumber"] == serial
+
+
+@pytest.mark.parametrize(("mode", "fields", "fault", "http", "code", "target"), [
+    pytest.param("documented", {"csr": "not a csr"}, None, 404, "INVALID_REQUEST", "csr", id="fail-404-bad-csr"),
+    pytest.param("documented", {"profileId": "nope"}, None, 404, "INVALID_REQUEST", "profileId",
+                 id="fail-404-unknown-profile"),
+    pytest.param("documented", {"csr": "RSA1024"}, None, 404, "INVALID_REQUEST", "csr", id="fail-404-key-too-small"),
+    pytest.param("documented", {}, FaultRule(route="enroll", kind="status", status=503), 404, "CA_UNAVAILABLE", "",
+                 id="fail-404-sectigo-503"),
+    pytest.param("standard", {"csr": "not a csr"}, None, 400, "INVALID_REQUEST", "csr", id="fail-standard-400-bad-csr"),
+    pytest.param("standard", {}, FaultRule(route="enroll", kind="status", status=503), 503, "CA_UNAVAILABLE", "",
+                 id="fail-standard-503-sectigo-503"),
+])
+async def test_enrollment_failures(tmp_path: Path, mode: str, fields: dict[str, Any], fault: FaultRule | None,
+                                   http: int, code: str, target: str) -> None:
+    if fields.get("csr") == "RSA1024":
+        fields = {**fields, "csr": make_csr("weak.example.com", key_type="rsa1024")}
+    async with rest_stack(tmp_path, enrollment_status=mode) as rest:
+        if fault is not None:
+            rest.stack.simulator.faults.add(fault)
+        answer = await rest.enroll(common_name="failing.example.com", **fields)
+        assert answer.status == http
+        error = answer.error
+        assert (error["code"], error["target"]) == (code, target)
+        assert error["message"]
+        assert ("Retry-After" in answer.headers) == (http == 503)
+
+
+async def test_fail_404_enroll_at_an_unknown_ca(world: World) -> None:
+    answer = await world.rest.call("POST", "/v1/certificate-authorities/nope/enrollments",
+                                   json_body={"profileId": PROFILE_ID, "csr": make_csr("x.example.com")})
+    assert answer.status == 404 and answer.error["code"] == "CA_NOT_CONFIGURED"
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+async def test_ok_idempotency_key_retry_returns_the_same_enrollment(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        csr = make_csr("idem.example.com")
+        first = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
+        second = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
+        assert first.status == second.status == 200
+        assert first.body["enrollment"]["id"] == second.body["enrollment"]["id"]
+        assert first.body["enrollment"]["serialNumber"] == second.body["enrollment"]["serialNumber"]
+        assert rest.stack.simulator.stats.requests["enroll"] == 1
+
+
+@pytest.mark.parametrize(("mode", "route", "http"), [
+    pytest.param("documented", "enrollments", 404, id="fail-404-enroll-conflict-documented"),
+    pytest.param("standard", "enrollments", 409, id="fail-409-enroll-conflict-standard"),
+    pytest.param("documented", "enrollments:watch", 409, id="fail-409-watch-conflict"),
+])
+async def test_idempotency_key_reused_for_another_request(tmp_path: Path, mode: str, route: str, http: int) -> None:
+    async with rest_stack(tmp_path, enrollment_status=mode) as rest:
+        first = await rest.enroll(common_name="one.example.com", headers={"Idempotency-Key": "reused"})
+        assert first.status == 200
+        other = await rest.call("POST", f"{CA}/{route}", headers={"Idempotency-Key": "reused"},
+                                json_body={"profileId": PROFILE_ID, "csr": make_csr("two.example.com")})
+        assert other.status == http
+        assert other.error["code"] == "ALREADY_EXISTS"
+        assert first.body["enrollment"]["id"] in other.error["message"]
+        assert rest.stack.simulator.stats.requests["enroll"] == 1
+
+
+# ---------------------------------------------------------------- NDJSON streams
+
+
+async def _next_event(response: aiohttp.ClientResponse) -> tuple[float, dict[str, Any]]:
+    """The next NDJSON line's event and when it arrived."""
+    line = await asyncio.wait_for(response.content.readline(), 5)
+    assert line.endswith(b"\n"), line
+    return time.monotonic(), json.loads(line)["result"]["event"]
+
+
+async def test_ok_ndjson_lines_arrive_while_the_order_is_pending(tmp_path: Path) -> None:
+    # Sectigo keeps the order pending until the test releases it; 400 attempts 50 ms apart outlast the test.
+    async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=100_000), timer="0.05s",
+                          max_timer="0.05s", attempts=400) as rest:
+        body = {"profileId": PROFILE_ID, "csr": make_csr("stream.example.com")}
+        async with rest.session.post(rest.url(f"{CA}/enrollments:watch"), json=body) as response:
+            assert response.status == 200 and response.headers["Content-Type"] == NDJSON
+            assert response.headers["X-Accel-Buffering"] == "no"
+            early = [await _next_event(response) for _ in range(7)]
+            assert early[0][1]["state"] == "ENROLLMENT_STATE_RECEIVED"
+            assert "ENROLLMENT_STATE_PENDING" in {event["state"] for _, event in early}
+            assert [o.status for o in rest.stack.simulator.state.find(common_name="stream.example.com")] == [
+                OrderStatus.APPLIED]
+            enrollment_id = early[0][1]["enrollmentId"]
+            # The other stream (GET …:watch) starts with the current state, also before issuance.
+            async with rest.session.get(rest.url(f"{CA}/enrollments/{enrollment_id}:watch")) as watch:
+                assert watch.status == 200
+                _, current = await _next_event(watch)
+                assert current["state"] != "ENROLLMENT_STATE_ISSUED"
+                released = time.monotonic()
+                _set_issue_after_polls(rest.stack, 0)  # Sectigo issues at the next collect
+                later = [await _next_event(response)]
+                while later[-1][1]["state"] != "ENROLLMENT_STATE_ISSUED":
+                    later.append(await _next_event(response))
+                assert await asyncio.wait_for(response.content.read(), 5) == b""  # ISSUED is the last line
+                watched = [json.loads(line)["result"]["event"]
+                           for line in (await asyncio.wait_for(watch.read(), 5)).splitlines()]
+        assert all(arrived < released for arrived, _ in early)
+        issued_at, issued = later[-1]
+        assert issued_at > released and issued["enrollment"]["serialNumber"]
+        assert watched[-1]["state"] == "ENROLLMENT_STATE_ISSUED"
+        assert watched[-1]["enrollment"]["serialNumber"] == issued["enrollment"]["serialNumber"]
+
+
+# ---------------------------------------------------------------- error classes
+
+
+BIG = b'{"profileId": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+JSON_TYPE = {"Content-Type": "application/json"}
+
+# (id, method, path template, request kwargs, HTTP status, error code, target, Allow)
+ERROR_TABLE: list[tuple[str, str, str, dict[str, Any], int, str, str, str | None]] = [
+    ("fail-400-malformed-json-enroll", "POST", f"{CA}/enrollments", {"data": b'{"profileId": ', "headers": JSON_TYPE},
+     400, "INVALID_REQUEST", "", None),
+    ("fail-400-unknown-field-enroll", "POST", f"{CA}/enrollments", {"json_body": {"profileId": "p", "nope": 1}},
+     400, "INVALID_REQUEST", "nope", None),
+    ("fail-400-wrong-type-enroll", "POST", f"{CA}/enrollments", {"json_body": {"profileId": 5}},
+     400, "INVALID_REQUEST", "profileId", None),
+    ("fail-400-malformed-json-action", "POST", f"{CA}/certificates/{{serial}}/actions",
+     {"data": b"{not json", "headers": JSON_TYPE}, 400, "INVALID_REQUEST", "", None),
+    ("fail-400-unknown-nested-field-action", "POST", f"{CA}/certificates/{{serial}}/actions",
+     {"json_body": {"action": {"kind": "RevokeAction"}}}, 400, "INVALID_REQUEST", "action.kind", None),
+    ("fail-400-wrong-type-action", "POST", f"{CA}/certificates/{{serial}}/actions",
+     {"json_body": {"action": {"type": 5}}}, 400, "INVALID_REQUEST", "action.type", None),
+    ("fail-400-unknown-reason", "POST", f"{CA}/certificates/{{serial}}/actions",
+     {"json_body": {"action": {"type": "RevokeAction", "reason": "boredom"}}}, 400, "INVALID_REQUEST",
+     "action.reason", None),
+    ("fail-400-query-wrong-type", "GET", f"{CA}/certificate-events?preferredPageSize=many", {}, 400,
+     "INVALID_REQUEST", "preferredPageSize", None),
+    ("fail-400-unknown-query-parameter", "GET", f"{CA}/certificates/{{serial}}?foo=1", {}, 400, "INVALID_REQUEST",
+     "foo", None),
+    ("fail-400-not-a-serial", "GET", f"{CA}/certificates/xyz", {}, 400, "INVALID_REQUEST", "serialNumber", None),
+    ("fail-400-not-a-dn", "GET", f"{CA}/subjects/{quote('no equals sign', safe='')}", {}, 400, "INVALID_REQUEST",
+     "dn", None),
+    ("fail-404-unknown-ca", "GET", "/v1/certificate-authorities/nope", {}, 404, "CA_NOT_CONFIGURED", "", None),
+    ("fail-404-unknown-serial", "GET", f"{CA}/certificates/abcdef0123", {}, 404, "CERTIFICATE_NOT_FOUND", "", None),
+    ("fail-404-unknown-dn", "GET", f"{CA}/subjects/{quote('CN=nobody.example.com', safe='')}", {}, 404,
+     "SUBJECT_NOT_FOUND", "", None),
+    ("fail-404-unknown-enrollment", "GET", f"{CA}/enrollments/no-such-enrollment", {}, 404, "ENROLLMENT_NOT_FOUND",
+     "", None),
+    ("fail-404-unknown-enrollment-watch", "GET", f"{CA}/enrollments/no-such-enrollment:watch", {}, 404,
+     "ENROLLMENT_NOT_FOUND", "", None),
+    ("fail-404-unknown-profile", "GET", f"{CA}/profiles/nope", {}, 404, "PROFILE_NOT_FOUND", "", None),
+    ("fail-404-unknown-route", "GET", "/v1/nothing", {}, 404, "ROUTE_NOT_FOUND", "", None),
+    ("fail-405-delete-ca", "DELETE", CA, {}, 405, "METHOD_NOT_ALLOWED", "", "GET"),
+    ("fail-405-get-enrollments", "GET", f"{CA}/enrollments", {}, 405, "METHOD_NOT_ALLOWED", "", "POST"),
+    ("fail-413-body-too-large", "POST", f"{CA}/enrollments", {"data": BIG, "headers": JSON_TYPE}, 413,
+     "REQUEST_TOO_LARGE", "", None),
+    ("fail-415-xml-body", "POST", f"{CA}/enrollments", {"data": b"<csr/>", "headers": {"Content-Type": "text/xml"}},
+     415, "UNSUPPORTED_MEDIA_TYPE", "", None),
+    ("fail-501-hold", "POST", f"{CA}/certificates/{{serial}}/actions",
+     {"json_body": {"action": {"type": "HoldAction", "reason": "certificateHold"}}}, 501, "NOT_SUPPORTED_BY_CA", "",
+     None),
+    ("fail-501-ca-properties", "GET", f"{CA}/properties", {}, 501, "NOT_SUPPORTED_BY_CA", "", None),
+]
+
+
+@pytest.mark.parametrize(("method", "template", "kwargs", "http", "code", "target", "allow"),
+                         [pytest.param(*row[1:], id=row[0]) for row in ERROR_TABLE])
+async def test_error(world: World, method: str, template: str, kwargs: dict[str, Any], http: int, code: str,
+                     target: str, allow: str | None) -> None:
+    answer = await world.rest.call(method, world.path(template), **kwargs)
+    assert answer.status == http, answer.body
+    error = answer.error
+    assert (error["code"], error["target"]) == (code, target)
+    assert error["message"]
+    assert answer.headers.get("Allow") == allow
+    if target:
+        assert error["details"][0]["target"] == target
+
+
+async def test_fail_503_with_retry_after_when_sectigo_throttles(tmp_path: Path) -> None:
+    # An unknown serial makes GetCertificate ask Sectigo; Sectigo answers 429 Retry-After: 2.2.
+    async with rest_stack(tmp_path, extra_gateway={"retry-attempts": "1"}) as rest:
+        rest.stack.simulator.faults.add(FaultRule(route="list", kind="throttle", retry_after=2.2, count=None))
+        answer = await rest.call("GET", f"{CA}/certificates/abcdef0123")
+        assert answer.status == 503
+        assert answer.headers["Retry-After"] == "3"  # RetryInfo rounded up to whole seconds
+        assert answer.error["code"] == "CA_UNAVAILABLE"
+
+
+# ---------------------------------------------------------------- DNs with special characters, revocation
+
+
+def _special_csr() -> tuple[str, str]:
+    """A CSR whose subject is ``CN=a\\, b+OU=c d,O=Example \\"Q\\"`` (a multi-valued RDN), and that DN."""
+    name = x509.Name([
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Example "Q"')]),
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "a, b"),
+                                        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "c d")]),
+    ])
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode(), name.rfc4514_string()
+
+
+async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(tmp_path: Path) -> None:
+    csr, dn = _special_csr()
+    assert dn == 'CN=a\\, b+OU=c d,O=Example \\"Q\\"'
+    async with rest_stack(tmp_path) as rest:
+        enrollment = (await rest.enroll(csr)).body["enrollment"]
+        serial = enrollment["serialNumber"]
+        # The caller's own spelling and the one the gateway answered with find the same subject.
+        for spelling in (dn, enrollment["subjectName"]):
+            subject = await rest.call("GET", f"{CA}/subjects/{_path_dn(spelling)}")
+            assert subject.status == 200, subject.body
+            assert [c["serialNumber"] for c in subject.body["subject"]["certificates"]] == [serial]
+        assert subject.body["subject"]["dn"] == 'cn=a\\, b+ou=c d,o=example \\"q\\"'
+        revoked = await rest.call("POST", f"{CA}/subjects/{_path_dn(dn)}/actions", json_body=REVOKE)
+        assert revoked.status == 200 and revoked.body["type"] == "ActionResponse"
+        assert revoked.body["serialNumbers"] == [serial]
+        assert revoked.body["action"]["status"] == "COMPLETED"
+        certificate = await rest.call("GET", f"{CA}/certificates/{serial}")
+        assert certificate.body["certificate"]["status"] == "revoked"
+        assert certificate.body["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
+
+
+async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        serial = (await rest.issued("revoke.example.com"))["serialNumber"]
+        for _ in range(2):  # the second time it is already revoked: still a success, Sectigo asked once
+            answer = await rest.call("POST", f"{CA}/certificates/{serial}/actions", json_body=REVOKE)
+            assert answer.status == 200, answer.body
+            action = answer.body["action"]
+            assert (action["type"], action["status"], action["reason"], action["comment"]) == (
+                "RevokeAction", "COMPLETED", "keyCompromise", "x")
+        assert rest.stack.simulator.stats.requests["revoke"] == 1
+        shown = (await rest.call("GET", f"{CA}/certificates/{serial.upper()}")).body["certificate"]
+        assert shown["status"] == "revoked"
+        assert (shown["revocationInfo"]["reason"], shown["revocationInfo"]["comment"]) == ("keyCompromise", "x")
+
+
+# ---------------------------------------------------------------- certificate events
+
+
+async def test_ok_certificate_events_paging(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        serials = [(await rest.issued(f"event{i}.example.com"))["serialNumber"] for i in range(3)]
+        assert (await rest.call("POST", f"{CA}/certificates/{serials[0]}/actions", json_body=REVOKE)).status == 200
+        first = (await rest.call("GET", f"{CA}/certificate-events?preferredPageSize=3")).body
+        assert first["type"] == "CertificateEventsResponse"
+        assert [(e["action"], e["serialNumber"]) for e in first["events"]] == [("issued", s) for s in serials]
+        assert first["morePages"] is True and first["hasMore"] is True and first["nextPageIndex"]
+        assert first["metadata"] == {"currentCount": 3, "totalCount": 4, "currentOffset": 0, "currentLimit": 3}
+        assert all(e["certificate"] for e in first["events"])
+        cursor = quote(first["nextPageIndex"], safe="")
+        second = (await rest.call("GET", f"{CA}/certificate-events?nextPageIndex={cursor}"
+                                         "&%24fields=-events.certificate")).body
+        assert [(e["action"], e["serialNumber"], e["reason"]) for e in second["events"]] == [
+            ("revoked", serials[0], "keyCompromise")]
+        assert second["morePages"] is False and second["metadata"]["currentOffset"] == 3
+        assert second["events"][0]["certificate"] == ""  # left out by $fields
+        assert int(second["events"][0]["event"]) > int(first["events"][-1]["event"])
+
+
+# ---------------------------------------------------------------- OpenAPI and health
+
+
+async def test_ok_openapi_document_is_served_and_valid(world: World) -> None:
+    answer = await world.rest.call("GET", "/openapi.json")
+    assert answer.status == 200
+    validate(answer.body)
+    assert world.rest.stack.gateway.rest is not None
+    assert answer.body == world.rest.stack.gateway.rest.app[OPENAPI_KEY]
+    enroll = answer.body["paths"]["/cagw/v1/certificate-authorities/{caId}/enrollments"]["post"]
+    assert {"200", "202", "404"} <= set(enroll["responses"])
+
+
+async def test_ok_health(world: World) -> None:
+    answer = await world.rest.call("GET", "/health")
+    assert (answer.status, answer.body) == (200, {"status": "UP"})
