@@ -1,4 +1,4 @@
-"""From a caller's enrollment request to a validated :class:`OrderRequest`.
+"""From a caller's enrollment request to a validated order (a :class:`NewOrder` the tracker records).
 
 Everything is checked before anything reaches the CA: the CSR (encoding,
 size, signature, key type and size allowed by the profile), the subject DN,
@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
-from service.enrollment.tracker import OrderRequest
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
-from service.ledger.base import Ledger, OrderKind
+from service.ledger.base import Ledger, NewOrder, OrderKind
 
 __all__ = ["EnrollmentInput", "FORMATS", "prepare_order"]
 
@@ -70,7 +69,7 @@ def _fingerprint(*parts: str | bytes) -> str:
 
 
 async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger,
-                        now: dt.datetime) -> OrderRequest:
+                        now: dt.datetime) -> NewOrder:
     """Validate ``request`` for ``ca``; raise InvalidRequest naming every bad field."""
     from service import x509 as x
 
@@ -227,11 +226,13 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
         elif key == EXTERNAL_REQUESTER:
             options["external-requester"] = value
 
+    if renewal_ca_order:
+        options["renewal_of_ca_order"] = renewal_ca_order
     csr_der = csr.der if csr is not None else b""
-    return OrderRequest(
-        ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
+    return NewOrder(
+        id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
         fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr_der, renewal_serial or "", str(term)),
         requested_dn=requested_dn, common_name=common_name, subject_alt_names=tuple(sectigo_sans), kind=kind,
         request_id=request.request_id or None, renewal_of_serial=renewal_serial,
-        renewal_of_ca_order=renewal_ca_order, requested_by=request.caller, options=options)
+        requested_by=request.caller, options=options)

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -54,7 +55,7 @@ from service.ledger.base import (
     OrderState,
 )
 
-__all__ = ["EnrollmentTracker", "OrderRequest", "SubmitResult"]
+__all__ = ["EnrollmentTracker", "SubmitResult"]
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +67,6 @@ MARKER_PREFIX = "cagw-order:"
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """A validated enrollment or renewal, ready to be recorded."""
-
-    ca_id: str
-    profile_id: str
-    ca_profile_id: str
-    term_days: int
-    csr_pem: str
-    fingerprint: str
-    requested_dn: str
-    common_name: str
-    subject_alt_names: tuple[str, ...] = ()
-    kind: OrderKind = OrderKind.ENROLL
-    request_id: str | None = None
-    renewal_of_serial: str | None = None
-    renewal_of_ca_order: str | None = None
-    requested_by: str = ""
-    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,8 +109,9 @@ class EnrollmentTracker:
     def schedule_of(self, ca_id: str) -> BackoffSchedule:
         return BackoffSchedule.from_settings(self._cas.get(ca_id).settings.properties.backoff)
 
-    async def submit(self, request: OrderRequest) -> SubmitResult:
-        """Record the order and start working on it; return an existing order for a retry."""
+    async def submit(self, request: NewOrder) -> SubmitResult:
+        """Record the order and start working on it; return an existing order for a retry.
+        ``request.id`` and ``request.marker`` are given here, whatever the request holds."""
         if self._closing:
             raise ShuttingDown("the gateway is shutting down; retry in a moment")
         ca = self._cas.get(request.ca_id)
@@ -147,7 +128,7 @@ class EnrollmentTracker:
             if gate.users == 0:
                 del self._submit_gates[key]
 
-    async def _submit_locked(self, ca: ManagedCA, request: OrderRequest) -> SubmitResult:
+    async def _submit_locked(self, ca: ManagedCA, request: NewOrder) -> SubmitResult:
         if request.request_id:
             existing = await self._ledger.find_order_by_request_id(ca.id, request.request_id)
             if existing is not None:
@@ -160,17 +141,8 @@ class EnrollmentTracker:
             return SubmitResult(duplicate, created=False)
 
         order_id = str(uuid.uuid4())
-        options = dict(request.options)
-        if request.renewal_of_ca_order:
-            options["renewal_of_ca_order"] = request.renewal_of_ca_order
-        record, created = await self._ledger.create_order(NewOrder(
-            id=order_id, ca_id=ca.id, profile_id=request.profile_id, ca_profile_id=request.ca_profile_id,
-            term_days=request.term_days, csr_pem=request.csr_pem, fingerprint=request.fingerprint,
-            requested_dn=request.requested_dn, common_name=request.common_name,
-            subject_alt_names=request.subject_alt_names, marker=MARKER_PREFIX + order_id, kind=request.kind,
-            request_id=request.request_id, renewal_of_serial=request.renewal_of_serial,
-            requested_by=request.requested_by, options=options,
-        ))
+        record, created = await self._ledger.create_order(
+            dataclasses.replace(request, id=order_id, marker=MARKER_PREFIX + order_id))
         if not created:  # a concurrent call with the same request id won the race
             return await self._existing(record, request)
         channel = self._channel(record.id)
@@ -246,7 +218,7 @@ class EnrollmentTracker:
 
     # ------------------------------------------------------------------ internals
 
-    async def _existing(self, existing: OrderRecord, request: OrderRequest) -> SubmitResult:
+    async def _existing(self, existing: OrderRecord, request: NewOrder) -> SubmitResult:
         if existing.fingerprint != request.fingerprint:
             raise AlreadyExists(
                 f"request id {request.request_id!r} was already used for another request on CA {existing.ca_id} "

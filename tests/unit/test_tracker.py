@@ -17,9 +17,9 @@ from service.catalog import ProfileCatalog
 from service.config import BackoffSettings, CASettings
 from service.connectors.base import DetailsRequest, EnrollRequest, EnrollResult
 from service.enrollment.channel import OrderEvent, Phase
-from service.enrollment.tracker import EnrollmentTracker, OrderRequest
+from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
-from service.ledger import Ledger, OrderState, open_ledger
+from service.ledger import Ledger, NewOrder, OrderState, open_ledger
 from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, ca_settings
 
 
@@ -79,12 +79,12 @@ async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterat
         await ledger.close()
 
 
-def _request(name: str = "www.example.com", **fields: object) -> OrderRequest:
+def _request(name: str = "www.example.com", **fields: object) -> NewOrder:
     values: dict[str, object] = dict(
-        ca_id=CA_ID, profile_id="ov", ca_profile_id="101", term_days=365, csr_pem="-----BEGIN...",
+        id="", marker="", subject_alt_names=(), ca_id=CA_ID, profile_id="ov", ca_profile_id="101", term_days=365, csr_pem="-----BEGIN...",
         fingerprint=f"fp-{name}", requested_dn=f"cn={name}", common_name=name)
     values.update(fields)
-    return OrderRequest(**values)  # type: ignore[arg-type]
+    return NewOrder(**values)  # type: ignore[arg-type]
 
 
 async def _events(tracker: EnrollmentTracker, order_id: str, *, until: Phase | None = None) -> list[OrderEvent]:
