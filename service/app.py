@@ -30,6 +30,7 @@ from service.config import Config
 from service.connectors.base import Connector, create_connector
 from service.enrollment.tracker import EnrollmentTracker
 from service.ledger import Ledger, open_ledger
+from service.ops import OpsServer
 from service.rest import RestServer
 
 __all__ = ["Gateway", "build_connectors"]
@@ -50,10 +51,12 @@ class Gateway:
     middlewares: Sequence[Middleware] = ()
     grpc: GrpcServer | None = field(default=None, init=False)
     rest: RestServer | None = field(default=None, init=False)
+    ops: OpsServer | None = field(default=None, init=False)
     cas: CARegistry | None = field(default=None, init=False)
     ledger: Ledger | None = field(default=None, init=False)
     tracker: EnrollmentTracker | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
+    draining: bool = field(default=False, init=False)  # set to report DOWN before stopping
     _connectors: list[Connector] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -93,9 +96,12 @@ class Gateway:
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
         await self.rest.start()
+        self.ops = OpsServer(self.config.ops, readiness=self.ready)
+        await self.ops.start()
 
     def ready(self) -> bool:
-        return self.grpc is not None and not self._stopped.is_set()
+        """Serving and not stopping: what every health endpoint reports."""
+        return self.grpc is not None and not self._stopped.is_set() and not self.draining
 
     async def stop(self) -> None:
         if self._stopped.is_set():
@@ -111,6 +117,8 @@ class Gateway:
             await self.grpc.stop(grace)
         if self.rest is not None:
             await self.rest.stop()
+        if self.ops is not None:
+            await self.ops.stop()
         if self.tracker is not None:
             await self.tracker.close()
         for connector in self._connectors:

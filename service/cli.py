@@ -37,7 +37,7 @@ async def _serve(args: argparse.Namespace) -> int:
         from service.embedded import start_embedded
 
         embedded = await start_embedded(Path(args.workdir), grpc_listen=args.grpc_listen,
-                                        rest_listen=args.rest_listen)
+                                        rest_listen=args.rest_listen, ops_listen=args.ops_listen)
         config = embedded.config
         print(f"embedded Sectigo simulator: {embedded.simulator.url} (CA id {config.managed_cas[0].id}, "
               f"issuing CA {embedded.simulator.ca_certificate_path})", flush=True)
@@ -50,6 +50,7 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"gRPC  {config.grpc.address} (health, reflection, cagw.v1)", flush=True)
         print(f"REST  http{'s' if rest.listen.tls else ''}://{rest.listen.address}{rest.context_path}/v1/"
               "certificate-authorities", flush=True)
+        print(f"ops   http://{config.ops.address}/health", flush=True)
         await gateway.serve_forever()
     finally:
         await gateway.stop()
@@ -82,6 +83,7 @@ def _build_parser() -> argparse.ArgumentParser:
                        "TLS files and the ledger (default .cagw-dev)")
     serve.add_argument("--grpc-listen", default="127.0.0.1:50051", help="embedded mode: gRPC address")
     serve.add_argument("--rest-listen", default="127.0.0.1:8444", help="embedded mode: REST address")
+    serve.add_argument("--ops-listen", default="127.0.0.1:9464", help="embedded mode: ops (health) address")
 
     check = commands.add_parser("check-config", help="validate a configuration file and its key stores")
     check.add_argument("--config", required=True)

@@ -314,6 +314,7 @@ def gateway_document(api_url: str, folder: Path, *, grpc_port: int = 0, rest_por
     return {
         "grpc": {"listen": f"127.0.0.1:{grpc_port or fresh[0]}"},
         "rest": {"listen": f"127.0.0.1:{rest_port or fresh[1]}", "context-path": "/cagw"},
+        "ops": {"listen": "127.0.0.1:0"},
         "ledger": {"path": str(folder / "ledger.db")},
         "shutdown-grace": grace,
         "managed-cas": [ca(CA_ID, {}), *(ca(ca_id, overrides) for ca_id, overrides in extra_cas)],
@@ -373,7 +374,7 @@ def start_embedded_gateway(procs: Processes, workdir: Path, *, name: str = "embe
     """``cagw serve`` with no configuration (what ``make run`` does), on free ports."""
     grpc_port, rest_port = free_ports(2)
     process = procs.start(name, "serve", "--workdir", str(workdir), "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                          "--rest-listen", f"127.0.0.1:{rest_port}")
+                          "--rest-listen", f"127.0.0.1:{rest_port}", "--ops-listen", "127.0.0.1:0")
     gateway = GatewayProcess(process=process, grpc_port=grpc_port, rest_port=rest_port,
                              ledger_path=workdir / "ledger.db", workdir=workdir)
     return gateway.wait_ready()

@@ -1,0 +1,54 @@
+"""The ops listener: health for load balancers, on its own port without client certificates.
+
+Decision 9: when the API listeners demand mutual TLS, probes and scrapers still
+need an address they can reach, so health lives here too (``GET /health``:
+200 ``UP`` / 503 ``DOWN``). Prometheus metrics are to be served from the same
+listener.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from service.config import ListenSettings
+from service.errors import ConfigError
+
+__all__ = ["OpsServer"]
+
+log = logging.getLogger(__name__)
+
+
+class OpsServer:
+    def __init__(self, listen: ListenSettings, *, readiness: Callable[[], bool]) -> None:
+        self._listen = listen
+        self._readiness = readiness
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def _health(self, request: web.Request) -> web.Response:
+        up = self._readiness()
+        return web.json_response({"status": "UP" if up else "DOWN"}, status=200 if up else 503)
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_get("/health", self._health)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._listen.host, self._listen.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(f"ops.listen: cannot listen on {self._listen.address}: {exc.strerror or exc}") from exc
+        self.port = int(self._runner.addresses[0][1])
+        log.info("ops (health) listening on %s:%d", self._listen.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
