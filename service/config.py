@@ -230,7 +230,17 @@ class Config:
 
 
 class _StringLoader(yaml.SafeLoader):
-    """SafeLoader where every plain scalar stays a string (null aside)."""
+    """SafeLoader where every plain scalar stays a string (null aside) and a key given twice is an
+    error (PyYAML would silently keep the last one, e.g. of two ``login-password`` lines)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: list[Any] = []
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.append(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _StringLoader.yaml_implicit_resolvers = {

@@ -1168,3 +1168,13 @@ def test_check_config_wrong_trust_store_password(check_config_runs: dict[str, Ch
     assert "sectigo-ov" in last_line and str(FIXTURES / "truststore.jks") in last_line
     for secret in (LOGIN_PASSWORD, TRUST_PASSWORD):
         assert secret not in run.stdout + run.stderr
+
+
+def test_fail_a_key_given_twice_is_an_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("managed-cas:\n  - id: a\n    properties:\n      login-password: first\n"
+                    "      login-password: second\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.message == f"{path}: not valid YAML at line 5, column 7: duplicate key 'login-password'"
+    assert "second" not in caught.value.message and "first" not in caught.value.message
