@@ -103,6 +103,9 @@ def add_client_commands(commands: Any) -> None:
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:
+    if (args.tls_cert or args.tls_key) and not args.tls_ca:
+        raise SystemExit("--tls-cert/--tls-key need --tls-ca (the CA of the gateway's certificate); "
+                         "refusing to fall back to a plaintext connection")
     if not args.tls_ca:
         return grpc.insecure_channel(args.server)
     credentials = grpc.ssl_channel_credentials(
@@ -208,11 +211,11 @@ def _certificate(args: argparse.Namespace, channel: grpc.Channel) -> int:
         cert_pb.GetCertificateRequest(ca_id=args.ca, serial_number=args.serial), timeout=args.timeout)
     if args.out:
         import base64
-        import textwrap
 
-        body = "\n".join(textwrap.wrap(response.certificate.certificate_data, 64))
-        Path(args.out).write_text(f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n")
-        base64.b64decode(response.certificate.certificate_data, validate=True)
+        from service.x509 import pem_bundle
+
+        der = base64.b64decode(response.certificate.certificate_data, validate=True)
+        Path(args.out).write_text(pem_bundle([der]))
     _print_json(response)
     return EXIT_OK
 
@@ -255,6 +258,7 @@ def _make_csr(args: argparse.Namespace) -> int:
                                     critical=False)
     request = builder.sign(key, hashes.SHA256())
     fd = os.open(args.key_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode only applies to a new file
     with os.fdopen(fd, "wb") as handle:
         handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
@@ -311,8 +315,10 @@ def run_client_command(args: argparse.Namespace) -> int:
             return EXIT_OK
     except grpc.RpcError as error:
         print(_describe_error(error), file=sys.stderr)
-        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return EXIT_UNREACHABLE if "connect" in (error.details() or "").lower() else EXIT_FAILED
+        # No google.rpc.Status from the gateway means the call never reached it.
+        reached = rpc_status.from_call(error) is not None
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reached:
+            return EXIT_UNREACHABLE
         return EXIT_FAILED
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

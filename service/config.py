@@ -408,6 +408,10 @@ class _Reader:
         path = Path(os.path.expanduser(raw.strip()))
         return path if path.is_absolute() else (self.base_dir / path)
 
+    def expand(self, value: str, key: str) -> str:
+        """``${ENV}`` substituted, without recording problems (they are reported by ``text``)."""
+        return _ENV.sub(lambda m: self.environ.get(m.group(1), ""), value)
+
     def _expand_env(self, value: str, key: str) -> str:
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -467,6 +471,17 @@ def _listen(r: _Reader, section: Mapping[str, Any], default: str) -> ListenSetti
 def _sectigo_properties(r: _Reader, props: Mapping[str, Any]) -> SectigoProperties | None:
     r.reject_unknown(props, _SECTIGO_KEYS)
     url = r.text(props, "url", required=True) or ""
+    for key in ("url", "api-token-url"):
+        try:
+            parts = urlsplit(str(props.get(key) or ""))
+        except ValueError:
+            continue  # reported as "not an http(s) URL" below
+        if parts.username is not None or parts.password is not None:
+            r.problem("credentials do not belong in the url; use login / login-password", key)
+    for key in ("login", "login-password", "customer-uri", "api-client-id", "api-client-secret"):
+        value = props.get(key)
+        if isinstance(value, str) and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in r.expand(value, key)):
+            r.problem("contains a control character (it is sent as an HTTP header)", key)
     if url.strip() and not _is_http_url(url):
         r.problem(f"{url!r} is not an http(s) URL", "url")
     customer_uri = r.text(props, "customer-uri", required=True) or ""

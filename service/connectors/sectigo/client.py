@@ -277,7 +277,8 @@ class SectigoClient:
                     fresh_credentials_tried = True
                     attempt -= 1
                     continue
-                if response.status >= 400:
+                if not 200 <= response.status < 300:
+                    # A redirect is not a success: a revoke answered 302 (an SSO page) revoked nothing.
                     raise error_for_response(ca_id=self._ca_id, operation=operation, http_status=response.status,
                                              body=response.body, headers=response.headers)
                 return response
@@ -296,7 +297,7 @@ class SectigoClient:
         """The JSON document of a success answer; an unreadable one is ``SectigoBadResponse``."""
         try:
             return json.loads(response.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             content_type = response.headers.get("Content-Type", "no content type")
             raise SectigoBadResponse(
                 f"CA {self._ca_id}: {operation}: HTTP {response.status} answer is not JSON "
@@ -342,12 +343,14 @@ class SectigoClient:
                         json=json_body,
                         data=dict(form) if form is not None else None,
                         headers=request_headers,
+                        # With a trust store configured the context always exists; system roots only serve
+                        # an https token url of a CA configured without any trust store.
                         ssl=self._ssl_context if is_https and self._ssl_context is not None else True,
                         proxy=self._proxy_url,
                         proxy_headers=self._proxy_headers or None,
                         allow_redirects=False,
                     ) as answer:
-                        body = await answer.read()
+                        body = await _read_bounded(answer, self._ca_id, operation)
                         response = SectigoResponse(status=answer.status, headers=CIMultiDictProxy(
                             CIMultiDict(answer.headers)), body=body)
             outcome = f"HTTP {response.status}"
@@ -382,7 +385,8 @@ class SectigoClient:
         return (*self._fixed_secrets, *self._auth.secrets())
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets():
+        # Longest first: a short secret inside a longer one must not leave the rest of the longer one.
+        for secret in sorted(set(self._secrets()), key=len, reverse=True):
             if len(secret) >= _MIN_SECRET_LENGTH and secret in text:
                 text = text.replace(secret, "***")
         return text
@@ -411,3 +415,23 @@ def _without_userinfo(url: str) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # the largest SCM answer the gateway needs is a list page or a chain
+
+
+async def _read_bounded(answer: aiohttp.ClientResponse, ca_id: str, operation: str) -> bytes:
+    """The body, refusing one larger than MAX_RESPONSE_BYTES (a broken proxy must not fill memory)."""
+    too_large = SectigoBadResponse(f"CA {ca_id}: {operation}: the answer is larger than "
+                                   f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB", http_status=answer.status,
+                                   maybe_processed=True, retryable=False)
+    if answer.content_length is not None and answer.content_length > MAX_RESPONSE_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)

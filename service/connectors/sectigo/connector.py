@@ -189,7 +189,12 @@ class SectigoConnector:
         document, response = await self.client.get_json("ssl/v1", operation="list certificates", params=params)
         items = self._parsed(parsing.parse_order_summaries, document, response, "list certificates")
         total_header = response.headers.get("X-Total-Count", "").strip()
-        total = int(total_header) if total_header.isdigit() else request.position + len(items)
+        # Without the header the total is unknown: count this page as if another might follow
+        # (a full page), so a caller paging on `total` does not stop after page one.
+        if total_header.isascii() and total_header.isdigit():
+            total = int(total_header)
+        else:
+            total = request.position + len(items) + (1 if len(items) >= request.size else 0)
         return ListResult(items=items, total=total)
 
     async def find_order_by_marker(self, common_name: str, marker: str) -> OrderDetails | None:

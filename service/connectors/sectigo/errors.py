@@ -197,7 +197,7 @@ def parse_error_body(body: bytes) -> tuple[int | None, str]:
     """
     try:
         document = json.loads(body.decode("utf-8")) if body.strip() else None
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None, ""
     if not isinstance(document, dict):
         return None, ""
