@@ -59,6 +59,7 @@ class Gateway:
     draining: bool = field(default=False, init=False)  # set to report DOWN before stopping
     _connectors: list[Connector] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _stopping: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def start(self) -> None:
         try:
@@ -104,39 +105,55 @@ class Gateway:
         return self.grpc is not None and not self._stopped.is_set() and not self.draining
 
     async def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+        """Stop in order; safe to call again (a later call waits for the first one to finish)."""
+        if self._stopping is None:
+            self._stopped.set()
+            self._stopping = asyncio.ensure_future(self._stop())
+        # Shielded: a second Ctrl-C cancelling the caller must not leave the ledger open (its
+        # threads would keep the process alive).
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         grace = self.config.shutdown_grace
-        if self.grpc is not None:
-            await self.grpc.enter_graceful_shutdown()
-        if self.tracker is not None:
-            # Open streams end and waiting Enroll calls answer with the current (pending) state.
-            self.tracker.stop_accepting()
-        if self.grpc is not None:
-            await self.grpc.stop(grace)
-        if self.rest is not None:
-            await self.rest.stop()
-        if self.ops is not None:
-            await self.ops.stop()
-        if self.tracker is not None:
-            await self.tracker.close()
-        for connector in self._connectors:
-            with contextlib.suppress(Exception):
-                await connector.close()
-        if self.ledger is not None:
-            await self.ledger.close()
-        log.info("gateway stopped")
+        try:
+            if self.grpc is not None:
+                await self.grpc.enter_graceful_shutdown()
+            if self.tracker is not None:
+                # Open streams end and waiting Enroll calls answer with the current (pending) state.
+                self.tracker.stop_accepting()
+            if self.grpc is not None:
+                await self.grpc.stop(grace)
+            if self.rest is not None:
+                await self.rest.stop()
+            if self.ops is not None:
+                await self.ops.stop()
+        finally:
+            if self.tracker is not None:
+                await self.tracker.close()
+            for connector in self._connectors:
+                with contextlib.suppress(Exception):
+                    await connector.close()
+            if self.ledger is not None:
+                await self.ledger.close()
+            log.info("gateway stopped")
 
     async def serve_forever(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop gracefully."""
+        """Run until SIGTERM or SIGINT, then stop gracefully. A second signal while stopping is
+        logged and otherwise ignored: the stop already under way finishes (within the grace)."""
         loop = asyncio.get_running_loop()
         stop_requested = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop_requested.is_set():
+                log.warning("already stopping (grace %.0fs)", self.config.shutdown_grace)
+            stop_requested.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_requested.set)
+            loop.add_signal_handler(sig, on_signal)
         try:
             await stop_requested.wait()
             log.info("signal received: stopping (grace %.0fs)", self.config.shutdown_grace)
+            await self.stop()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -124,12 +124,13 @@ def parse_iso_datetime(text: str, *, field: str) -> dt.datetime:
     """An ISO 8601 date or date-time (``Z`` or an offset; none means UTC), as aware UTC."""
     try:
         parsed = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        # Dates at the calendar's edges overflow when moved to UTC: a client error, not a 500.
+        return parsed.astimezone(dt.timezone.utc)
+    except (ValueError, OverflowError):
         raise InvalidRequest.of([FieldViolation(
             field, "expected an ISO 8601 date-time like 2024-03-05T22:43:23.429Z", text[:100])]) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
 
 
 # ---------------------------------------------------------------- actions
@@ -289,16 +290,17 @@ class EventCursor:
         if not isinstance(since, str):
             raise bad("bad start date")
         try:
-            moment = dt.datetime.fromisoformat(since)
-        except ValueError:
+            moment = dt.datetime.fromisoformat(since).astimezone(dt.timezone.utc)
+        except (ValueError, OverflowError):
             raise bad("bad start date") from None
-        if moment.tzinfo is None:
+        if dt.datetime.fromisoformat(since).tzinfo is None:
             raise bad("bad start date")
         return cls(after_id=after_id, since=moment, offset=offset, limit=limit)
 
 
 def _natural(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    # SQLite integers are signed 64-bit: a larger position is not a cursor this gateway wrote.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 @dataclass(frozen=True)

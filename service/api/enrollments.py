@@ -126,15 +126,17 @@ class EnrollmentApi:
         # Enough for the whole foreground schedule plus one CA call per attempt.
         budget = sum(schedule.waits()) + schedule.max_attempts * ca.settings.gateway.request_timeout
         if request.HasField("max_wait"):
-            budget = min(budget, request.max_wait.ToTimedelta().total_seconds())
+            # Seconds and nanos read directly: ToTimedelta() overflows on huge (valid) Durations.
+            budget = min(budget, request.max_wait.seconds + request.max_wait.nanos / 1e9)
         remaining = call.time_remaining()
         if remaining is not None:
             budget = min(budget, remaining - DEADLINE_MARGIN)
         return max(0.0, min(budget, MAX_WAIT_CAP))
 
     async def Enroll(self, request: pb.EnrollRequest, call: CallContext) -> pb.EnrollResponse:
+        budget = self._wait_budget(request, call)  # before the order exists: it cannot fail after
         order = await self._submit(request, call)
-        event = await self._tracker.wait_settled(order.id, self._wait_budget(request, call))
+        event = await self._tracker.wait_settled(order.id, budget)
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
         order = await self._ledger.get_order(order.id) or order

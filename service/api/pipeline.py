@@ -45,7 +45,8 @@ class CallContext:
     peer: str = ""
     caller: str = "anonymous"  # caller identity (client certificate subject once mTLS is on)
     deadline: float | None = None  # time.monotonic() value by which the caller wants an answer
-    metadata: Mapping[str, str] = field(default_factory=dict)  # lower-case keys
+    # lower-case keys; may hold credentials (authorization, cookies), so never in a repr
+    metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -180,6 +180,8 @@ class EnrollmentTracker:
     async def watch(self, order_id: str, *, until: Callable[[OrderEvent], bool] | None = None
                     ) -> AsyncIterator[OrderEvent]:
         """The order's current state, then every change, until a final event (or ``until``)."""
+        if self._closing:
+            raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
         channel = self._channels.get(order_id)
         if channel is None:
             event = await self.current_event(order_id)
@@ -194,8 +196,15 @@ class EnrollmentTracker:
 
     async def resume(self) -> int:
         """Restart every unfinished order found in the ledger; return how many."""
-        orders = await self._ledger.unfinished_orders()
-        for order in orders:
+        orders = []
+        for order in await self._ledger.unfinished_orders():
+            try:
+                self._cas.get(order.ca_id)
+            except NotFound:
+                log.warning("order %s belongs to CA %s, which is no longer configured; left as it is",
+                            order.id, order.ca_id)
+                continue
+            orders.append(order)
             self._ensure_running(order)
         if orders:
             log.info("resumed %d unfinished order(s)", len(orders))
@@ -242,7 +251,11 @@ class EnrollmentTracker:
             return
         channel = self._channel(order.id)
         if channel.latest is None:
-            channel.publish(self._event(order, Phase.SUBMITTED if order.ca_order_id else Phase.RECEIVED))
+            if order.ca_order_id and order.attempts >= self.schedule_of(order.ca_id).max_attempts:
+                # Already in background collection: a waiting caller gets the pending answer at once.
+                channel.publish(self._event(order, Phase.TIMED_OUT, attempt=order.attempts, background=True))
+            else:
+                channel.publish(self._event(order, Phase.SUBMITTED if order.ca_order_id else Phase.RECEIVED))
         self._start(order, fresh=False)
 
     def _start(self, order: OrderRecord, *, fresh: bool) -> None:
@@ -331,7 +344,15 @@ class EnrollmentTracker:
             # A renewal carries no comments at the CA, so a lost renew reply cannot be found again safely.
             raise CARejected(f"renewal {order.id} was interrupted before the CA answered; check the CA for a "
                              f"renewal of order {previous} before renewing again", reason=base.REASON_REJECTED)
-        renewed = await ca.connector.renew(base.RenewRequest(order_id=previous, csr_pem=order.csr_pem or None))
+        try:
+            renewed = await ca.connector.renew(base.RenewRequest(order_id=previous, csr_pem=order.csr_pem or None))
+        except CAUnavailable as exc:
+            if getattr(exc, "maybe_processed", True):
+                # No marker travels with a renewal: the CA may have renewed, and a retry could renew twice.
+                raise CARejected(f"renewal {order.id}: the CA's answer was lost ({exc.message}); check the CA for "
+                                 f"a renewal of order {previous} before renewing again",
+                                 reason=base.REASON_REJECTED) from exc
+            raise
         return await self._submitted(order, renewed.order_id, "renewal accepted by the CA")
 
     async def _submitted(self, order: OrderRecord, ca_order_id: str, detail: str) -> OrderRecord:
@@ -375,7 +396,11 @@ class EnrollmentTracker:
             if reachable:
                 if error is not None:
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
-                result = await ca.connector.enroll(self._enroll_request(ca, order))
+                try:
+                    result = await ca.connector.enroll(self._enroll_request(ca, order))
+                except CAUnavailable as exc:
+                    error = exc  # this reply may be lost too: look for the marker again
+                    continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
             attempt += 1
             background = attempt > schedule.max_attempts

@@ -19,7 +19,7 @@ from service.connectors.base import DetailsRequest, EnrollRequest, EnrollResult
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
-from service.ledger import Ledger, NewOrder, OrderState, open_ledger
+from service.ledger import Ledger, NewOrder, OrderKind, OrderState, open_ledger
 from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, ca_settings
 
 
@@ -269,3 +269,27 @@ async def test_ok_lost_reply_with_the_ca_unreachable_keeps_looking_and_never_enr
         assert events[-1].ca_order_id == next(iter(connector.orders))
     finally:
         await tracker.close()
+
+
+async def test_fail_a_lost_renewal_reply_is_final_so_a_retry_cannot_renew_twice(harness: Harness) -> None:
+    harness.connector.fail("renew", CAUnavailable("reply lost"))
+    submitted = await harness.tracker.submit(_request(kind=OrderKind.RENEW, csr_pem="",
+                                                      options={"renewal_of_ca_order": "1000"}))
+    events = await asyncio.wait_for(_events(harness.tracker, submitted.order.id), 5)
+    assert events[-1].phase is Phase.FAILED and "check the CA for a renewal of order 1000" in events[-1].detail
+    order = await harness.ledger.get_order(submitted.order.id)
+    assert order is not None and order.error_reason == "CA_REJECTED"
+
+
+async def test_ok_resume_leaves_orders_of_a_ca_no_longer_configured(harness: Harness, tmp_path: Path) -> None:
+    submitted = await harness.tracker.submit(_request())
+    await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.PENDING), 5)
+    await harness.tracker.close()
+    other = dataclasses.replace(_settings(tmp_path), id="another-ca")
+    registry = CARegistry([ManagedCA(settings=other, connector=harness.connector,
+                                     catalog=ProfileCatalog(other, harness.connector))])
+    resumed = EnrollmentTracker(harness.ledger, registry, clock=harness.time.clock, sleep=harness.time.sleep)
+    try:
+        assert await resumed.resume() == 0
+    finally:
+        await resumed.close()
