@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from google.protobuf.message import Message
 
+from service.api.identity import caller_from_pem
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings
@@ -33,10 +34,12 @@ def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any])
     remaining = context.time_remaining()
     metadata = {key.lower(): value for key, value in (context.invocation_metadata() or ())
                 if isinstance(value, str)}
+    pem = (context.auth_context() or {}).get("x509_pem_cert") or [None]
     return CallContext(
         method=spec.full_name,
         transport="grpc",
         peer=context.peer() or "",
+        caller=caller_from_pem(pem[0]),
         deadline=None if remaining is None else time.monotonic() + remaining,
         metadata=metadata,
     )

@@ -25,6 +25,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
+from service.api.identity import caller_from_der
 from service.api.pipeline import CallContext, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
@@ -71,6 +72,12 @@ def _split_target(request: web.Request) -> tuple[str, str]:
         return parts.path or "/", parts.query
     path, _, query = target.partition("?")
     return path.partition("#")[0], query.partition("#")[0]
+
+
+def _caller(request: web.Request) -> str:
+    """The verified client certificate's subject, when the listener asked for one."""
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
+    return caller_from_der(ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None)
 
 
 def _peer(request: web.Request) -> str:
@@ -161,7 +168,7 @@ class _Dispatcher:
             return self._error(refusal.status(), refusal.http_status, refusal.headers)
         endpoint = self.endpoints[binding]
         call = CallContext(method=binding.spec.full_name, transport="rest", peer=_peer(request),
-                           metadata=_metadata(request))
+                           caller=_caller(request), metadata=_metadata(request))
         if binding.spec.server_streaming:
             return await self._stream(request, endpoint, message, call)
         return await self._unary(endpoint, message, call)

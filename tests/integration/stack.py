@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ class Stack:
     grpc_target: str
     rest_base: str  # e.g. http://127.0.0.1:PORT/cagw
     channel: grpc.aio.Channel
+    client_ssl: ssl.SSLContext | None = None  # for REST calls when the API listeners use mutual TLS
 
     @property
     def issuing_ca_pem(self) -> bytes:
@@ -84,23 +86,56 @@ def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
     return trust, cert, key
 
 
+def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, bytes, bytes]:
+    """Mutual TLS for the gateway's own listeners: (tls section, CA PEM, client cert chain PEM, client key PEM)."""
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert(client_name, common_name=client_name)
+    folder = tmp / "api-tls"
+    folder.mkdir()
+    server.private_key_pem.write_to_path(str(folder / "key.pem"))
+    for index, blob in enumerate(server.cert_chain_pems):
+        blob.write_to_path(str(folder / "cert.pem"), append=index > 0)
+    ca.cert_pem.write_to_path(str(folder / "clients-ca.pem"))
+    section = {"cert": str(folder / "cert.pem"), "key": str(folder / "key.pem"),
+               "client-ca": str(folder / "clients-ca.pem")}
+    chain = b"".join(blob.bytes() for blob in client.cert_chain_pems)
+    return section, ca.cert_pem.bytes(), chain, client.private_key_pem.bytes()
+
+
 @contextlib.asynccontextmanager
-async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, **options: Any
-                        ) -> AsyncIterator[Stack]:
+async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, client_name: str | None = None,
+                        **options: Any) -> AsyncIterator[Stack]:
+    """``client_name``: the API listeners demand client certificates, and the stack's channel
+    and ``client_ssl`` present one issued to that name."""
     trust, cert, key = tls_files(tmp)
     base = simulator or SimulatorSettings(issue_after_polls=1)
     sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
                                                     ca_dir=tmp / "sim-ca"))
     gateway: Gateway | None = None
     try:
-        config = parse_config(gateway_document(sim.url, trust, tmp, **options), base_dir=tmp)
+        document = gateway_document(sim.url, trust, tmp, **options)
+        credentials = client_ssl = None
+        if client_name is not None:
+            section, ca_pem, chain, client_key = api_tls_files(tmp, client_name)
+            document["grpc"]["tls"] = document["rest"]["tls"] = section
+            credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=client_key,
+                                                       certificate_chain=chain)
+            client_ssl = ssl.create_default_context(cadata=ca_pem.decode())
+            (tmp / "client.pem").write_bytes(chain + client_key)
+            client_ssl.load_cert_chain(tmp / "client.pem")
+        config = parse_config(document, base_dir=tmp)
         gateway = Gateway(config)
         await gateway.start()
         assert gateway.grpc is not None and gateway.grpc.port and gateway.rest is not None
         target = f"127.0.0.1:{gateway.grpc.port}"
-        async with grpc.aio.insecure_channel(target) as channel:
+        channel = (grpc.aio.insecure_channel(target) if credentials is None
+                   else grpc.aio.secure_channel(target, credentials))
+        scheme = "http" if client_ssl is None else "https"
+        async with channel:
             yield Stack(simulator=sim, gateway=gateway, config=config, grpc_target=target,
-                        rest_base=f"http://127.0.0.1:{gateway.rest.port}/cagw", channel=channel)
+                        rest_base=f"{scheme}://127.0.0.1:{gateway.rest.port}/cagw", channel=channel,
+                        client_ssl=client_ssl)
     finally:
         if gateway is not None:
             await gateway.stop()
