@@ -87,6 +87,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# How often GetCertificate asks the CA whether a certificate it knows as normal was revoked there.
+STATUS_CHECK_INTERVAL = dt.timedelta(minutes=5)
+
 Clock = Callable[[], dt.datetime]
 
 # CAGW status words of a certificate; PENDING is a subject entry whose order has no certificate yet.
@@ -319,9 +322,12 @@ class EventsPage:
 class CertificateManager:
     """Lookup, revocation, subjects and the events feed over the ledger and the CAs' connectors."""
 
-    def __init__(self, ledger: Ledger, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, ledger: Ledger, *, clock: Clock = _utcnow,
+                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL) -> None:
         self._ledger = ledger
         self._clock = clock
+        self._status_check_interval = status_check_interval
+        self._status_checked: dict[tuple[str, str], dt.datetime] = {}
         # One revocation at a time per certificate, so concurrent requests do not both reach the CA.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -338,10 +344,44 @@ class CertificateManager:
         serial = parse_serial(serial_text, field=field)
         record = await self._ledger.get_certificate(ca.id, format_serial(serial))
         if record is not None:
-            return record
+            return await self._refresh_status(ca, record)
         found, _ = await self._lookup_at_ca(ca, serial, tolerate_revoked=False)
         assert found is not None  # tolerate_revoked=False raises instead
         return found
+
+    async def _refresh_status(self, ca: ManagedCA, record: CertificateRecord) -> CertificateRecord:
+        """Keep the status current: a certificate revoked in Sectigo directly (not through the
+        gateway) shows as revoked. Asked at most once per interval per certificate; when the CA
+        cannot answer, the ledger's word stands."""
+        if record.status == STATUS_REVOKED or record.order_id is None:
+            return record
+        key = (ca.id, record.serial_number)
+        now = self._clock()
+        checked = self._status_checked.get(key)
+        if checked is not None and now - checked < self._status_check_interval:
+            return record
+        order = await self._ledger.get_order(record.order_id)
+        if order is None or not order.ca_order_id:
+            return record
+        try:
+            details = await ca.connector.details(DetailsRequest(order_id=order.ca_order_id))
+        except CagwError as exc:
+            log.debug("CA %s: status of %s not refreshed: %s", ca.id, record.serial_number, exc.message)
+            return record
+        self._status_checked[key] = now
+        if details.status is not OrderStatus.REVOKED:
+            return record
+        updated = await self._mark_revoked_at_ca(ca, record.serial_number, details,
+                                                 comment="revoked at the CA, outside the gateway")
+        return updated or record
+
+    async def _mark_revoked_at_ca(self, ca: ManagedCA, hex_serial: str, details: OrderDetails, *,
+                                  comment: str) -> CertificateRecord | None:
+        """Record a revocation the CA reports (it does not say why: ``unspecified``)."""
+        when = (dt.datetime.combine(details.revoked, dt.time(), dt.timezone.utc) if details.revoked is not None
+                else self._clock())
+        return await self._ledger.mark_revoked(ca.id, hex_serial, reason=RevokeReason.UNSPECIFIED.cagw_name,
+                                               comment=comment, when=when)
 
     async def _lookup_at_ca(self, ca: ManagedCA, serial: int, *,
                             tolerate_revoked: bool) -> tuple[CertificateRecord | None, OrderDetails]:
@@ -394,12 +434,7 @@ class CertificateManager:
         await self._ledger.record_issued(None, record, subject_dns=[subject])
         log.info("CA %s: stored certificate %s found at the CA (order %s)", ca.id, hex_serial, details.order_id)
         if details.status is OrderStatus.REVOKED:
-            revoked_on = details.revoked
-            when = (dt.datetime.combine(revoked_on, dt.time(), dt.timezone.utc) if revoked_on is not None
-                    else self._clock())
-            marked = await self._ledger.mark_revoked(ca.id, hex_serial, reason=RevokeReason.UNSPECIFIED.cagw_name,
-                                                     comment="revoked at the CA", when=when)
-            record = marked or record
+            record = await self._mark_revoked_at_ca(ca, hex_serial, details, comment="revoked at the CA") or record
         stored = await self._ledger.get_certificate(ca.id, hex_serial)
         return stored or record
 

@@ -100,7 +100,26 @@ async def test_serial_in_every_form_finds_the_ledger_certificate(env: Env, seria
     env.connector.calls.clear()
     response = await env.get(serial)
     assert response.certificate.serial_number == "5912bd91"
-    assert env.connector.names() == []  # a ledger hit never asks the CA
+    assert env.connector.names() == ["details"]  # only the status check; the certificate comes from the ledger
+
+
+async def test_ok_a_revocation_made_at_the_ca_shows_and_the_ca_is_asked_once_per_interval(env: Env) -> None:
+    order, _ = await seed_issued(env.ledger, env.connector, SUBJECT, serial=SERIAL)
+    assert (await env.get("5912bd91")).certificate.status == "normal"
+    env.connector.orders[order.ca_order_id or ""].status = OrderStatus.REVOKED  # revoked in SCM directly
+    env.connector.calls.clear()
+    assert (await env.get("5912bd91")).certificate.status == "normal"  # within the interval: the ledger's word
+    assert env.connector.names() == []
+    env.clock.advance(minutes=6)
+    shown = (await env.get("5912bd91")).certificate
+    assert shown.status == "revoked" and shown.revocation_info.reason == "unspecified"
+    assert env.connector.names() == ["details"]
+
+
+async def test_ok_the_ledger_answers_when_the_ca_cannot_be_asked(env: Env) -> None:
+    await seed_issued(env.ledger, env.connector, SUBJECT, serial=SERIAL)
+    env.connector.fail("details", CAUnavailable("down"))
+    assert (await env.get("5912bd91")).certificate.status == "normal"
 
 
 @pytest.mark.parametrize("serial", [
