@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.rpc import status_pb2
 
@@ -101,6 +102,12 @@ _REASONS = {200: "OK", 202: "Accepted, not complete yet", 400: "Bad request", 40
             503: "Unavailable", 504: "Deadline exceeded"}
 
 
+def _is_required(field: FieldDescriptor) -> bool:
+    """``(google.api.field_behavior) = REQUIRED`` in the contract."""
+    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    return field_behavior_pb2.FieldBehavior.REQUIRED in behaviors
+
+
 def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -130,11 +137,17 @@ class _Schemas:
         declared = response_type_of(message)
         if declared:
             properties[TYPE_PROPERTY] = {"type": "string", "enum": [declared], "readOnly": True}
+        required = []
         for field in message.fields:
             if field.name not in without:
                 properties[field.json_name] = self.field(field)
+                if _is_required(field):
+                    required.append(field.json_name)
         # Unknown members are refused with 400, so the schema says so.
-        return {"type": "object", "properties": properties, "additionalProperties": False}
+        schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+        if required:
+            schema["required"] = required
+        return schema
 
     def field(self, field: FieldDescriptor) -> Schema:
         if is_map(field):

@@ -115,3 +115,15 @@ def test_parameters() -> None:
     events = paths["/cagw/v1/certificate-authorities/{caId}/certificate-events"]["get"]
     size = next(p for p in events["parameters"] if p["name"] == "preferredPageSize")
     assert size["schema"] == {"type": "integer", "format": "int32"}
+
+
+def test_fields_the_contract_marks_required_are_required_in_the_document() -> None:
+    paths = _document()["paths"]
+
+    def body(path: str) -> dict[str, Any]:
+        schema: dict[str, Any] = paths["/cagw" + path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        return schema
+
+    assert body("/v1/certificate-authorities/{caId}/enrollments")["required"] == ["profileId"]
+    assert body("/v1/certificate-authorities/{caId}/certificates/{serialNumber}/actions")["required"] == ["action"]
+    assert body("/v1/certificate-authorities/{caId}/subjects/{dn}/actions")["required"] == ["action"]
