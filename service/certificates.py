@@ -494,8 +494,11 @@ class CertificateManager:
             if exc.reason != REASON_CERTIFICATE_REVOKED:
                 raise
             already = True  # revoked at the CA behind the ledger's back: record it, and succeed
+        compromised = (parse_iso_datetime(order.compromise_date, field="action.compromiseDate")
+                       if order.compromise_date else None)
         marked = await self._ledger.mark_revoked(ca.id, hex_serial, reason=order.reason.cagw_name,
-                                                 comment=order.comment, when=self._clock())
+                                                 comment=order.comment, when=self._clock(),
+                                                 compromise_date=compromised)
         log.info("CA %s: certificate %s revoked (%s)", ca.id, hex_serial, order.reason.cagw_name)
         return RevokeOutcome(hex_serial, already_revoked=already, certificate=marked or record)
 

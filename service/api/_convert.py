@@ -75,7 +75,8 @@ def certificate_message(record: CertificateRecord, *, now: dt.datetime) -> certi
     if record.status == "revoked":
         message.revocation_info.CopyFrom(certificates_pb2.RevocationInfo(
             comment=record.revocation_comment, reason=record.revocation_reason,
-            revocation_date=iso_z(record.revoked_at) if record.revoked_at else ""))
+            revocation_date=iso_z(record.revoked_at) if record.revoked_at else "",
+            compromise_date=iso_z(record.compromise_date) if record.compromise_date else ""))
     return message
 
 

@@ -118,6 +118,7 @@ class CertificateRecord:
     revocation_reason: str = ""
     revocation_comment: str = ""
     issued_at: dt.datetime | None = None
+    compromise_date: dt.datetime | None = None  # when the key was compromised, if the revoke said so
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ class Ledger(Protocol):
     async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None: ...
 
     async def mark_revoked(self, ca_id: str, serial_number: str, *, reason: str, comment: str,
-                           when: dt.datetime) -> CertificateRecord | None:
+                           when: dt.datetime, compromise_date: dt.datetime | None = None
+                           ) -> CertificateRecord | None:
         """Mark revoked and append a ``revoked`` event; no second event when already revoked."""
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:

@@ -141,7 +141,12 @@ _V1: Sequence[str] = (
     "CREATE INDEX audit_ca_time ON audit (ca_id, time)",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1,)
+# 2: the key compromise date a revoke may carry (CAGW revocationInfo.compromiseDate).
+_V2: Sequence[str] = (
+    "ALTER TABLE certificates ADD COLUMN compromise_date TEXT",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)

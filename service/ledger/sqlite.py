@@ -351,7 +351,8 @@ class SQLiteLedger:
         return _certificate_from_row(rows[0]) if rows else None
 
     async def mark_revoked(self, ca_id: str, serial_number: str, *, reason: str, comment: str,
-                           when: dt.datetime) -> CertificateRecord | None:
+                           when: dt.datetime, compromise_date: dt.datetime | None = None
+                           ) -> CertificateRecord | None:
         """Mark the certificate revoked and append a ``revoked`` event, once.
 
         A certificate already revoked is returned unchanged (first reason and
@@ -363,11 +364,12 @@ class SQLiteLedger:
             if stored is None or stored.status == "revoked":
                 return stored
             await _execute(w, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, "
-                              "revocation_comment = ? WHERE ca_id = ? AND serial_number = ?",
-                           (revoked_at, reason, comment, ca_id, serial_number))
+                              "revocation_comment = ?, compromise_date = ? WHERE ca_id = ? AND serial_number = ?",
+                           (revoked_at, reason, comment, _ts_or_none(compromise_date), ca_id, serial_number))
             await _insert_event(w, ca_id, "revoked", serial_number, when, detail=comment, reason=reason)
         return replace(stored, status="revoked", revoked_at=_from_ts(revoked_at),
-                       revocation_reason=reason, revocation_comment=comment)
+                       revocation_reason=reason, revocation_comment=comment,
+                       compromise_date=_from_ts(_ts(compromise_date)) if compromise_date else None)
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """One entry per order filed under the DN (with its certificate once
@@ -486,7 +488,7 @@ _NEW_ORDER_COLUMNS = (
 
 _CERT_COLUMNS = (
     "ca_id", "serial_number", "order_id", "der", "chain", "subject_dn", "issuer_dn", "not_before",
-    "not_after", "status", "revoked_at", "revocation_reason", "revocation_comment", "issued_at",
+    "not_after", "status", "revoked_at", "revocation_reason", "revocation_comment", "issued_at", "compromise_date",
 )
 # Prefixed, so the columns keep their names when joined with orders and subjects.
 _CERT_SELECT = ", ".join(f"c.{name} AS c_{name}" for name in _CERT_COLUMNS)
@@ -550,6 +552,7 @@ def _certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
         revocation_reason=str(row["c_revocation_reason"]),
         revocation_comment=str(row["c_revocation_comment"]),
         issued_at=_from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
+        compromise_date=_from_ts(row["c_compromise_date"]) if row["c_compromise_date"] is not None else None,
     )
 
 
@@ -596,7 +599,8 @@ async def _insert_certificate(conn: aiosqlite.Connection, cert: CertificateRecor
         f"VALUES ({', '.join('?' * (len(_CERT_COLUMNS) + 1))})",
         (cert.ca_id, cert.serial_number, order_id, cert.certificate_der, chain, cert.subject_dn, cert.issuer_dn,
          _ts(cert.not_before), _ts(cert.not_after), cert.status, _ts_or_none(cert.revoked_at),
-         cert.revocation_reason, cert.revocation_comment, _ts_or_none(cert.issued_at), now))
+         cert.revocation_reason, cert.revocation_comment, _ts_or_none(cert.issued_at),
+         _ts_or_none(cert.compromise_date), now))
 
 
 async def _link_certificate(conn: aiosqlite.Connection, ca_id: str, serial: str, order_id: str) -> None:

@@ -267,6 +267,9 @@ async def test_revoke_ok(env: Env) -> None:
     stored = await env.ledger.get_certificate(CA_ID, record.serial_number)
     assert stored is not None and stored.status == "revoked"
     assert stored.revocation_reason == "keyCompromise"
+    assert stored.compromise_date == dt.datetime(2021, 4, 30, 19, 7, 7, 826511, tzinfo=dt.timezone.utc)
+    shown = (await env.get("5912bd91")).certificate.revocation_info
+    assert shown.compromise_date.startswith("2021-04-30T19:07:07")
     [entry] = await env.audit()
     assert (entry.actor, entry.action, entry.target, entry.outcome) == (CALLER, "revoke", "5912bd91", "ok")
     assert "keyCompromise" in entry.detail
