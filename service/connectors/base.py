@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -282,8 +283,14 @@ def create_connector(ca: CASettings) -> Connector:
     """Build the connector of a CA; raises ConfigError naming the CA for bad settings."""
     from service.errors import ConfigError
 
-    if ca.connector not in _FACTORIES and ca.connector == "sectigo":
-        import service.connectors.sectigo  # noqa: F401  (registers itself)
+    if ca.connector not in _FACTORIES and ca.connector.isidentifier():
+        # Connector packages live in service.connectors.<type> and register themselves on import.
+        package = f"service.connectors.{ca.connector}"
+        try:
+            importlib.import_module(package)
+        except ModuleNotFoundError as exc:
+            if exc.name != package:
+                raise  # the package exists but lacks a dependency: say that, not "unknown connector"
     factory = _FACTORIES.get(ca.connector)
     if factory is None:
         raise ConfigError(f"CA {ca.id}: unknown connector {ca.connector!r}")
