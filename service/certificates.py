@@ -89,6 +89,7 @@ log = logging.getLogger(__name__)
 
 # How often GetCertificate asks the CA whether a certificate it knows as normal was revoked there.
 STATUS_CHECK_INTERVAL = dt.timedelta(minutes=5)
+MAX_STATUS_CHECKS_REMEMBERED = 100_000
 
 Clock = Callable[[], dt.datetime]
 
@@ -368,6 +369,8 @@ class CertificateManager:
         except CagwError as exc:
             log.debug("CA %s: status of %s not refreshed: %s", ca.id, record.serial_number, exc.message)
             return record
+        if len(self._status_checked) >= MAX_STATUS_CHECKS_REMEMBERED:
+            self._status_checked.clear()  # a bound on memory; at worst some certificates are asked again
         self._status_checked[key] = now
         if details.status is not OrderStatus.REVOKED:
             return record
