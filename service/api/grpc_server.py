@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from google.protobuf.message import Message
 
-from service.api.identity import caller_from_pem
+from service.api.identity import caller_of
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings
@@ -39,7 +39,7 @@ def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any])
         method=spec.full_name,
         transport="grpc",
         peer=context.peer() or "",
-        caller=caller_from_pem(pem[0]),
+        caller=caller_of(pem[0]),
         deadline=None if remaining is None else time.monotonic() + remaining,
         metadata=metadata,
     )

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from cryptography import x509
 
-__all__ = ["ANONYMOUS", "caller_from_der", "caller_from_pem"]
+__all__ = ["ANONYMOUS", "caller_of"]
 
 ANONYMOUS = "anonymous"
 
 
-def caller_from_der(der: bytes | None) -> str:
-    if not der:
+def caller_of(certificate: bytes | None) -> str:
+    """The subject of a certificate given as PEM (gRPC's auth context) or DER (Python's ssl)."""
+    if not certificate:
         return ANONYMOUS
     try:
-        return x509.load_der_x509_certificate(der).subject.rfc4514_string() or ANONYMOUS
+        parsed = (x509.load_pem_x509_certificate(certificate) if certificate.lstrip().startswith(b"-----")
+                  else x509.load_der_x509_certificate(certificate))
     except ValueError:
         return ANONYMOUS
-
-
-def caller_from_pem(pem: bytes | None) -> str:
-    if not pem:
-        return ANONYMOUS
-    try:
-        return x509.load_pem_x509_certificate(pem).subject.rfc4514_string() or ANONYMOUS
-    except ValueError:
-        return ANONYMOUS
+    return parsed.subject.rfc4514_string() or ANONYMOUS

@@ -25,7 +25,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from service.api.identity import caller_from_der
+from service.api.identity import caller_of
 from service.api.pipeline import CallContext, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
@@ -77,7 +77,7 @@ def _split_target(request: web.Request) -> tuple[str, str]:
 def _caller(request: web.Request) -> str:
     """The verified client certificate's subject, when the listener asked for one."""
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
-    return caller_from_der(ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None)
+    return caller_of(ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None)
 
 
 def _peer(request: web.Request) -> str:
