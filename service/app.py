@@ -83,9 +83,9 @@ class Gateway:
         servicers = [
             (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
             (EnrollmentApi(self.cas, self.tracker, self.ledger), enrollments_pb2, "EnrollmentService"),
-            (CertificateApi(self.cas, self.ledger, certificates=certificates), certificates_pb2,
+            (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),
-            (SubjectApi(self.cas, self.ledger, certificates=certificates), subjects_pb2, "SubjectService"),
+            (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
         ]
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:

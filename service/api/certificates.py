@@ -11,8 +11,6 @@ capped at 500.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 
 from cagw.v1 import certificates_pb2 as pb
 from cagw.v1 import common_pb2
@@ -29,29 +27,23 @@ from service.api._convert import (
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry
 from service.certificates import CertificateManager
-from service.ledger.base import Ledger
 
 __all__ = ["CertificateApi"]
 
 EVENT_CERTIFICATE_PATH = "events.certificate"
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 class CertificateApi:
     """Servicer of ``cagw.v1.CertificateService``.
 
-    >>> api = CertificateApi(cas, ledger)
+    >>> api = CertificateApi(cas, CertificateManager(ledger))
     >>> await api.GetCertificate(pb.GetCertificateRequest(ca_id="sectigo", serial_number="5912BD91"), call)
     """
 
-    def __init__(self, cas: CARegistry, ledger: Ledger, *, clock: Callable[[], dt.datetime] = _utcnow,
-                 certificates: CertificateManager | None = None) -> None:
+    def __init__(self, cas: CARegistry, certificates: CertificateManager) -> None:
         self._cas = cas
-        # Pass one manager to both servicers so a serial revoked through either is locked once.
-        self._certificates = certificates or CertificateManager(ledger, clock=clock)
+        # One manager serves both servicers, so a serial revoked through either is locked once.
+        self._certificates = certificates
 
     async def GetCertificate(self, request: pb.GetCertificateRequest, call: CallContext) -> pb.GetCertificateResponse:
         ca = self._cas.get(request.ca_id)

@@ -11,8 +11,6 @@ certificates unless ``action.force`` is set (DESIGN decision 14).
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 
 from cryptography import x509
 
@@ -23,14 +21,9 @@ from service.api._convert import action_input, action_message, base64_der
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry
 from service.certificates import CertificateManager, SubjectItem, SubjectRevokeOutcome
-from service.ledger.base import Ledger
 from service.x509 import dn_strings, format_validity
 
 __all__ = ["SubjectApi"]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _subject_certificate(item: SubjectItem) -> pb.SubjectCertificate:
@@ -65,15 +58,14 @@ def _summary(outcome: SubjectRevokeOutcome) -> str:
 class SubjectApi:
     """Servicer of ``cagw.v1.SubjectService``.
 
-    >>> api = SubjectApi(cas, ledger)
+    >>> api = SubjectApi(cas, CertificateManager(ledger))
     >>> await api.GetSubject(pb.GetSubjectRequest(ca_id="sectigo", dn="CN=web.example.com,O=Acme,C=US"), call)
     """
 
-    def __init__(self, cas: CARegistry, ledger: Ledger, *, clock: Callable[[], dt.datetime] = _utcnow,
-                 certificates: CertificateManager | None = None) -> None:
+    def __init__(self, cas: CARegistry, certificates: CertificateManager) -> None:
         self._cas = cas
-        # Pass one manager to both servicers so a serial revoked through either is locked once.
-        self._certificates = certificates or CertificateManager(ledger, clock=clock)
+        # One manager serves both servicers, so a serial revoked through either is locked once.
+        self._certificates = certificates
 
     async def GetSubject(self, request: pb.GetSubjectRequest, call: CallContext) -> pb.GetSubjectResponse:
         ca = self._cas.get(request.ca_id)

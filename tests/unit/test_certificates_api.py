@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from service.api.certificates import CertificateApi
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry
-from service.certificates import EventCursor
+from service.certificates import CertificateManager, EventCursor
 from service.connectors.base import OrderStatus, RevokeReason
 from service.errors import CAUnavailable, CARejected, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger
@@ -73,8 +73,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     clock = FakeClock()
     cas = make_registry(tmp_path, [connector])
     try:
-        yield Env(api=CertificateApi(cas, ledger, clock=clock), ledger=ledger, connector=connector, clock=clock,
-                  cas=cas)
+        yield Env(api=CertificateApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger,
+                  connector=connector, clock=clock, cas=cas)
     finally:
         await ledger.close()
 

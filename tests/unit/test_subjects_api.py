@@ -15,6 +15,7 @@ import pytest
 from cagw.v1 import common_pb2
 from cagw.v1 import subjects_pb2 as pb
 
+from service.certificates import CertificateManager
 from service.api.pipeline import CallContext
 from service.api.subjects import SubjectApi
 from service.errors import CAUnavailable, FailedPrecondition, InvalidRequest, NotFound, Unimplemented
@@ -64,7 +65,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     clock = FakeClock()
     cas = make_registry(tmp_path, [connector], subject_revoke_limit=LIMIT)
     try:
-        yield Env(api=SubjectApi(cas, ledger, clock=clock), ledger=ledger, connector=connector, clock=clock)
+        yield Env(api=SubjectApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger, connector=connector,
+                  clock=clock)
     finally:
         await ledger.close()
 
