@@ -94,9 +94,12 @@ class OrderChannel:
         queue: asyncio.Queue[object] = asyncio.Queue()
         self._queues.add(queue)
         try:
-            if replay_latest and self.latest is not None:
-                yield self.latest
-                if self.latest.phase.final:
+            replayed = self.latest if replay_latest else None
+            if replayed is not None:
+                yield replayed
+                # The replayed event decides: a newer one published while we were suspended is
+                # already in the queue and must still be delivered.
+                if replayed.phase.final:
                     return
             while True:
                 item = await queue.get()
