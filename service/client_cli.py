@@ -10,7 +10,6 @@ certificate; ``certificate``, ``subject``, ``revoke``, ``cas`` and
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path

@@ -12,7 +12,7 @@
     ├── CallerDenied           the caller's own credentials (unauthenticated / forbidden)
     ├── ShuttingDown           the gateway is stopping (retry elsewhere or later)
     └── ConnectorError         the CA side failed
-        ├── CAUnavailable      retryable: down, throttling, timeout; has retry_after
+        ├── CAUnavailable      retryable: down, throttling, timeout; retry_after, maybe_processed
         └── CARejected         the CA refused for good; carries the CA's own code
 
 Business code raises these; only the transport adapters (``api/``, ``rest/``)
@@ -22,7 +22,7 @@ turn them into gRPC statuses or HTTP answers. Messages never contain secrets.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "AlreadyExists",
@@ -150,12 +150,19 @@ class ConnectorError(CagwError):
 
 
 class CAUnavailable(ConnectorError):
-    """Retryable CA failure; ``retry_after`` (seconds) is the CA's hint or our back-off."""
+    """Retryable CA failure; ``retry_after`` (seconds) is the CA's hint or our back-off.
+
+    ``maybe_processed`` is False only when the request provably never reached
+    the CA (connection refused, TLS failure, a 429 or 503 answer): a write that
+    failed that way can be sent again without looking for it first.
+    """
 
     reason = "CA_UNAVAILABLE"
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, maybe_processed: bool = True,
+                 **kwargs: object) -> None:
         self.retry_after = retry_after
+        self.maybe_processed = maybe_processed
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "REASON_REJECTED",
     "REASON_VALIDATION_FAILED",
     "CAProfile",
+    "CertificateHold",
+    "CommentLimit",
     "CollectRequest",
     "CollectResult",
     "Connector",
@@ -53,6 +55,8 @@ __all__ = [
     "RevokeReason",
     "RevokeRequest",
     "SleepFunction",
+    "SubjectAltName",
+    "SubjectAltNameTypes",
     "create_connector",
     "register_connector",
 ]
@@ -128,12 +132,21 @@ class CustomField:
 
 
 @dataclass(frozen=True)
+class SubjectAltName:
+    """One validated, normalised SAN: ``type`` is CAGW's name (``dNSName``, ``iPAddress``, ``rfc822Name``,
+    ``uniformResourceIdentifier``, ...), ``value`` its text form."""
+
+    type: str
+    value: str
+
+
+@dataclass(frozen=True)
 class EnrollRequest:
     csr_pem: str
-    profile_id: str  # the CA's profile id (Sectigo certType)
+    profile_id: str  # the CA's own profile id
     term_days: int
     common_name: str  # recorded before sending, to find an order whose reply was lost
-    subject_alt_names: tuple[str, ...] = ()
+    subject_alt_names: tuple[SubjectAltName, ...] = ()  # only types the connector said it can carry
     comments: str = ""  # carries the gateway's order marker
     external_requester: str = ""
     custom_fields: Mapping[str, str] = field(default_factory=dict)
@@ -268,6 +281,33 @@ class OrderLookup(Protocol):
     cannot resolve an enroll whose reply was lost, and such an order fails instead of guessing."""
 
     async def find_order_by_marker(self, common_name: str, marker: str) -> OrderDetails | None: ...
+
+
+@runtime_checkable
+class SubjectAltNameTypes(Protocol):
+    """Optional: the SAN types this CA can put in a certificate. Without it every CAGW SAN type is
+    accepted; with it, a request naming another type is refused (never silently dropped)."""
+
+    @property
+    def san_types(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class CommentLimit(Protocol):
+    """Optional: the longest revocation comment the CA takes; a longer one is refused up front."""
+
+    @property
+    def max_comment_length(self) -> int: ...
+
+
+@runtime_checkable
+class CertificateHold(Protocol):
+    """Optional: suspend and reinstate a certificate (CRL reason certificateHold). Without it,
+    ``HoldAction`` and ``UnholdAction`` answer UNIMPLEMENTED."""
+
+    async def hold(self, request: RevokeRequest) -> None: ...
+
+    async def unhold(self, request: RevokeRequest) -> None: ...
 
 
 ConnectorFactory = Callable[["CASettings"], Connector]

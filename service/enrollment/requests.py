@@ -2,7 +2,7 @@
 
 Everything is checked before anything reaches the CA: the CSR (encoding,
 size, signature, key type and size allowed by the profile), the subject DN,
-the SANs (types, count, syntax, and what Sectigo can carry), the profile and
+the SANs (types, count, syntax, and what the CA can carry), the profile and
 the term of the CA, the renewal target and the idempotency key. Every problem
 is reported at once as a field violation named with CAGW's JSON field names.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
+from service.connectors import base
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
 
@@ -181,14 +182,14 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
             sans = csr.san_values
     except InvalidRequest as exc:
         collect(exc)
-    sectigo_sans: list[str] = []
+    carried_types = ca.connector.san_types if isinstance(ca.connector, base.SubjectAltNameTypes) else None
+    typed_sans: list[base.SubjectAltName] = []
     for index, san in enumerate(sans):
-        carried = san.as_sectigo()  # type: ignore[attr-defined]
-        if carried is None:
+        if carried_types is not None and san.type not in carried_types:  # type: ignore[attr-defined]
             source = f"subjectAltNames[{index}].type" if request.subject_alt_names else "csr"
-            bad(source, f"Sectigo SSL certificates cannot carry {san.type} names")  # type: ignore[attr-defined]
+            bad(source, f"the certificates of CA {ca.id} cannot carry {san.type} names")  # type: ignore[attr-defined]
         else:
-            sectigo_sans.append(carried)
+            typed_sans.append(base.SubjectAltName(san.type, san.value))  # type: ignore[attr-defined]
 
     # -- term
     term = 0
@@ -233,6 +234,6 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
         id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
         fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr_der, renewal_serial or "", str(term)),
-        requested_dn=requested_dn, common_name=common_name, subject_alt_names=tuple(sectigo_sans), kind=kind,
+        requested_dn=requested_dn, common_name=common_name, subject_alt_names=tuple(typed_sans), kind=kind,
         request_id=request.request_id or None, renewal_of_serial=renewal_serial,
         requested_by=request.caller, options=options)

@@ -347,7 +347,7 @@ class EnrollmentTracker:
         try:
             renewed = await ca.connector.renew(base.RenewRequest(order_id=previous, csr_pem=order.csr_pem or None))
         except CAUnavailable as exc:
-            if getattr(exc, "maybe_processed", True):
+            if exc.maybe_processed:
                 # No marker travels with a renewal: the CA may have renewed, and a retry could renew twice.
                 raise CARejected(f"renewal {order.id}: the CA's answer was lost ({exc.message}); check the CA for "
                                  f"a renewal of order {previous} before renewing again",

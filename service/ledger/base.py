@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from service.connectors.base import SubjectAltName
+
 __all__ = [
     "AuditEntry",
     "CertificateEventRecord",
@@ -64,7 +66,7 @@ class NewOrder:
     fingerprint: str  # sha256 of (ca, profile, CSR DER): same request => same fingerprint
     requested_dn: str  # normalised DN the caller asked for
     common_name: str
-    subject_alt_names: tuple[str, ...]
+    subject_alt_names: tuple[SubjectAltName, ...]
     marker: str  # put in the CA order's comments so a lost reply can be found again
     kind: OrderKind = OrderKind.ENROLL
     request_id: str | None = None  # caller's idempotency key, unique per CA
@@ -84,7 +86,7 @@ class OrderRecord:
     fingerprint: str
     requested_dn: str
     common_name: str
-    subject_alt_names: tuple[str, ...]
+    subject_alt_names: tuple[SubjectAltName, ...]
     marker: str
     kind: OrderKind
     request_id: str | None

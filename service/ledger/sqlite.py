@@ -27,6 +27,7 @@ import base64
 import contextlib
 import datetime as dt
 import enum
+import ipaddress
 import json
 import os
 import sqlite3
@@ -37,6 +38,7 @@ from typing import Any
 
 import aiosqlite
 
+from service.connectors.base import SubjectAltName
 from service.errors import AlreadyExists, CagwError, ConfigError, FailedPrecondition, NotFound
 from service.ledger.base import (
     AuditEntry,
@@ -498,7 +500,7 @@ def _new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
     return (
         order.id, order.ca_id, order.kind.value, order.profile_id, order.ca_profile_id, order.term_days,
         order.csr_pem, order.fingerprint, order.requested_dn, order.common_name,
-        json.dumps(list(order.subject_alt_names)), order.marker, order.request_id, order.renewal_of_serial,
+        _sans_json(order.subject_alt_names), order.marker, order.request_id, order.renewal_of_serial,
         order.requested_by, json.dumps(dict(order.options), sort_keys=True), OrderState.RECEIVED.value,
         now, now,
     )
@@ -516,7 +518,7 @@ def _order_from_row(row: sqlite3.Row) -> OrderRecord:
         fingerprint=str(row["fingerprint"]),
         requested_dn=str(row["requested_dn"]),
         common_name=str(row["common_name"]),
-        subject_alt_names=tuple(json.loads(row["subject_alt_names"])),
+        subject_alt_names=_sans_from_json(row["subject_alt_names"]),
         marker=str(row["marker"]),
         kind=OrderKind(row["kind"]),
         request_id=row["request_id"],
@@ -533,6 +535,27 @@ def _order_from_row(row: sqlite3.Row) -> OrderRecord:
         error_reason=str(row["error_reason"]),
         serial_number=row["serial_number"],
     )
+
+
+def _sans_json(sans: Sequence[SubjectAltName]) -> str:
+    return json.dumps([[san.type, san.value] for san in sans])
+
+
+def _sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
+    """``[[type, value], …]``; a ledger written before SANs were typed holds bare values, whose
+    type shows in their form (an ``@`` is an e-mail address, an address parses as IP)."""
+    return tuple(SubjectAltName(*item) if isinstance(item, list) else _legacy_san(str(item))
+                 for item in json.loads(text))
+
+
+def _legacy_san(value: str) -> SubjectAltName:
+    if "@" in value:
+        return SubjectAltName("rfc822Name", value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return SubjectAltName("dNSName", value)
+    return SubjectAltName("iPAddress", value)
 
 
 def _certificate_from_row(row: sqlite3.Row) -> CertificateRecord:

@@ -30,6 +30,7 @@ from service.connectors.base import (
     RenewRequest,
     RevokeReason,
     RevokeRequest,
+    SubjectAltName,
     create_connector,
 )
 from service.connectors.sectigo import (
@@ -96,7 +97,7 @@ def _connector(url: str, sleep: FakeSleep | None = None, *, retry: RetryPolicy =
 def _enroll_request(common_name: str = "www.example.com", *, marker: str = "cagw-order-1", term: int = 365,
                     profile: str = CERT_TYPE, csr: str | None = None) -> EnrollRequest:
     return EnrollRequest(csr_pem=csr or csr_pem(common_name, f"alt.{common_name}"), profile_id=profile,
-                         term_days=term, common_name=common_name, subject_alt_names=(f"alt.{common_name}",),
+                         term_days=term, common_name=common_name, subject_alt_names=(SubjectAltName("dNSName", f"alt.{common_name}"),),
                          comments=f"requested by cagw; {marker}", external_requester="ops@example.com",
                          custom_fields={"Cost Center": "42"})
 

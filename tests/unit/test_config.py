@@ -1062,7 +1062,7 @@ DOCS = PROJECT / "docs" / "configuration.md"
 
 
 def test_docs_name_every_accepted_key() -> None:
-    import service.config as config_module
+    import service.config.sections as config_module
 
     text = DOCS.read_text(encoding="utf-8")
     keys = (config_module._TOP_KEYS | config_module._CA_KEYS | config_module._SECTIGO_KEYS

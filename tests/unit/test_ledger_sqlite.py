@@ -19,6 +19,7 @@ import aiosqlite
 import pytest
 
 import service.ledger
+from service.connectors.base import SubjectAltName
 from service.errors import AlreadyExists, CagwError, ConfigError, FailedPrecondition, NotFound
 from service.ledger import (
     AuditEntry,
@@ -58,7 +59,7 @@ def new_order(order_id: str, *, ca_id: str = "ca-1", request_id: str | None = No
         id=order_id, ca_id=ca_id, profile_id="web", ca_profile_id="101", term_days=365,
         csr_pem="-----BEGIN CERTIFICATE REQUEST-----\n...", fingerprint=fingerprint or f"fp-{order_id}",
         requested_dn=requested_dn, common_name="host.example.com",
-        subject_alt_names=("dNSName:host.example.com", "dNSName:www.example.com"), marker=f"cagw:{order_id}",
+        subject_alt_names=(SubjectAltName("dNSName", "host.example.com"), SubjectAltName("dNSName", "www.example.com")), marker=f"cagw:{order_id}",
         request_id=request_id, requested_by="client-a", options={"format": "PEM", "includeCa": "true"},
     )
 
@@ -715,7 +716,7 @@ async def test_ok_v1_database_migrates_to_latest(tmp_path: Path) -> None:
         order = await ledger.get_order("v1-order")
         assert order is not None
         assert (order.state, order.attempts, order.ca_order_id, order.subject_alt_names, dict(order.options)) == (
-            OrderState.COLLECTING, 2, "4711", ("dNSName:v1",), {"format": "PEM"})
+            OrderState.COLLECTING, 2, "4711", (SubjectAltName("dNSName", "dNSName:v1"),), {"format": "PEM"})
         assert order.next_attempt_at == T0 + dt.timedelta(seconds=9)
         assert [o.id for o in await ledger.unfinished_orders()] == ["v1-order"]
         assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") == order

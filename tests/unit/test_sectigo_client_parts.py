@@ -14,6 +14,8 @@ import aiohttp
 import aiohttp.client_exceptions as client_exceptions
 import pytest
 
+from service.connectors.sectigo.connector import subj_alt_names_item
+from service.x509 import SubjectAltNameValue
 from service.config import Secret
 from service.connectors.sectigo.auth import ApiKeyAuthenticator, private_api_base
 from service.connectors.sectigo.client import RetryPolicy
@@ -193,3 +195,18 @@ async def test_token_answer_without_access_token_is_a_bad_response() -> None:
     auth = ApiKeyAuthenticator(client_id="cid", client_secret=Secret("s3cret-value"), fetch_token=fetch)
     with pytest.raises(SectigoBadResponse):
         await auth.token()
+
+
+@pytest.mark.parametrize(
+    ("san", "expected"),
+    [
+        pytest.param(SubjectAltNameValue("dNSName", "a.example.com"), "a.example.com", id="ok-dns"),
+        pytest.param(SubjectAltNameValue("iPAddress", "192.0.2.1"), "192.0.2.1", id="ok-ip"),
+        pytest.param(SubjectAltNameValue("rfc822Name", "a@example.com"), "a@example.com", id="ok-email"),
+        pytest.param(SubjectAltNameValue("uniformResourceIdentifier", "https://a"), None, id="fail-uri"),
+        pytest.param(SubjectAltNameValue("directoryName", "CN=a"), None, id="fail-directory-name"),
+        pytest.param(SubjectAltNameValue("registeredID", "1.2.3"), None, id="fail-registered-id"),
+    ],
+)
+def test_subj_alt_names_item(san: SubjectAltNameValue, expected: str | None) -> None:
+    assert subj_alt_names_item(san) == expected

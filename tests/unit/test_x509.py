@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.errors import InvalidRequest
+from service.connectors.sectigo.connector import subj_alt_names_item
 from service.x509 import (
     ParsedCSR,
     SubjectAltNameValue,
@@ -190,7 +191,7 @@ def test_parse_csr_ec_and_sans(keys: Keys) -> None:
         SubjectAltNameValue("uniformResourceIdentifier", "spiffe://example.com/web"),
         SubjectAltNameValue("otherName", "1.3.6.1.4.1.311.20.2.3:#0c03614062"),
     )
-    assert [s.as_sectigo() for s in parsed.san_values] == ["web.example.com", "192.0.2.7", "ops@example.com", None, None]
+    assert [subj_alt_names_item(s) for s in parsed.san_values] == ["web.example.com", "192.0.2.7", "ops@example.com", None, None]
     assert parse_csr(pem_of(make_csr(keys.p384))).key_size == "P-384"
 
 
@@ -403,21 +404,6 @@ def test_parse_subject_alt_names_drops_duplicates_after_normalising() -> None:
         SubjectAltNameValue("dNSName", "a.example.com"),
         SubjectAltNameValue("iPAddress", "::1"),
     )
-
-
-@pytest.mark.parametrize(
-    ("san", "expected"),
-    [
-        pytest.param(SubjectAltNameValue("dNSName", "a.example.com"), "a.example.com", id="ok-dns"),
-        pytest.param(SubjectAltNameValue("iPAddress", "192.0.2.1"), "192.0.2.1", id="ok-ip"),
-        pytest.param(SubjectAltNameValue("rfc822Name", "a@example.com"), "a@example.com", id="ok-email"),
-        pytest.param(SubjectAltNameValue("uniformResourceIdentifier", "https://a"), None, id="fail-uri"),
-        pytest.param(SubjectAltNameValue("directoryName", "CN=a"), None, id="fail-directory-name"),
-        pytest.param(SubjectAltNameValue("registeredID", "1.2.3"), None, id="fail-registered-id"),
-    ],
-)
-def test_as_sectigo(san: SubjectAltNameValue, expected: str | None) -> None:
-    assert san.as_sectigo() == expected
 
 
 # ---------------------------------------------------------------------------

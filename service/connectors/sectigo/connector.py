@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -47,6 +47,7 @@ from service.connectors.base import (
     RenewResult,
     RevokeRequest,
     SleepFunction,
+    SubjectAltName,
 )
 from service.errors import Unimplemented
 
@@ -54,12 +55,13 @@ from . import codes, parsing
 from .client import RetryPolicy, SectigoClient, SectigoResponse
 from .errors import SectigoNotFound, SectigoOrderFailed, SectigoRejected, SectigoValidationError
 
-__all__ = ["MAX_PAGE_SIZE", "ReplaceRequest", "SectigoConnector"]
+__all__ = ["MAX_PAGE_SIZE", "SAN_TYPES", "ReplaceRequest", "SectigoConnector", "subj_alt_names_item"]
 
 _T = TypeVar("_T")
 
 MAX_PAGE_SIZE = 200  # the largest ``size`` Sectigo's list accepts
 MAX_REVOKE_REASON_LENGTH = 512
+SAN_TYPES = frozenset({"dNSName", "iPAddress", "rfc822Name"})  # what SSL enroll's subjAltNames can carry
 LEAF_FORMAT = "x509CO"  # the certificate only, PEM
 CHAIN_FORMAT = "x509IOR"  # intermediates and root only, PEM (order rebuilt from signatures anyway)
 
@@ -234,7 +236,7 @@ class SectigoConnector:
             "term": request.term_days,
         }
         if request.subject_alt_names:
-            body["subjAltNames"] = ",".join(request.subject_alt_names)
+            body["subjAltNames"] = self._san_list(request.subject_alt_names)
         if request.comments:
             body["comments"] = request.comments
         if request.external_requester:
@@ -316,6 +318,24 @@ class SectigoConnector:
             http_status=refusal.http_status, ca_code=refusal.code, ca_description=refusal.description,
         ) from refusal
 
+    @property
+    def san_types(self) -> frozenset[str]:
+        """SSL enroll carries DNS names, IP addresses and e-mail addresses in ``subjAltNames``."""
+        return SAN_TYPES
+
+    @property
+    def max_comment_length(self) -> int:
+        return MAX_REVOKE_REASON_LENGTH
+
+    def _san_list(self, sans: tuple[SubjectAltName, ...]) -> str:
+        """Sectigo's one comma-separated string. A type Sectigo cannot carry must have been refused
+        before (here it is a bug, never a silent drop)."""
+        items = [subj_alt_names_item(san) for san in sans]
+        if None in items:
+            raise SectigoValidationError(f"CA {self._ca_id}: subjAltNames cannot carry "
+                                         + ", ".join(san.type for san in sans if subj_alt_names_item(san) is None))
+        return ",".join(item for item in items if item is not None)
+
     def _org_param(self) -> dict[str, str]:
         return {"organizationId": str(self._org_id)}
 
@@ -347,6 +367,26 @@ class SectigoConnector:
             return parse(document)
         except (ValueError, TypeError) as exc:
             raise self.client.bad_response(response, operation=operation, problem=str(exc)) from None
+
+
+class _TypedName(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def value(self) -> str: ...
+
+
+def subj_alt_names_item(san: _TypedName) -> str | None:
+    """The item for SSL enroll's comma-separated ``subjAltNames``, or ``None`` when it cannot carry the type.
+
+    DNS names, IP addresses and e-mail addresses go as they are; validated,
+    none of them holds a comma. ``uniformResourceIdentifier``, ``directoryName``,
+    ``registeredID`` and a CSR's ``otherName`` have no place in that string.
+    """
+    if san.type not in SAN_TYPES or "," in san.value:
+        return None
+    return san.value
 
 
 def _numeric_first(order_id: str) -> tuple[int, str]:

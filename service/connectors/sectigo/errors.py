@@ -104,10 +104,9 @@ class SectigoUnavailable(SectigoError, CAUnavailable):
 
     def __init__(self, message: str, *, maybe_processed: bool = True, retryable: bool | None = None,
                  **kwargs: Any) -> None:
-        self.maybe_processed = maybe_processed
         if retryable is not None:
             self.retryable = retryable
-        super().__init__(message, **kwargs)
+        super().__init__(message, maybe_processed=maybe_processed, **kwargs)
 
 
 class SectigoThrottled(SectigoUnavailable):

@@ -1,0 +1,179 @@
+"""The typed, frozen settings the configuration file turns into (listeners, CAs, ledger)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+class Secret:
+    """A secret string that never shows itself in a repr, str or log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class TLSListenSettings:
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    host: str
+    port: int
+    tls: TLSListenSettings | None = None
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RestSettings:
+    listen: ListenSettings
+    context_path: str = "/cagw"
+    max_body_bytes: int = 1024 * 1024
+    # "documented": the connector documentation's 200/202/404 on enrollment; "standard": the grpc-gateway table.
+    enrollment_status: Literal["documented", "standard"] = "documented"
+
+
+@dataclass(frozen=True)
+class PasswordAuth:
+    login: str
+    password: Secret
+    mode: Literal["password"] = "password"
+
+
+@dataclass(frozen=True)
+class KeyStoreAuth:
+    login: str
+    key_store: Path
+    key_alias: str
+    key_store_password: Secret
+    key_store_type: Literal["JKS", "PKCS12"]
+    mode: Literal["key-store"] = "key-store"
+
+
+@dataclass(frozen=True)
+class ApiKeyAuth:
+    client_id: str
+    client_secret: Secret
+    token_url: str
+    mode: Literal["api-key"] = "api-key"
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    host: str
+    port: int
+    username: str | None = None
+    password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class BackoffSettings:
+    """The connector documentation's enrollment settings."""
+
+    back_off_timer: float = 2.0
+    max_back_off_timer: float = 32.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class SectigoProperties:
+    url: str
+    customer_uri: str
+    org_id: int
+    auth: PasswordAuth | KeyStoreAuth | ApiKeyAuth
+    trust_store: Path | None
+    trust_store_password: Secret | None
+    trust_store_type: Literal["JKS", "PKCS12", "PEM"] | None
+    backoff: BackoffSettings
+    proxy: ProxySettings | None = None
+
+
+@dataclass(frozen=True)
+class StaticProfile:
+    id: str
+    name: str
+    cert_type: str
+    term: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+    external_requester: str = ""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """What the gateway adds per CA (the ``gateway:`` block)."""
+
+    request_timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_concurrent_requests: int = 8
+    give_up_after: float = 7 * 24 * 3600.0
+    profile_cache_ttl: float = 300.0
+    profile_sync: bool = True
+    default_term: int | None = None
+    subject_revoke_limit: int = 10
+    # Idempotent CA calls (collect, details, list, profiles) are tried this many times in all ...
+    retry_attempts: int = 4
+    # ... waiting about this long before the first retry, doubling after each.
+    retry_base_delay: float = 0.5
+    profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CASettings:
+    id: str
+    name: str
+    connector: str
+    properties: SectigoProperties
+    profiles: tuple[StaticProfile, ...] = ()
+    gateway: GatewaySettings = GatewaySettings()
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Config:
+    grpc: ListenSettings
+    rest: RestSettings
+    ops: ListenSettings
+    ledger: LedgerSettings
+    managed_cas: tuple[CASettings, ...]
+    shutdown_grace: float = 10.0
+    source: Path | None = None
+
+    def ca(self, ca_id: str) -> CASettings | None:
+        return next((ca for ca in self.managed_cas if ca.id == ca_id), None)
