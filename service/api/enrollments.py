@@ -122,7 +122,7 @@ class EnrollmentApi:
 
     def _wait_budget(self, request: pb.EnrollRequest, call: CallContext) -> float:
         ca = self._cas.get(request.ca_id)
-        schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)
+        schedule = BackoffSchedule.from_settings(ca.settings.backoff)
         # Enough for the whole foreground schedule plus one CA call per attempt.
         budget = sum(schedule.waits()) + schedule.max_attempts * ca.settings.gateway.request_timeout
         if request.HasField("max_wait"):

@@ -285,7 +285,7 @@ def _managed_ca(r: Reader, entry: Mapping[str, Any]) -> CASettings | None:
     if ca_id is None or properties is None or connector != "sectigo":
         return None
     return CASettings(id=ca_id, name=r.text(entry, "name") or ca_id, connector=connector, properties=properties,
-                      profiles=profiles, gateway=gateway)
+                      profiles=profiles, gateway=gateway, backoff=properties.backoff)
 
 
 def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | None = None,

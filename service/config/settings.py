@@ -152,12 +152,16 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class CASettings:
+    """One managed CA. ``properties`` are the connector's own settings; ``backoff`` is the collect
+    schedule every CA has (for the documented connector it is read from ``properties``)."""
+
     id: str
     name: str
     connector: str
     properties: SectigoProperties
     profiles: tuple[StaticProfile, ...] = ()
     gateway: GatewaySettings = GatewaySettings()
+    backoff: BackoffSettings = BackoffSettings()
 
 
 @dataclass(frozen=True)

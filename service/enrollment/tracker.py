@@ -107,7 +107,7 @@ class EnrollmentTracker:
         return len(self._tasks)
 
     def schedule_of(self, ca_id: str) -> BackoffSchedule:
-        return BackoffSchedule.from_settings(self._cas.get(ca_id).settings.properties.backoff)
+        return BackoffSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
 
     async def submit(self, request: NewOrder) -> SubmitResult:
         """Record the order and start working on it; return an existing order for a retry.
@@ -386,7 +386,7 @@ class EnrollmentTracker:
         recorded). Look for its marker until the CA answers: found → carry on with it; not found
         → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
         asked, since that could pay for the same certificate twice."""
-        schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)
+        schedule = BackoffSchedule.from_settings(ca.settings.backoff)
         give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
         attempt = 0
         while True:
@@ -417,7 +417,7 @@ class EnrollmentTracker:
             await self._sleep(delay)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
-        schedule = BackoffSchedule.from_settings(ca.settings.properties.backoff)
+        schedule = BackoffSchedule.from_settings(ca.settings.backoff)
         give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
         attempt = order.attempts
         timed_out_announced = attempt >= schedule.max_attempts

@@ -56,8 +56,7 @@ class Harness:
 def _settings(tmp: Path, *, timer: float = 2, max_timer: float = 32, attempts: int = 5,
               give_up: float = 7 * 86400) -> CASettings:
     base = ca_settings(tmp)
-    properties = dataclasses.replace(base.properties, backoff=BackoffSettings(timer, max_timer, attempts))
-    return dataclasses.replace(base, properties=properties,
+    return dataclasses.replace(base, backoff=BackoffSettings(timer, max_timer, attempts),
                                gateway=dataclasses.replace(base.gateway, give_up_after=give_up))
 
 
