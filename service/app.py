@@ -29,6 +29,7 @@ from service.certificates import CertificateManager
 from service.config import Config
 from service.connectors.base import Connector, create_connector
 from service.enrollment.tracker import EnrollmentTracker
+from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.ops import OpsServer
 from service.rest import RestServer
@@ -56,7 +57,7 @@ class Gateway:
     ledger: Ledger | None = field(default=None, init=False)
     tracker: EnrollmentTracker | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
-    draining: bool = field(default=False, init=False)  # set to report DOWN before stopping
+    health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False)
@@ -99,15 +100,30 @@ class Gateway:
         await self.rest.start()
         self.ops = OpsServer(self.config.ops, readiness=self.ready)
         await self.ops.start()
+        await self.grpc.follow(self.health)
+        self.health.up("starting")
 
     def ready(self) -> bool:
-        """Serving and not stopping: what every health endpoint reports."""
-        return self.grpc is not None and not self._stopped.is_set() and not self.draining
+        """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""
+        return self.health.serving()
+
+    @property
+    def draining(self) -> bool:
+        """Set to report DOWN on every health endpoint before stopping (a load balancer drains first)."""
+        return "draining" in self.health.reasons
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        if value:
+            self.health.down("draining", "draining before a stop")
+        else:
+            self.health.up("draining")
 
     async def stop(self) -> None:
         """Stop in order; safe to call again (a later call waits for the first one to finish)."""
         if self._stopping is None:
             self._stopped.set()
+            self.health.down("stopping", "the gateway is stopping")
             self._stopping = asyncio.ensure_future(self._stop())
         # Shielded: a second Ctrl-C cancelling the caller must not leave the ledger open (its
         # threads would keep the process alive).

@@ -46,7 +46,9 @@ __all__ = [
     "StoreType",
     "client_ssl_context",
     "detect_store_type",
+    "listener_ssl_context",
     "load_key_store",
+    "load_pem_identity",
     "load_trust_store",
     "server_ssl_context",
 ]
@@ -323,11 +325,14 @@ def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _check_key_matches(path: Path, alias: str, result: KeyAndChain) -> None:
+def _key_matches(result: KeyAndChain) -> bool:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     ours = result.key.public_key().public_bytes(serialization.Encoding.DER, spki)
-    theirs = result.certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
-    if ours != theirs:
+    return ours == result.certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
+
+
+def _check_key_matches(path: Path, alias: str, result: KeyAndChain) -> None:
+    if not _key_matches(result):
         raise ConfigError(f"key store {path}: the certificate of {alias!r} does not belong to its private key")
 
 
@@ -487,6 +492,37 @@ def server_ssl_context(
         _trust_only(context, client_cas, "server context")
         context.verify_mode = ssl.CERT_REQUIRED if client_auth == "required" else ssl.CERT_OPTIONAL
     return context
+
+
+def load_pem_identity(cert: Path, key: Path | None = None) -> KeyAndChain:
+    """A listener's identity from PEM files: the certificate (then its chain) in ``cert``, the
+    unencrypted private key in ``key`` (or in ``cert`` too when ``key`` is None)."""
+    chain = _pem_certificates(cert, "certificate file", _read_file(cert, "certificate file"))
+    key_path = key or cert
+    try:
+        private_key = serialization.load_pem_private_key(_read_file(key_path, "key file"), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError(f"key file {key_path}: no readable unencrypted PEM private key") from None
+    identity = KeyAndChain(key=private_key, certificate=chain[0], chain=tuple(chain[1:]))
+    if not _key_matches(identity):
+        raise ConfigError(f"certificate file {cert}: the certificate does not match the private key in {key_path}")
+    return identity
+
+
+def listener_ssl_context(cert: Path, key: Path | None, *, client_ca: Path | None = None,
+                         client_auth: ClientAuth = "required") -> ssl.SSLContext:
+    """The server context of every TLS listener (REST, the simulator): PEM files in, and with
+    ``client_ca`` client certificates issued by it, ``required`` or ``optional`` at the TLS layer."""
+    client_cas = (_pem_certificates(client_ca, "client CA file", _read_file(client_ca, "client CA file"))
+                  if client_ca is not None else ())
+    return server_ssl_context(load_pem_identity(cert, key), client_cas=client_cas, client_auth=client_auth)
+
+
+def _read_file(path: Path, kind: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{kind} {path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _trust_only(context: ssl.SSLContext, trusted: Sequence[x509.Certificate], what: str) -> None:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class OpsServer:
+    """``GET /health`` on ``ops.listen``; ``readiness`` is the gateway's one health source."""
+
     def __init__(self, listen: ListenSettings, *, readiness: Callable[[], bool]) -> None:
         self._listen = listen
         self._readiness = readiness

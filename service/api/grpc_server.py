@@ -8,6 +8,7 @@ the details travel in ``grpc-status-details-bin``. Business code never calls
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings
 from service.errors import ConfigError
+from service.health import HealthState
 
 __all__ = ["GrpcServer"]
 
@@ -90,6 +92,7 @@ class GrpcServer:
         # so_reuseport=0: a second gateway on the same port must fail loudly, not share it.
         self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *options])
         self.health = health.aio.HealthServicer()
+        self._health_updates: set[asyncio.Task[None]] = set()
         self.port: int | None = None
         handlers: list[grpc.GenericRpcHandler] = []
         for service in pipeline.services():
@@ -124,12 +127,28 @@ class GrpcServer:
             raise ConfigError(f"grpc.listen: cannot listen on {address} (address in use or not available)")
         await self._server.start()
         self.port = port
-        for name in ("", *self._service_names):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("gRPC listening on %s:%d", self._listen.host, port)
         return port
 
+    async def follow(self, health: HealthState) -> None:
+        """Keep ``grpc.health.v1`` equal to the gateway's health (overall and per service)."""
+        loop = asyncio.get_running_loop()
+
+        def changed(serving: bool) -> None:
+            task = loop.create_task(self._set_health(serving))
+            self._health_updates.add(task)
+            task.add_done_callback(self._health_updates.discard)
+
+        await self._set_health(health.serving())
+        health.watch(changed)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self._service_names):
+            await self.health.set(name, status)
+
     async def enter_graceful_shutdown(self) -> None:
+        await asyncio.gather(*self._health_updates, return_exceptions=True)
         await self.health.enter_graceful_shutdown()
 
     async def stop(self, grace: float) -> None:

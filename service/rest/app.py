@@ -30,6 +30,7 @@ from service.api.pipeline import CallContext, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
 from service.errors import ConfigError
+from service.keystores import listener_ssl_context
 from service.rest.openapi import build_openapi
 from service.rest.refusals import Refusal
 from service.rest.render import JsonMarshaler, response_type_of, retry_after_seconds
@@ -312,14 +313,8 @@ def _server_ssl_context(listen: ListenSettings) -> ssl.SSLContext | None:
     tls = listen.tls
     if tls is None:
         return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(tls.cert, tls.key)
-    if tls.client_ca is not None:
-        # Same rule as the gRPC listener: a client CA means a client certificate is required.
-        context.load_verify_locations(cafile=str(tls.client_ca))
-        context.verify_mode = ssl.CERT_REQUIRED
-    return context
+    # Same rule as the gRPC listener: a client CA means a client certificate is required.
+    return listener_ssl_context(tls.cert, tls.key, client_ca=tls.client_ca, client_auth="required")
 
 
 class RestServer:

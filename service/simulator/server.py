@@ -29,6 +29,7 @@ from aiohttp import web
 
 from service.config import parse_duration, parse_listen
 from service.errors import ConfigError
+from service.keystores import listener_ssl_context
 
 from .app import SimulatorStats, build_app
 from .auth import Authenticator
@@ -135,16 +136,9 @@ def _server_ssl_context(settings: SimulatorSettings) -> ssl.SSLContext | None:
         if settings.client_ca is not None:
             raise ConfigError("simulator: a client CA needs HTTPS (give tls_cert and tls_key)")
         return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key) if settings.tls_key else None)
-        if settings.client_ca is not None:
-            # Optional at the TLS layer, required per route: /api password callers must still get in.
-            context.verify_mode = ssl.CERT_OPTIONAL
-            context.load_verify_locations(cafile=str(settings.client_ca))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"simulator TLS files cannot be loaded: {exc}") from exc
-    return context
+    # Optional at the TLS layer, required per route: /api password callers must still get in.
+    return listener_ssl_context(settings.tls_cert, settings.tls_key, client_ca=settings.client_ca,
+                                client_auth="optional")
 
 
 def _default_first_ssl_id(clock: Clock) -> int:

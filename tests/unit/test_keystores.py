@@ -26,7 +26,9 @@ from service.keystores import (
     KeyAndChain,
     client_ssl_context,
     detect_store_type,
+    listener_ssl_context,
     load_key_store,
+    load_pem_identity,
     load_trust_store,
     server_ssl_context,
 )
@@ -514,3 +516,66 @@ async def test_tls_server_with_optional_client_certificate() -> None:
         assert await _ask(port, client_ssl_context(trusted=trusted)) == b"hello anonymous\n"
         with_cert = client_ssl_context(trusted=trusted, client=_identity("client-ec.jks", "client-ec"))
         assert await _ask(port, with_cert) == b"hello cagw-client-ec\n"
+
+
+# --- listener contexts from PEM files ------------------------------------------------------
+
+
+def _pem_listener_files(tmp_path: Path) -> tuple[trustme.CA, Path, Path, Path]:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key, client_ca = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "client-ca.pem"
+    for index, blob in enumerate(leaf.cert_chain_pems):
+        blob.write_to_path(str(cert), append=index > 0)
+    leaf.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(client_ca))
+    return ca, cert, key, client_ca
+
+
+async def test_listener_context_from_pem_files_demands_a_client_certificate(tmp_path: Path) -> None:
+    ca, cert, key, client_ca = _pem_listener_files(tmp_path)
+    context = listener_ssl_context(cert, key, client_ca=client_ca)
+    trusted = [x509.load_pem_x509_certificate(ca.cert_pem.bytes())]
+    client_cert = ca.issue_cert("caller", common_name="caller")
+    identity = KeyAndChain(
+        key=serialization.load_pem_private_key(client_cert.private_key_pem.bytes(), password=None),
+        certificate=x509.load_pem_x509_certificate(client_cert.cert_chain_pems[0].bytes()))
+
+    async with _tls_server(context) as port:
+        assert await _ask(port, client_ssl_context(trusted=trusted, client=identity)) == b"hello caller\n"
+        try:
+            answer = await _ask(port, client_ssl_context(trusted=trusted))
+        except (ssl.SSLError, ConnectionError):
+            answer = b""
+        assert answer == b""
+
+
+def test_pem_identity_reads_key_and_chain_from_one_file(tmp_path: Path) -> None:
+    _, cert, key, _ = _pem_listener_files(tmp_path)
+    combined = tmp_path / "combined.pem"
+    combined.write_bytes(cert.read_bytes() + key.read_bytes())
+    identity = load_pem_identity(combined)
+    assert identity.key.public_key().public_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == _spki(
+        identity.certificate.public_key())
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        pytest.param(lambda cert, key, other: (cert.with_name("missing.pem"), key), "cannot be read",
+                     id="fail-missing-certificate"),
+        pytest.param(lambda cert, key, other: (cert, cert), "no readable unencrypted PEM private key",
+                     id="fail-no-key"),
+        pytest.param(lambda cert, key, other: (cert, other), "does not match", id="fail-other-key"),
+        pytest.param(lambda cert, key, other: (key, key), "no readable PEM certificate", id="fail-key-as-certificate"),
+    ],
+)
+def test_pem_identity_fails(tmp_path: Path, damage: Callable[[Path, Path, Path], tuple[Path, Path]],
+                            fragment: str) -> None:
+    _, cert, key, _ = _pem_listener_files(tmp_path)
+    other = tmp_path / "other-key.pem"
+    other.write_bytes(trustme.CA().issue_cert("x").private_key_pem.bytes())
+    cert_path, key_path = damage(cert, key, other)
+    with pytest.raises(ConfigError, match=fragment):
+        load_pem_identity(cert_path, key_path)
