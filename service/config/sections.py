@@ -163,6 +163,30 @@ def _managed_ca(r: Reader, entry: Mapping[str, Any]) -> CASettings | None:
                       properties=parsed.settings, profiles=profiles, gateway=gateway, backoff=parsed.backoff)
 
 
+def _managed_cas(r: Reader, raw_cas: Any) -> list[CASettings]:
+    cas: list[CASettings] = []
+    if raw_cas is None:
+        r.problem("is required: list at least one CA", "managed-cas")
+    elif not isinstance(raw_cas, list):
+        r.problem(f"must be a list, found {kind_of(raw_cas)}", "managed-cas")
+    elif not raw_cas:
+        r.problem("is empty: list at least one CA", "managed-cas")
+    else:
+        seen: set[str] = set()
+        for index, entry in enumerate(raw_cas):
+            label = f"[{index}]"
+            if isinstance(entry, dict) and entry.get("id") is not None:
+                label += f" (id {entry['id']})"
+            with r.at("managed-cas"), r.at(label):
+                ca = _managed_ca(r, r.mapping(entry))
+            if ca is not None:
+                if ca.id in seen:
+                    r.problem(f"duplicate CA id {ca.id!r}", f"managed-cas{label}")
+                seen.add(ca.id)
+                cas.append(ca)
+    return cas
+
+
 def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | None = None,
                  source: Path | None = None) -> Config:
     """Validate a parsed YAML document; raise one ConfigError listing every problem."""
@@ -202,28 +226,7 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         r.problem("caller authorization (clients) is not available in this release; remove the section "
                   "rather than believe it is enforced", "clients")
     shutdown_grace = r.convert(top, "shutdown-grace", parse_duration, 10.0)
-
-    cas: list[CASettings] = []
-    raw_cas = top.get("managed-cas")
-    if raw_cas is None:
-        r.problem("is required: list at least one CA", "managed-cas")
-    elif not isinstance(raw_cas, list):
-        r.problem(f"must be a list, found {kind_of(raw_cas)}", "managed-cas")
-    elif not raw_cas:
-        r.problem("is empty: list at least one CA", "managed-cas")
-    else:
-        seen: set[str] = set()
-        for index, entry in enumerate(raw_cas):
-            label = f"[{index}]"
-            if isinstance(entry, dict) and entry.get("id") is not None:
-                label += f" (id {entry['id']})"
-            with r.at("managed-cas"), r.at(label):
-                ca = _managed_ca(r, r.mapping(entry))
-            if ca is not None:
-                if ca.id in seen:
-                    r.problem(f"duplicate CA id {ca.id!r}", f"managed-cas{label}")
-                seen.add(ca.id)
-                cas.append(ca)
+    cas = _managed_cas(r, top.get("managed-cas"))
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
