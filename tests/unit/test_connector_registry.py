@@ -65,3 +65,9 @@ def test_ok_unregister_forgets_a_plugin() -> None:
     finally:
         registry.unregister_connector("copy")
     assert find_connector("copy") is None and "copy" not in registry.known_connectors()
+
+
+def test_fail_a_connector_refuses_settings_made_for_another(tmp_path: Path) -> None:
+    settings = dataclasses.replace(ca_settings(tmp_path), properties=object())
+    with pytest.raises(ConfigError, match="CA sectigo-test: the sectigo connector needs SectigoProperties, not object"):
+        create_connector(settings)
