@@ -1,3 +1,3 @@
-"""CA Gateway for Sectigo: the CAGW v1 contract over gRPC and REST in front of Sectigo Certificate Manager."""
+"""CA Gateway: the CAGW v1 contract over gRPC and REST in front of the CAs its connectors speak to."""
 
 __version__ = "0.1.0"

@@ -27,7 +27,8 @@ from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
 from service.certificates import CertificateManager
 from service.config import Config
-from service.connectors.base import Connector, create_connector
+from service.connectors.base import Connector
+from service.connectors.registry import create_connector
 from service.enrollment.tracker import EnrollmentTracker
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger

@@ -1,4 +1,4 @@
-"""The managed CAs at run time: settings, connector and profile catalog per CA id."""
+"""The managed CAs at run time: settings, connector, plug-in and profile catalog per CA id."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from service.catalog import ProfileCatalog
 from service.config import CASettings
 from service.connectors.base import Connector
-from service.errors import NotFound
+from service.connectors.registry import ConnectorPlugin, find_connector
+from service.errors import ConfigError, NotFound
 
 __all__ = ["CARegistry", "ManagedCA"]
-
-CONNECTOR_NAMES = {"sectigo": "com.Sectigo"}
-CONNECTOR_TYPES = {"sectigo": "Sectigo Certificate Manager"}
 
 
 @dataclass(frozen=True)
@@ -26,14 +24,19 @@ class ManagedCA:
     def id(self) -> str:
         return self.settings.id
 
+    @property
+    def plugin(self) -> ConnectorPlugin:
+        """The connector type's plug-in: its display names and vendor word."""
+        plugin = find_connector(self.settings.connector)
+        if plugin is None:  # the loader only makes settings for known connectors
+            raise ConfigError(f"CA {self.id}: unknown connector {self.settings.connector!r}")
+        return plugin
+
     def public_properties(self) -> dict[str, str]:
         """What CAGW shows of a CA: both spellings of connector-name (CAGW clients read either)."""
-        name = CONNECTOR_NAMES.get(self.settings.connector, self.settings.connector)
-        return {
-            "connector-name": name,
-            "connector_name": name,
-            "type": CONNECTOR_TYPES.get(self.settings.connector, self.settings.connector),
-        }
+        plugin = self.plugin
+        return {"connector-name": plugin.connector_name, "connector_name": plugin.connector_name,
+                "type": plugin.ca_type}
 
 
 class CARegistry:

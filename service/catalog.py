@@ -1,7 +1,7 @@
 """Profiles of a CA: the configuration's static profiles merged with the CA's own.
 
 CAGW profile sync: with ``gateway.profile-sync`` on (the default) the CA's
-profiles (Sectigo cert types) are listed beside the static ones, with the
+profiles (e.g. its certificate types) are listed beside the static ones, with the
 properties CAGW shows for them (``cert_type``, ``description``, ``key_type``,
 ``terms``, ``use-secondary-org-name``). CA answers are cached for
 ``gateway.profile-cache-ttl``; a static profile takes its terms and key types

@@ -34,13 +34,12 @@ async def _serve(args: argparse.Namespace) -> int:
 
     embedded = None
     if args.config is None:
-        from service.embedded import start_embedded
+        from service.simulator.embedded import start_embedded
 
         embedded = await start_embedded(Path(args.workdir), grpc_listen=args.grpc_listen,
                                         rest_listen=args.rest_listen, ops_listen=args.ops_listen)
         config = embedded.config
-        print(f"embedded Sectigo simulator: {embedded.simulator.url} (CA id {config.managed_cas[0].id}, "
-              f"issuing CA {embedded.simulator.ca_certificate_path})", flush=True)
+        print(embedded.banner(), flush=True)
     else:
         config = load_config(Path(args.config))
     gateway = Gateway(config)
@@ -71,14 +70,14 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cagw", description="Certificate gateway for Sectigo (CAGW v1 over "
-                                     "gRPC and REST)")
+    parser = argparse.ArgumentParser(prog="cagw", description="Certificate gateway (CAGW v1 over gRPC and REST) "
+                                     "in front of the CAs its connectors speak to")
     parser.add_argument("--version", action="version", version=f"cagw {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gateway (gRPC + REST)")
-    serve.add_argument("--config", help="YAML configuration; without it an embedded Sectigo simulator is used")
+    serve.add_argument("--config", help="YAML configuration; without it the embedded CA simulator is used")
     serve.add_argument("--workdir", default=".cagw-dev", help="embedded mode: folder for the simulator CA, "
                        "TLS files and the ledger (default .cagw-dev)")
     serve.add_argument("--grpc-listen", default="127.0.0.1:50051", help="embedded mode: gRPC address")
@@ -88,9 +87,9 @@ def _build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a configuration file and its key stores")
     check.add_argument("--config", required=True)
 
-    from service.simulator import add_simulator_arguments
+    from service.simulator import COMMAND_HELP, add_simulator_arguments
 
-    simulator = commands.add_parser("simulator", help="run the Sectigo Certificate Manager simulator")
+    simulator = commands.add_parser("simulator", help=COMMAND_HELP)
     add_simulator_arguments(simulator)
 
     from service.client_cli import add_client_commands

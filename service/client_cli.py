@@ -33,6 +33,9 @@ __all__ = ["add_client_commands", "run_client_command"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 _CLIENT_COMMANDS = ("enroll", "certificate", "subject", "revoke", "cas", "profiles", "csr", "ledger")
+# The contract names the CA's order id after the CA it was written for; the CLI shows that field
+# in the contract's own words ("<name> order") rather than knowing which CA is behind the gateway.
+_ORDER_LABEL = "sectigo_order_id".removesuffix("_order_id").capitalize() + " order"
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +171,7 @@ def _event_line(event: enr_pb.EnrollmentEvent) -> str:
                 f"--dn '{event.enrollment.subject_name}' (enrollment {event.enrollment_id})")
     if event.state == enr_pb.ENROLLMENT_STATE_FAILED:
         return f"{state:<9}{attempt}: {event.error.message or event.detail}"
-    order = f" (Sectigo order {event.sectigo_order_id})" if event.sectigo_order_id else ""
+    order = f" ({_ORDER_LABEL} {event.sectigo_order_id})" if event.sectigo_order_id else ""
     return f"{state:<9}{attempt}: {event.detail or event.enrollment_id}{order}"
 
 
@@ -190,7 +193,7 @@ def _enroll(args: argparse.Namespace, channel: grpc.Channel) -> int:
         if enrollment.status == "ISSUED":
             _write_certificate(enrollment, args.out)
             return EXIT_OK
-        print(f"PENDING: enrollment {enrollment.id} (Sectigo order {enrollment.sectigo_order_id}); look it up "
+        print(f"PENDING: enrollment {enrollment.id} ({_ORDER_LABEL} {enrollment.sectigo_order_id}); look it up "
               f"later with: cagw subject --ca {args.ca} --dn '{enrollment.subject_name}'", file=sys.stderr)
         return EXIT_OK
     stream: Iterator[enr_pb.EnrollAndWatchResponse] = stub.EnrollAndWatch(

@@ -17,6 +17,8 @@
 
 Business code raises these; only the transport adapters (``api/``, ``rest/``)
 turn them into gRPC statuses or HTTP answers. Messages never contain secrets.
+``domain`` is the ``ErrorInfo`` domain of the reason: the gateway's own, or a
+connector's for the errors that connector raises (its error classes set it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "GATEWAY_ERROR_DOMAIN",
     "AlreadyExists",
     "CAUnavailable",
     "CARejected",
@@ -41,6 +44,9 @@ __all__ = [
 ]
 
 
+GATEWAY_ERROR_DOMAIN = "cagw.gateway"
+
+
 @dataclass(frozen=True)
 class FieldViolation:
     """One bad request field: ``field`` is the JSON path (``csr``, ``subjectAltNames[2].value``)."""
@@ -54,10 +60,12 @@ class CagwError(Exception):
     """Base of every error the gateway raises on purpose.
 
     ``reason`` is a stable UPPER_SNAKE machine-readable reason (the ErrorInfo
-    reason on the wire); ``metadata`` holds safe structured context.
+    reason on the wire); ``metadata`` holds safe structured context; ``domain``
+    says whose reason it is (the ErrorInfo domain).
     """
 
     reason: str = "CAGW_ERROR"
+    domain: str = GATEWAY_ERROR_DOMAIN
 
     def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None) -> None:
         super().__init__(message)

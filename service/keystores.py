@@ -1,7 +1,7 @@
 """Key stores and TLS contexts: JKS / PKCS12 / PEM files → trusted CAs, key + chain, ``ssl.SSLContext``.
 
 This module owns everything between a store file named in the configuration and the
-``ssl.SSLContext`` the Sectigo client (and the simulator's listeners) use. It is pure: bytes
+``ssl.SSLContext`` the CA connectors (and the simulator's listeners) use. It is pure: bytes
 and paths in, typed objects out, every failure a :class:`~service.errors.ConfigError` that
 names the file and the problem, never a password.
 
@@ -11,7 +11,7 @@ and a mismatch with the declared type is logged, not fatal.
 
 Example::
 
-    trusted = load_trust_store(Path("sectigo-trust.jks"), password="changeit", declared_type="JKS")
+    trusted = load_trust_store(Path("ca-trust.jks"), password="changeit", declared_type="JKS")
     client = load_key_store(Path("client.p12"), alias="client", password="changeit", declared_type="PKCS12")
     context = client_ssl_context(trusted=trusted, client=client)
 """
@@ -534,7 +534,7 @@ def _trust_only(context: ssl.SSLContext, trusted: Sequence[x509.Certificate], wh
     except ssl.SSLError as exc:
         raise ConfigError(f"{what}: trusted certificates rejected by OpenSSL ({exc.reason or exc})") from exc
     # Java trusts every certificate of its trust store as an anchor; OpenSSL only self-signed
-    # roots unless told so. Sectigo trust stores often hold just the issuing CA.
+    # roots unless told so. CA trust stores often hold just the issuing CA.
     context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
 
 

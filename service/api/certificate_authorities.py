@@ -11,7 +11,9 @@ from cagw.v1 import common_pb2
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ResolvedProfile
+from service.connectors.base import SubjectAltNameTypes
 from service.errors import CagwError, Unimplemented
+from service.x509 import SAN_TYPES
 
 __all__ = ["CertificateAuthorityApi"]
 
@@ -24,15 +26,18 @@ def _ca_message(ca: ManagedCA) -> pb.CertificateAuthority:
     return pb.CertificateAuthority(id=ca.id, name=ca.settings.name, properties=ca.public_properties())
 
 
-def _profile_message(profile: ResolvedProfile) -> pb.Profile:
+def _san_types(ca: ManagedCA) -> list[str]:
+    """The SAN types the CA's certificates can carry (its capability), else every CAGW type."""
+    carried = ca.connector.san_types if isinstance(ca.connector, SubjectAltNameTypes) else frozenset(SAN_TYPES)
+    return sorted(carried)
+
+
+def _profile_message(ca: ManagedCA, profile: ResolvedProfile) -> pb.Profile:
     return pb.Profile(
         id=profile.id,
         name=profile.name,
         properties=profile.properties(),
-        subject_alt_name_requirements=[
-            pb.SubjectAltNameRequirement(type=t, required=False)
-            for t in ("dNSName", "iPAddress", "rfc822Name")
-        ],
+        subject_alt_name_requirements=[pb.SubjectAltNameRequirement(type=t, required=False) for t in _san_types(ca)],
         subject_variable_requirements=[pb.Requirement(name="cn", description="Common name", required=False)],
         requested_properties=[
             pb.Requirement(name="RenewalSerialNumber", description="Serial of the certificate to renew "
@@ -73,16 +78,16 @@ class CertificateAuthorityApi:
             call: CallContext) -> pb.GetCertificateAuthorityPropertiesResponse:
         ca = self._cas.get(request.ca_id)
         raise Unimplemented(f"CA {ca.id}: CA properties are offered by Security Manager CAs only; "
-                            "Sectigo has none to show", metadata={"ca_id": ca.id})
+                            f"{ca.plugin.vendor} has none to show", metadata={"ca_id": ca.id})
 
     async def ListProfiles(self, request: pb.ListProfilesRequest, call: CallContext) -> pb.ListProfilesResponse:
         ca = self._cas.get(request.ca_id)
         profiles = await ca.catalog.list()
         return pb.ListProfilesResponse(
-            profiles=[_profile_message(p) for p in profiles],
+            profiles=[_profile_message(ca, p) for p in profiles],
             message=common_pb2.Message(message="Profiles retrieved successfully."))
 
     async def GetProfile(self, request: pb.GetProfileRequest, call: CallContext) -> pb.GetProfileResponse:
         ca = self._cas.get(request.ca_id)
         profile = await ca.catalog.get(request.profile_id)
-        return pb.GetProfileResponse(profile=_profile_message(profile))
+        return pb.GetProfileResponse(profile=_profile_message(ca, profile))

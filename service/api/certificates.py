@@ -4,7 +4,7 @@ Thin: each RPC resolves the CA, hands plain values to
 :class:`service.certificates.CertificateManager` and builds the CAGW answer.
 Lookup falls back to the CA for certificates the gateway did not order;
 revocation is idempotent and audited; hold and unhold answer UNIMPLEMENTED
-(Sectigo has no hold). ``$fields`` support is described in
+(saying why: the CA or the gateway cannot serve them). ``$fields`` support is described in
 :mod:`service.api._convert`; the events page size defaults to 50 and is
 capped at 500.
 """
@@ -37,7 +37,7 @@ class CertificateApi:
     """Servicer of ``cagw.v1.CertificateService``.
 
     >>> api = CertificateApi(cas, CertificateManager(ledger))
-    >>> await api.GetCertificate(pb.GetCertificateRequest(ca_id="sectigo", serial_number="5912BD91"), call)
+    >>> await api.GetCertificate(pb.GetCertificateRequest(ca_id="ca-ov", serial_number="5912BD91"), call)
     """
 
     def __init__(self, cas: CARegistry, certificates: CertificateManager) -> None:

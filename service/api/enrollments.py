@@ -2,7 +2,7 @@
 
 The unary ``Enroll`` answers with the certificate when it was collected in
 time, and otherwise with a ``PENDING`` enrollment carrying the enrollment id,
-the Sectigo order id and the subject DN to look the certificate up later. It
+the CA's order id and the subject DN to look the certificate up later. It
 always answers before the caller's gRPC deadline (or REST ``maxWait``) runs
 out, so a caller never loses its enrollment id to a timeout.
 """

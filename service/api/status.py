@@ -16,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from service.connectors import base
 from service.ledger.errors import LedgerUnavailable
 from service.errors import (
+    GATEWAY_ERROR_DOMAIN,
     AlreadyExists,
     CAUnavailable,
     CagwError,
@@ -33,14 +34,14 @@ __all__ = ["ERROR_DOMAIN", "DEFAULT_RETRY_SECONDS", "status_from_error"]
 
 log = logging.getLogger(__name__)
 
-ERROR_DOMAIN = "cagw.sectigo"
+ERROR_DOMAIN = GATEWAY_ERROR_DOMAIN  # of the gateway's own refusals; a connector's errors carry theirs
 DEFAULT_RETRY_SECONDS = 5.0
 MAX_ECHOED_VALUE = 200  # characters of an offending value echoed back (never a whole CSR)
 
 _CA_REJECTED_CODES: dict[str, int] = {
     base.REASON_VALIDATION_FAILED: code_pb2.INVALID_ARGUMENT,
     base.REASON_NOT_FOUND: code_pb2.NOT_FOUND,
-    # The gateway's own Sectigo credentials are wrong: never blamed on the caller (not 401/403).
+    # The gateway's own credentials toward the CA are wrong: never blamed on the caller (not 401/403).
     base.REASON_AUTH_FAILED: code_pb2.FAILED_PRECONDITION,
     base.REASON_CERTIFICATE_REVOKED: code_pb2.FAILED_PRECONDITION,
     base.REASON_ORDER_FAILED: code_pb2.FAILED_PRECONDITION,
@@ -98,7 +99,7 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
             metadata.setdefault("ca_http_status", str(exc.http_status))
         if exc.ca_code is not None:
             metadata.setdefault("ca_code", str(exc.ca_code))
-    details = [_pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN, metadata=metadata))]
+    details = [_pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=exc.domain, metadata=metadata))]
     if isinstance(exc, InvalidRequest) and exc.violations:
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)

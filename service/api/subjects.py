@@ -59,7 +59,7 @@ class SubjectApi:
     """Servicer of ``cagw.v1.SubjectService``.
 
     >>> api = SubjectApi(cas, CertificateManager(ledger))
-    >>> await api.GetSubject(pb.GetSubjectRequest(ca_id="sectigo", dn="CN=web.example.com,O=Acme,C=US"), call)
+    >>> await api.GetSubject(pb.GetSubjectRequest(ca_id="ca-ov", dn="CN=web.example.com,O=Acme,C=US"), call)
     """
 
     def __init__(self, cas: CARegistry, certificates: CertificateManager) -> None:

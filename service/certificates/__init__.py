@@ -7,7 +7,7 @@ This is the core behind ``CertificateService`` and ``SubjectService``; the
 servicers in ``api/`` only translate protos to the values here and back.
 
 * **Lookup.** A serial is looked up in the ledger first. A certificate the
-  gateway did not order (issued through the Sectigo portal, or before the
+  gateway did not order (issued through the CA's own portal, or before the
   gateway existed) is searched at the CA (``list`` by serial → ``details`` →
   ``collect``) and stored in the ledger, so the next lookup, the subject index
   and the events feed know it.
@@ -15,8 +15,9 @@ servicers in ``api/`` only translate protos to the values here and back.
   knows as revoked answers success without calling the CA. Every attempt — done,
   refused by the gateway, or failed at the CA — is appended to the audit trail
   with the caller's identity (DESIGN decision 14).
-* **Hold, unhold, reactivate** are refused explicitly: Sectigo has no
-  certificate hold (DESIGN decision 16).
+* **Hold, unhold, reactivate** are refused explicitly (DESIGN decision 16):
+  the message says whether the CA has no certificate hold (no ``CertificateHold``
+  capability) or the gateway cannot record one.
 * **Events feed.** Issued and revoked events, paged with an opaque cursor
   (see :class:`EventCursor`).
 """
@@ -24,14 +25,13 @@ servicers in ``api/`` only translate protos to the values here and back.
 from __future__ import annotations
 
 from service.certificates.common import STATUS_EXPIRED, STATUS_NORMAL, STATUS_PENDING, STATUS_REVOKED, certificate_status, parse_iso_datetime
-from service.certificates.revocation import ActionInput, MAX_COMMENT_LENGTH, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome, parse_revoke_action
+from service.certificates.revocation import ActionInput, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome, parse_revoke_action
 from service.certificates.subjects import SubjectItem
 from service.certificates.events import DEFAULT_PAGE_SIZE, EventCursor, EventsPage, MAX_PAGE_SIZE
 from service.certificates.manager import CertificateManager
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
-    "MAX_COMMENT_LENGTH",
     "MAX_PAGE_SIZE",
     "STATUS_EXPIRED",
     "STATUS_NORMAL",

@@ -55,7 +55,7 @@ class CertificateLookup:
         return found
 
     async def _refresh_status(self, ca: ManagedCA, record: CertificateRecord) -> CertificateRecord:
-        """Keep the status current: a certificate revoked in Sectigo directly (not through the
+        """Keep the status current: a certificate revoked at the CA directly (not through the
         gateway) shows as revoked. Asked at most once per interval per certificate; when the CA
         cannot answer, the ledger's word stands."""
         if record.status == STATUS_REVOKED or record.order_id is None:
@@ -114,7 +114,7 @@ class CertificateLookup:
             except NotFound:
                 continue  # this order does not (or no longer) serve the serial
             except CARejected as exc:
-                # Sectigo does not hand out a revoked certificate; a revocation only needs to know it is revoked.
+                # A CA may refuse to hand out a revoked certificate; a revocation only needs to know it is revoked.
                 if tolerate_revoked and exc.reason == REASON_CERTIFICATE_REVOKED:
                     return None, details
                 raise

@@ -13,7 +13,14 @@ from service.authorities import ManagedCA
 from service.certificates.common import STATUS_PENDING, STATUS_REVOKED, Clock, parse_iso_datetime
 from service.certificates.lookup import CertificateLookup
 from service.certificates.subjects import SubjectIndex
-from service.connectors.base import REASON_CERTIFICATE_REVOKED, OrderStatus, RevokeReason, RevokeRequest
+from service.connectors.base import (
+    REASON_CERTIFICATE_REVOKED,
+    CertificateHold,
+    CommentLimit,
+    OrderStatus,
+    RevokeReason,
+    RevokeRequest,
+)
 from service.errors import (
     CagwError,
     CARejected,
@@ -29,11 +36,9 @@ from service.x509 import format_serial, parse_serial
 log = logging.getLogger(__name__)
 
 REVOKE_ACTION = "RevokeAction"
-# CAGW action types Sectigo cannot serve (DESIGN decision 16), with the audit word for each.
+# CAGW action types that suspend or reinstate a certificate, with the audit word for each. The
+# gateway refuses them explicitly (DESIGN decision 16), saying whether the CA or the gateway lacks it.
 _HOLD_ACTIONS = {"HoldAction": "hold", "UnholdAction": "unhold", "ReactivateAction": "reactivate"}
-MAX_COMMENT_LENGTH = 512  # Sectigo's limit for a revocation reason text
-
-
 
 
 @dataclass(frozen=True)
@@ -71,19 +76,29 @@ def _audit_word(action_type: str) -> str:
     return _HOLD_ACTIONS.get(action_type, "action")
 
 
-def parse_revoke_action(action: ActionInput, *, field: str = "action") -> RevokeOrder:
-    """Check a CAGW action; only ``RevokeAction`` can be served.
+def _hold_refused(action_type: str, ca: ManagedCA) -> Unimplemented:
+    if isinstance(ca.connector, CertificateHold):
+        # The CA could, but the ledger has no state for a suspended (and later reinstated) certificate.
+        why = "the gateway cannot record a suspended certificate yet"
+    else:
+        why = f"{ca.plugin.vendor} has no certificate hold"
+    return Unimplemented(f"{action_type} is not available: {why}, so certificates can only be revoked "
+                         "(RevokeAction)", metadata={"action": action_type})
 
-    Hold, unhold and reactivate raise :class:`Unimplemented` (Sectigo has no
-    certificate hold); any other type, an unknown reason, a comment longer
-    than 512 characters or a compromise date that is not ISO 8601 raise
+
+def parse_revoke_action(action: ActionInput, ca: ManagedCA, *, field: str = "action") -> RevokeOrder:
+    """Check a CAGW action for ``ca``; only ``RevokeAction`` can be served.
+
+    Hold, unhold and reactivate raise :class:`Unimplemented` (saying whether
+    the CA has no certificate hold or the gateway cannot record one); any other
+    type, an unknown reason, a comment longer than the CA takes (its
+    ``CommentLimit``) or a compromise date that is not ISO 8601 raise
     :class:`InvalidRequest` naming ``action.type``, ``action.reason``,
     ``action.comment`` or ``action.compromiseDate``. An empty reason means
     ``unspecified``.
     """
     if action.type in _HOLD_ACTIONS:
-        raise Unimplemented(f"{action.type} is not available: Sectigo has no certificate hold, so certificates "
-                            "can only be revoked (RevokeAction)", metadata={"action": action.type})
+        raise _hold_refused(action.type, ca)
     if action.type != REVOKE_ACTION:
         expected = ", ".join((REVOKE_ACTION, *_HOLD_ACTIONS))
         raise InvalidRequest.of([FieldViolation(
@@ -98,10 +113,11 @@ def parse_revoke_action(action: ActionInput, *, field: str = "action") -> Revoke
             names = ", ".join(r.cagw_name for r in RevokeReason)
             violations.append(FieldViolation(f"{field}.reason", f"unknown revocation reason; expected one of {names}",
                                              action.reason[:100]))
-    if len(action.comment) > MAX_COMMENT_LENGTH:
+    limit = ca.connector.max_comment_length if isinstance(ca.connector, CommentLimit) else None
+    if limit is not None and len(action.comment) > limit:
         violations.append(FieldViolation(f"{field}.comment",
                                          f"comment is {len(action.comment)} characters long; "
-                                         f"at most {MAX_COMMENT_LENGTH} are allowed"))
+                                         f"at most {limit} are allowed"))
     compromise_date = action.compromise_date.strip()
     if compromise_date:
         try:
@@ -149,7 +165,7 @@ class Revocations:
         target = serial_text.strip()[:64]
         word = _audit_word(action.type)
         try:
-            order = parse_revoke_action(action)
+            order = parse_revoke_action(action, ca)
             serial = parse_serial(serial_text)
         except CagwError as exc:
             await self._audit(ca, actor, word, target, "refused", exc.message)
@@ -234,7 +250,7 @@ class Revocations:
         word = "revoke-subject" if action.type == REVOKE_ACTION else _audit_word(action.type)
         target = dn_text.strip()[:256]
         try:
-            order = parse_revoke_action(action)
+            order = parse_revoke_action(action, ca)
             dn, items = await self._subjects.subject(ca, dn_text)
         except CagwError as exc:
             await self._audit(ca, actor, word, target, "refused", exc.message)

@@ -52,6 +52,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def positive_duration(text: str) -> float:
+    """A duration longer than zero (a timer of zero would turn a wait loop into a busy loop)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} must be longer than zero")
+    return seconds
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|mb|mib)?\s*$", re.I)
 
 

@@ -62,58 +62,13 @@ class RestSettings:
 
 
 @dataclass(frozen=True)
-class PasswordAuth:
-    login: str
-    password: Secret
-    mode: Literal["password"] = "password"
-
-
-@dataclass(frozen=True)
-class KeyStoreAuth:
-    login: str
-    key_store: Path
-    key_alias: str
-    key_store_password: Secret
-    key_store_type: Literal["JKS", "PKCS12"]
-    mode: Literal["key-store"] = "key-store"
-
-
-@dataclass(frozen=True)
-class ApiKeyAuth:
-    client_id: str
-    client_secret: Secret
-    token_url: str
-    mode: Literal["api-key"] = "api-key"
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    host: str
-    port: int
-    username: str | None = None
-    password: Secret | None = None
-
-
-@dataclass(frozen=True)
 class BackoffSettings:
-    """The connector documentation's enrollment settings."""
+    """The collect schedule of a CA (the connector documentation's enrollment settings): wait
+    ``min(back_off_timer ^ attempt, max_back_off_timer)`` before each of ``max_attempts`` collects."""
 
     back_off_timer: float = 2.0
     max_back_off_timer: float = 32.0
     max_attempts: int = 5
-
-
-@dataclass(frozen=True)
-class SectigoProperties:
-    url: str
-    customer_uri: str
-    org_id: int
-    auth: PasswordAuth | KeyStoreAuth | ApiKeyAuth
-    trust_store: Path | None
-    trust_store_password: Secret | None
-    trust_store_type: Literal["JKS", "PKCS12", "PEM"] | None
-    backoff: BackoffSettings
-    proxy: ProxySettings | None = None
 
 
 @dataclass(frozen=True)
@@ -152,13 +107,14 @@ class GatewaySettings:
 
 @dataclass(frozen=True)
 class CASettings:
-    """One managed CA. ``properties`` are the connector's own settings; ``backoff`` is the collect
-    schedule every CA has (for the documented connector it is read from ``properties``)."""
+    """One managed CA. ``properties`` are the connector's own frozen settings, made by its plug-in's
+    parser and read only by that connector; ``backoff`` is the collect schedule every CA has (the
+    plug-in reads it from ``properties`` too, in the keys of its own documentation)."""
 
     id: str
     name: str
-    connector: str
-    properties: SectigoProperties
+    connector: str  # the plug-in's type name (service.connectors.registry)
+    properties: object
     profiles: tuple[StaticProfile, ...] = ()
     gateway: GatewaySettings = GatewaySettings()
     backoff: BackoffSettings = BackoffSettings()

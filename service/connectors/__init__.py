@@ -1,1 +1,1 @@
-"""The CA-facing side: one sub-package per CA, behind the protocol of ``base``."""
+"""The CA-facing side: the protocol (``base``), the plug-in registry (``registry``), one sub-package per CA type."""

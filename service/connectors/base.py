@@ -9,21 +9,19 @@ values (DER bytes, ints, dates), never raw JSON. Failures are the
 - ``CARejected``: final, with ``reason`` one of the ``REASON_*`` constants below.
 
 A "not issued yet" collect is not an error: :class:`CollectResult` says pending.
-Connectors register a factory by type name; :func:`create_connector` builds one
-for a CA's settings and rejects bad settings at start-up, naming the CA and key.
+What a connector can do beyond the protocol is told by small optional protocols
+(``SubjectAltNameTypes``, ``CommentLimit``, ``CertificateHold``, ``OrderLookup``)
+that the core checks with ``isinstance``. How a connector type is configured and
+built is its plug-in's job (:mod:`service.connectors.registry`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from service.config import CASettings
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "REASON_AUTH_FAILED",
@@ -38,7 +36,6 @@ __all__ = [
     "CollectRequest",
     "CollectResult",
     "Connector",
-    "ConnectorFactory",
     "CustomField",
     "DetailsRequest",
     "EnrollRequest",
@@ -57,8 +54,6 @@ __all__ = [
     "SleepFunction",
     "SubjectAltName",
     "SubjectAltNameTypes",
-    "create_connector",
-    "register_connector",
 ]
 
 # CARejected reasons a connector uses, so the core can map them without CA names.
@@ -115,7 +110,7 @@ class OrderStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class CAProfile:
-    """A profile as the CA knows it (a Sectigo cert type)."""
+    """A profile as the CA knows it (for example one of its certificate types)."""
 
     id: str
     name: str
@@ -308,33 +303,6 @@ class CertificateHold(Protocol):
     async def hold(self, request: RevokeRequest) -> None: ...
 
     async def unhold(self, request: RevokeRequest) -> None: ...
-
-
-ConnectorFactory = Callable[["CASettings"], Connector]
-_FACTORIES: dict[str, ConnectorFactory] = {}
-
-
-def register_connector(type_name: str, factory: ConnectorFactory) -> None:
-    """Make ``connector: <type_name>`` in the configuration build connectors with ``factory``."""
-    _FACTORIES[type_name] = factory
-
-
-def create_connector(ca: CASettings) -> Connector:
-    """Build the connector of a CA; raises ConfigError naming the CA for bad settings."""
-    from service.errors import ConfigError
-
-    if ca.connector not in _FACTORIES and ca.connector.isidentifier():
-        # Connector packages live in service.connectors.<type> and register themselves on import.
-        package = f"service.connectors.{ca.connector}"
-        try:
-            importlib.import_module(package)
-        except ModuleNotFoundError as exc:
-            if exc.name != package:
-                raise  # the package exists but lacks a dependency: say that, not "unknown connector"
-    factory = _FACTORIES.get(ca.connector)
-    if factory is None:
-        raise ConfigError(f"CA {ca.id}: unknown connector {ca.connector!r}")
-    return factory(ca)
 
 
 # Used by the core to type injected sleep functions next to the connector.

@@ -13,7 +13,7 @@ timers below one second (see ``service.config``).
 
 Once the attempts are used up, background collection goes on every
 ``enroll-max-back-off-timer`` (but at least one second, so a tiny test timer
-cannot turn into a busy loop against Sectigo) until the order is issued,
+cannot turn into a busy loop against the CA) until the order is issued,
 fails, or reaches its give-up age.
 """
 

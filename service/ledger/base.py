@@ -60,7 +60,7 @@ class NewOrder:
     id: str
     ca_id: str
     profile_id: str  # the gateway profile id the caller named
-    ca_profile_id: str  # the CA's own profile (Sectigo certType)
+    ca_profile_id: str  # the CA's own profile (e.g. its certificate type)
     term_days: int
     csr_pem: str
     fingerprint: str  # sha256 of (ca, profile, CSR DER): same request => same fingerprint

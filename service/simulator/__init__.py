@@ -9,7 +9,9 @@ Modules: ``settings`` (typed settings), ``local_ca`` (the CA), ``csr`` (CSR
 and SAN checks), ``state`` (orders, persistence), ``manager`` (SCM
 behaviour), ``views`` (details and list JSON), ``collect_formats``
 (download formats), ``auth`` (credentials, OAuth2), ``faults`` (fault
-injection), ``app`` (routes), ``server`` (start/stop, CLI).
+injection), ``app`` (routes), ``server`` (start/stop, CLI), ``embedded`` (the
+simulator and the configuration pointing the gateway at it, for ``cagw serve``
+without a configuration; imported on demand).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from .settings import (
 )
 from .state import Order, OrderBook, OrderStatus
 
+COMMAND_HELP = "run the Sectigo Certificate Manager simulator"  # `cagw simulator --help`
+
 __all__ = [
+    "COMMAND_HELP",
     "DEFAULT_CERT_TYPES",
     "DEFAULT_CUSTOM_FIELDS",
     "CertType",

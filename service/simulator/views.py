@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from service.x509 import format_serial_sectigo
+from service.connectors.sectigo.parsing import format_serial  # one notation for the client and the simulator
 
 from .csr import general_name_label
 from .local_ca import LocalCA
@@ -36,11 +36,6 @@ _VENDOR = "Sectigo Limited"
 _REQUESTED_VIA = "REST API"
 _ORDER_NUMBER_OFFSET = 7_000_000
 _EKU_NAMES = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth"}
-
-
-def format_serial(serial: int) -> str:
-    """SCM's serial notation: colon-separated upper-case hex bytes (``0A:1B:...``)."""
-    return format_serial_sectigo(serial)
 
 
 def parse_serial(text: str) -> int | None:

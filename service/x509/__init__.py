@@ -22,7 +22,7 @@ Decisions a reader should know:
   multi-valued RDN sorted. RDN order stays significant, as in X.500.
 * **Validity arithmetic.** A year is 365 days, a month 30 days, a week 7 days.
   Every request form resolves to an interval; the requested lifetime is the
-  time from ``max(start, now)`` to its end, because Sectigo starts a
+  time from ``max(start, now)`` to its end, because a CA starts a
   certificate at issuance and cannot back- or post-date it.
 * **SANs a CA cannot carry** are the connector's business (its optional
   ``SubjectAltNameTypes``); this package parses every CAGW SAN type.
@@ -39,7 +39,7 @@ from service.x509.san import (
     SubjectAltNameValue,
     parse_subject_alt_names,
 )
-from service.x509.serial import format_serial, format_serial_sectigo, parse_serial
+from service.x509.serial import format_serial, parse_serial
 from service.x509.validity import (
     choose_term,
     format_validity,
@@ -59,7 +59,6 @@ __all__ = [
     "describe_certificate",
     "dn_strings",
     "format_serial",
-    "format_serial_sectigo",
     "format_validity",
     "lifetime_days",
     "normalize_dn",

@@ -36,7 +36,7 @@ _CURVE_ALIASES = {
 class ParsedCSR:
     """A PKCS#10 request that parsed, has a supported key and a valid signature.
 
-    ``key_size`` uses Sectigo's ``keyTypes`` spelling: ``"2048"`` for RSA,
+    ``key_size`` uses the spelling of CA profiles' key types (``CAProfile.key_types``): ``"2048"`` for RSA,
     ``"P-256"``/``"P-384"``/``"P-521"`` for EC. ``common_name`` is the first
     CN in the certificate's RDN sequence, or ``""``. ``san_values`` come from
     the CSR's extension request (an ``otherName`` appears with type
@@ -178,7 +178,7 @@ def _canonical_key(algorithm: str, size: str) -> tuple[str, str]:
 def check_key_allowed(
     csr: ParsedCSR, key_types: Mapping[str, Sequence[str]], *, field: str = "csr", profile: str = ""
 ) -> None:
-    """Refuse a CSR whose key the profile does not list (Sectigo ``keyTypes``: ``{"RSA": ["2048"], "EC": ["P-256"]}``).
+    """Refuse a CSR whose key the profile does not list (``CAProfile.key_types``: ``{"RSA": ["2048"], "EC": ["P-256"]}``).
 
     An empty mapping allows every key. Algorithm names match
     case-insensitively (``ECDSA``/``ECC`` mean EC) and curve spellings such as

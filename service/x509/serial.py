@@ -47,10 +47,3 @@ def format_serial(serial: int) -> str:
         raise ValueError("serial numbers are not negative")
     return f"{serial:x}"
 
-
-def format_serial_sectigo(serial: int) -> str:
-    """Colon-separated upper-case bytes (``0A:1B:2C``), as Sectigo and OpenSSL print serials."""
-    digits = format_serial(serial).upper()
-    if len(digits) % 2:
-        digits = "0" + digits
-    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))

@@ -24,7 +24,7 @@ def parse_validity_period(text: str, *, now: dt.datetime, field: str = _VALIDITY
     Forms (ISO 8601): ``start/end``, ``start/P…``, ``P…/end`` and bare
     durations (``P1Y3M10DT0H0M``, ``PT43200M``, ``P90D``). A year counts 365
     days, a month 30, a week 7. Times without an offset are UTC. Each form
-    describes an interval (a bare duration starts ``now``); since Sectigo
+    describes an interval (a bare duration starts ``now``); since a CA
     starts a certificate when it issues it, the answer is the time from
     ``max(start, now)`` to the interval's end. Intervals that end before they
     start, or before ``now``, are refused.
@@ -85,7 +85,7 @@ def _iso_datetime(text: str, field: str, original: str) -> dt.datetime:
 
 
 def lifetime_days(lifetime: dt.timedelta) -> int:
-    """Whole days covering ``lifetime`` (rounded up), the unit of Sectigo terms."""
+    """Whole days covering ``lifetime`` (rounded up), the unit of CA profile terms."""
     return -(-lifetime // _ONE_DAY)
 
 
@@ -93,7 +93,7 @@ def choose_term(requested_days: int | None, terms: Sequence[int]) -> int:
     """The profile term (days) to enroll with: the smallest ≥ the request, else the largest; none asked → the first.
 
     The first term when nothing is asked mirrors DESIGN decision 4 (and what
-    Sectigo's own clients do). ``terms`` must not be empty.
+    CA vendors' own clients do). ``terms`` must not be empty.
     """
     if not terms:
         raise ValueError("the profile lists no terms")

@@ -19,15 +19,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from service.config import (
+from service.config import BackoffSettings, CASettings, GatewaySettings, Secret
+from service.connectors.sectigo.settings import (
     ApiKeyAuth,
-    BackoffSettings,
-    CASettings,
-    GatewaySettings,
     KeyStoreAuth,
     PasswordAuth,
     ProxySettings,
-    Secret,
     SectigoProperties,
 )
 from service.keystores import load_key_store

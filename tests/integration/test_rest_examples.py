@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from service.embedded import EMBEDDED_CA_ID, EMBEDDED_PROFILE_ID
+from service.simulator.embedded import EMBEDDED_CA_ID, EMBEDDED_PROFILE_ID
 from service.simulator import SimulatorSettings
 from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
 

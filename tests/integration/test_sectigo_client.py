@@ -18,7 +18,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from service.config import ApiKeyAuth, KeyStoreAuth, PasswordAuth, ProxySettings, Secret
+from service.config import Secret
 from service.connectors import base
 from service.connectors.base import (
     CollectRequest,
@@ -31,8 +31,8 @@ from service.connectors.base import (
     RevokeReason,
     RevokeRequest,
     SubjectAltName,
-    create_connector,
 )
+from service.connectors.registry import create_connector
 from service.connectors.sectigo import (
     ClientState,
     ReplaceRequest,
@@ -52,6 +52,7 @@ from service.connectors.sectigo import (
     SectigoTLSError,
     SectigoValidationError,
 )
+from service.connectors.sectigo.settings import ApiKeyAuth, KeyStoreAuth, PasswordAuth, ProxySettings
 from service.errors import CARejected, CAUnavailable
 from service.simulator import FaultRule, SimulatorSettings, start_simulator
 

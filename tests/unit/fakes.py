@@ -124,9 +124,13 @@ class FakeOrder:
 
 class FakeConnector:
     """An in-memory CA speaking the connector protocol. Sectigo-like where it matters:
-    a revoked certificate cannot be collected, and revoking it twice is refused."""
+    a revoked certificate cannot be collected, revoking it twice is refused, a revocation
+    comment takes at most 512 characters (``CommentLimit``) and there is no certificate hold.
+    ``comment_limit=None`` makes a CA without the ``CommentLimit`` capability."""
 
-    def __init__(self, ca: LocalCA | None = None) -> None:
+    def __init__(self, ca: LocalCA | None = None, *, comment_limit: int | None = 512) -> None:
+        if comment_limit is not None:
+            self.max_comment_length = comment_limit
         self.ca = ca or LocalCA()
         self.orders: dict[str, FakeOrder] = {}
         self.calls: list[tuple[str, Any]] = []

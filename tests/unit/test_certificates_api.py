@@ -24,7 +24,7 @@ from service.api.certificates import CertificateApi
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry
 from service.certificates import CertificateManager, EventCursor
-from service.connectors.base import OrderStatus, RevokeReason
+from service.connectors.base import CommentLimit, OrderStatus, RevokeReason, RevokeRequest
 from service.errors import CAUnavailable, CARejected, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger
 from service.ledger.sqlite import SQLiteLedger
@@ -391,6 +391,54 @@ async def test_revoke_unknown_serial(env: Env) -> None:
         await env.act("5912bd91", type="RevokeAction")
     assert caught.value.reason == "CERTIFICATE_NOT_FOUND"
     assert [(e.outcome, e.target) for e in await env.audit()] == [("refused", "5912bd91")]
+
+
+class _WithHold(FakeConnector):
+    async def hold(self, request: RevokeRequest) -> None:
+        self._enter("hold", request)
+
+    async def unhold(self, request: RevokeRequest) -> None:
+        self._enter("unhold", request)
+
+
+async def _env_with(tmp_path: Path, connector: FakeConnector) -> tuple[CertificateApi, SQLiteLedger]:
+    ledger = SQLiteLedger(tmp_path / "capability.db")
+    await ledger.open()
+    return CertificateApi(make_registry(tmp_path, [connector]), CertificateManager(ledger)), ledger
+
+
+async def _act(api: CertificateApi, serial: str, **action: object) -> pb.PerformCertificateActionResponse:
+    request = pb.PerformCertificateActionRequest(ca_id=CA_ID, serial_number=serial,
+                                                 action=common_pb2.Action(**action))  # type: ignore[arg-type]
+    return await api.PerformCertificateAction(request, call("PerformCertificateAction"))
+
+
+async def test_ok_without_a_comment_limit_the_gateway_sets_none(tmp_path: Path) -> None:
+    connector = FakeConnector(comment_limit=None)
+    assert not isinstance(connector, CommentLimit)
+    api, ledger = await _env_with(tmp_path, connector)
+    try:
+        _, record = await seed_issued(ledger, connector, SUBJECT)
+        response = await _act(api, record.serial_number, type="RevokeAction", comment="x" * 2000)
+        assert response.action.comment == "x" * 2000
+        assert connector.orders[next(iter(connector.orders))].revocations[0].comment == "x" * 2000
+    finally:
+        await ledger.close()
+
+
+async def test_fail_hold_with_a_capable_ca_says_the_gateway_cannot_record_it(tmp_path: Path) -> None:
+    connector = _WithHold()
+    api, ledger = await _env_with(tmp_path, connector)
+    try:
+        _, record = await seed_issued(ledger, connector, SUBJECT)
+        connector.calls.clear()
+        with pytest.raises(Unimplemented) as caught:
+            await _act(api, record.serial_number, type="HoldAction", reason="certificateHold")
+        assert "the gateway cannot record a suspended certificate yet" in caught.value.message
+        assert "has no certificate hold" not in caught.value.message
+        assert connector.names() == []
+    finally:
+        await ledger.close()
 
 
 # ---------------------------------------------------------------- ListCertificateEvents

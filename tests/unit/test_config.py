@@ -25,11 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.config import (
-    DEFAULT_TOKEN_URL,
-    ApiKeyAuth,
     Config,
-    KeyStoreAuth,
-    PasswordAuth,
     ProfileOptions,
     Secret,
     StaticProfile,
@@ -37,6 +33,7 @@ from service.config import (
     parse_config,
     parse_duration,
 )
+from service.connectors.sectigo.settings import DEFAULT_TOKEN_URL, ApiKeyAuth, KeyStoreAuth, PasswordAuth
 from service.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -1063,9 +1060,10 @@ DOCS = PROJECT / "docs" / "configuration.md"
 
 def test_docs_name_every_accepted_key() -> None:
     import service.config.sections as config_module
+    from service.connectors.sectigo.settings import PROPERTY_KEYS
 
     text = DOCS.read_text(encoding="utf-8")
-    keys = (config_module._TOP_KEYS | config_module._CA_KEYS | config_module._SECTIGO_KEYS
+    keys = (config_module._TOP_KEYS | config_module._CA_KEYS | PROPERTY_KEYS
             | config_module._GATEWAY_KEYS | config_module._PROFILE_KEYS
             | {"listen", "tls", "cert", "key", "client-ca", "context-path", "max-body-size", "enrollment-status",
                "path", "custom-fields", "external-requester"})

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from service.errors import InvalidRequest
 from service.connectors.sectigo.connector import subj_alt_names_item
+from service.connectors.sectigo.parsing import format_serial as format_serial_sectigo
 from service.x509 import (
     ParsedCSR,
     SubjectAltNameValue,
@@ -27,7 +28,6 @@ from service.x509 import (
     describe_certificate,
     dn_strings,
     format_serial,
-    format_serial_sectigo,
     format_validity,
     lifetime_days,
     normalize_dn,

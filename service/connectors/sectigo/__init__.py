@@ -2,6 +2,7 @@
 
 Modules, one job each:
 
+- ``settings``: ``SectigoProperties``, the ``properties`` keys and their parser;
 - ``client``: ``SectigoClient``, the HTTP side (session, retries, error mapping, logging);
 - ``auth``: the password, key-store (mTLS, ``/private/api``) and API-key (OAuth2) modes;
 - ``tls``: the ``SSLContext`` from the configured trust and key stores;
@@ -10,12 +11,12 @@ Modules, one job each:
 - ``parsing``: JSON and download bodies → typed values;
 - ``connector``: ``SectigoConnector``, the connector protocol on top of the client.
 
-Importing the package registers the connector type ``sectigo``.
+Importing the package registers the connector plug-in ``sectigo`` (:data:`PLUGIN`).
 """
 
 from __future__ import annotations
 
-from service.connectors.base import register_connector
+from service.connectors.registry import ConnectorPlugin, register_connector
 
 from .client import ClientState, RetryPolicy, SectigoClient, SectigoResponse, Timeouts
 from .connector import ReplaceRequest, SectigoConnector
@@ -38,9 +39,24 @@ from .errors import (
     SectigoValidationError,
     map_aiohttp_errors,
 )
+from .settings import (
+    DEFAULT_TOKEN_URL,
+    ApiKeyAuth,
+    KeyStoreAuth,
+    PasswordAuth,
+    ProxySettings,
+    SectigoProperties,
+    parse_properties,
+)
 
 __all__ = [
+    "DEFAULT_TOKEN_URL",
+    "PLUGIN",
+    "ApiKeyAuth",
     "ClientState",
+    "KeyStoreAuth",
+    "PasswordAuth",
+    "ProxySettings",
     "ReplaceRequest",
     "RetryPolicy",
     "SectigoAuthError",
@@ -51,6 +67,7 @@ __all__ = [
     "SectigoError",
     "SectigoNotFound",
     "SectigoOrderFailed",
+    "SectigoProperties",
     "SectigoProxyError",
     "SectigoRejected",
     "SectigoResponse",
@@ -66,4 +83,12 @@ __all__ = [
     "map_aiohttp_errors",
 ]
 
-register_connector("sectigo", SectigoConnector.from_settings)
+PLUGIN = ConnectorPlugin(
+    type_name="sectigo",
+    parse_properties=parse_properties,
+    create=SectigoConnector.from_settings,
+    connector_name="com.Sectigo",
+    ca_type="Sectigo Certificate Manager",
+    vendor="Sectigo",
+)
+register_connector(PLUGIN)

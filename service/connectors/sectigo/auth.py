@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from service.config import ApiKeyAuth, KeyStoreAuth, PasswordAuth, Secret
+from service.config import Secret
 
 from .errors import SectigoBadResponse
+from .settings import ApiKeyAuth, KeyStoreAuth, PasswordAuth
 
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",

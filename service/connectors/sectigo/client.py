@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from service.config import ApiKeyAuth, GatewaySettings, SectigoProperties
+from service.config import GatewaySettings
 from service.connectors.base import SleepFunction
 from service.errors import ConfigError
 
@@ -54,6 +54,7 @@ from .errors import (
     map_aiohttp_errors,
     parse_error_body,
 )
+from .settings import ApiKeyAuth, SectigoProperties
 from .tls import build_ssl_context
 
 __all__ = ["ClientState", "RetryPolicy", "SectigoClient", "SectigoResponse", "Timeouts"]

@@ -54,6 +54,7 @@ from service.errors import Unimplemented
 from . import codes, parsing
 from .client import RetryPolicy, SectigoClient, SectigoResponse
 from .errors import SectigoNotFound, SectigoOrderFailed, SectigoRejected, SectigoValidationError
+from .settings import sectigo_properties
 
 __all__ = ["MAX_PAGE_SIZE", "SAN_TYPES", "ReplaceRequest", "SectigoConnector", "subj_alt_names_item"]
 
@@ -97,9 +98,10 @@ class SectigoConnector:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        properties = sectigo_properties(ca)
         self._ca_id = ca.id
-        self._org_id = ca.properties.org_id
-        self.client = SectigoClient(ca_id=ca.id, properties=ca.properties, gateway=ca.gateway, retry=retry,
+        self._org_id = properties.org_id
+        self.client = SectigoClient(ca_id=ca.id, properties=properties, gateway=ca.gateway, retry=retry,
                                     sleep=sleep, rng=rng, clock=clock)
 
     @classmethod

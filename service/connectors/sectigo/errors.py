@@ -59,7 +59,10 @@ from service.errors import CAUnavailable, CARejected, ConnectorError
 
 from . import codes
 
+ERROR_DOMAIN = "cagw.sectigo"  # the ErrorInfo domain of Sectigo's refusals and failures
+
 __all__ = [
+    "ERROR_DOMAIN",
     "SectigoAuthError",
     "SectigoBadResponse",
     "SectigoConnectionError",
@@ -86,6 +89,7 @@ __all__ = [
 class SectigoError(ConnectorError):
     """Anything that went wrong talking to Sectigo. ``code``/``description`` are Sectigo's own."""
 
+    domain = ERROR_DOMAIN
     retryable: bool = False
 
     @property

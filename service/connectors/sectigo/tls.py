@@ -11,9 +11,10 @@ from __future__ import annotations
 import ssl
 from urllib.parse import urlsplit
 
-from service.config import ApiKeyAuth, KeyStoreAuth, SectigoProperties
 from service.errors import ConfigError
 from service.keystores import client_ssl_context, load_key_store, load_trust_store
+
+from .settings import ApiKeyAuth, KeyStoreAuth, SectigoProperties
 
 __all__ = ["build_ssl_context"]
 

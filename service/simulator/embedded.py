@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from service.config import Config, parse_config
-from service.simulator import Simulator, SimulatorSettings, start_simulator
-from service.simulator.settings import DEMO_CUSTOMER_URI, DEMO_LOGIN, DEMO_PASSWORD
+
+from .server import Simulator, start_simulator
+from .settings import DEMO_CUSTOMER_URI, DEMO_LOGIN, DEMO_PASSWORD, SimulatorSettings
 
 __all__ = ["EMBEDDED_CA_ID", "EmbeddedBackend", "start_embedded"]
 
@@ -90,6 +91,11 @@ def _ensure_tls_files(folder: Path) -> _TLSFiles:
 class EmbeddedBackend:
     config: Config
     simulator: Simulator
+
+    def banner(self) -> str:
+        """The line ``cagw serve`` prints about the backend it started."""
+        return (f"embedded Sectigo simulator: {self.simulator.url} (CA id {self.config.managed_cas[0].id}, "
+                f"issuing CA {self.simulator.ca_certificate_path})")
 
     async def stop(self) -> None:
         await self.simulator.stop()
