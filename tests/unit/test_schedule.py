@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.config import BackoffSettings
-from service.enrollment.backoff import BackoffSchedule
+from service.enrollment.schedule import CollectSchedule
 
 
 @pytest.mark.parametrize(
@@ -22,25 +22,25 @@ from service.enrollment.backoff import BackoffSchedule
 )
 def test_waits_follow_the_documented_formula(timer: float, max_timer: float, attempts: int,
                                              waits: list[float]) -> None:
-    schedule = BackoffSchedule(timer, max_timer, attempts)
+    schedule = CollectSchedule(timer, max_timer, attempts)
     assert schedule.waits() == pytest.approx(waits)
 
 
 def test_huge_exponent_is_capped_not_an_overflow() -> None:
-    schedule = BackoffSchedule(1000.0, 32.0, 1000)
+    schedule = CollectSchedule(1000.0, 32.0, 1000)
     assert schedule.wait_before(1000) == 32.0
 
 
 def test_attempts_count_from_one() -> None:
     with pytest.raises(ValueError, match="count from 1"):
-        BackoffSchedule(2, 32, 5).wait_before(0)
+        CollectSchedule(2, 32, 5).wait_before(0)
 
 
 @pytest.mark.parametrize(("max_timer", "interval"), [(32.0, 32.0), (0.05, 1.0)], ids=["ok-max", "ok-floor-1s"])
 def test_background_interval_is_the_max_timer_with_a_floor(max_timer: float, interval: float) -> None:
-    assert BackoffSchedule(2, max_timer, 5).background_interval == interval
+    assert CollectSchedule(2, max_timer, 5).background_interval == interval
 
 
 def test_from_settings_uses_the_three_documented_keys() -> None:
-    schedule = BackoffSchedule.from_settings(BackoffSettings(back_off_timer=2, max_back_off_timer=32, max_attempts=5))
+    schedule = CollectSchedule.from_settings(BackoffSettings(back_off_timer=2, max_back_off_timer=32, max_attempts=5))
     assert (schedule.timer, schedule.max_timer, schedule.max_attempts) == (2, 32, 5)
