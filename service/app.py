@@ -29,7 +29,7 @@ from service.certificates import CertificateManager
 from service.config import Config
 from service.connectors.base import Connector
 from service.connectors.registry import create_connector
-from service.enrollment.tracker import EnrollmentTracker
+from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.ops import OpsServer
@@ -56,7 +56,7 @@ class Gateway:
     ops: OpsServer | None = field(default=None, init=False)
     cas: CARegistry | None = field(default=None, init=False)
     ledger: Ledger | None = field(default=None, init=False)
-    tracker: EnrollmentTracker | None = field(default=None, init=False)
+    engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
@@ -79,12 +79,12 @@ class Gateway:
             await connector.open()
             managed.append(ManagedCA(settings=ca, connector=connector, catalog=ProfileCatalog(ca, connector)))
         self.cas = CARegistry(managed)
-        self.tracker = EnrollmentTracker(self.ledger, self.cas)
+        self.engine = EnrollmentEngine(self.ledger, self.cas)
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
 
         servicers = [
             (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
-            (EnrollmentApi(self.cas, self.tracker, self.ledger), enrollments_pb2, "EnrollmentService"),
+            (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
@@ -94,7 +94,7 @@ class Gateway:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
         self.pipeline = ServicePipeline(methods, self.middlewares)
 
-        await self.tracker.resume()
+        await self.engine.resume()
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
@@ -135,9 +135,9 @@ class Gateway:
         try:
             if self.grpc is not None:
                 await self.grpc.enter_graceful_shutdown()
-            if self.tracker is not None:
+            if self.engine is not None:
                 # Open streams end and waiting Enroll calls answer with the current (pending) state.
-                self.tracker.stop_accepting()
+                self.engine.stop_accepting()
             if self.grpc is not None:
                 await self.grpc.stop(grace)
             if self.rest is not None:
@@ -145,8 +145,8 @@ class Gateway:
             if self.ops is not None:
                 await self.ops.stop()
         finally:
-            if self.tracker is not None:
-                await self.tracker.close()
+            if self.engine is not None:
+                await self.engine.close()
             for connector in self._connectors:
                 with contextlib.suppress(Exception):
                     await connector.close()

@@ -13,6 +13,7 @@ import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from service.enrollment.orders import OrderView
 from service.errors import CagwError
 from service.ledger.base import CertificateRecord
 
@@ -41,7 +42,9 @@ class Phase(enum.Enum):
 
 @dataclass(frozen=True)
 class OrderEvent:
-    order_id: str
+    """One state of an order, with everything an answer about it needs (no ledger read)."""
+
+    order: OrderView
     phase: Phase
     time: dt.datetime
     ca_order_id: str | None = None
@@ -53,6 +56,10 @@ class OrderEvent:
     error: CagwError | None = None
     certificate: CertificateRecord | None = None
     background: bool = False  # produced after the foreground attempts ran out
+
+    @property
+    def order_id(self) -> str:
+        return self.order.id
 
 
 _CLOSED = object()

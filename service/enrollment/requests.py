@@ -5,6 +5,11 @@ size, signature, key type and size allowed by the profile), the subject DN,
 the SANs (types, count, syntax, and what the CA can carry), the profile and
 the term of the CA, the renewal target and the idempotency key. Every problem
 is reported at once as a field violation named with CAGW's JSON field names.
+
+Each check is a small function that adds its problems to a shared
+:class:`Violations` and returns what it found (``None`` when it found nothing
+usable), so later checks go on and the caller hears of every bad field.
+:func:`prepare_order` runs them in the order their violations are reported.
 """
 
 from __future__ import annotations
@@ -12,24 +17,53 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
+from cryptography import x509 as crypto_x509
+from cryptography.x509.oid import NameOID
+
+from service import x509 as x
 from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
 from service.connectors import base
+from service.enrollment.orders import FORMATS, Format, OrderOptions
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
 
-__all__ = ["EnrollmentInput", "FORMATS", "prepare_order"]
+__all__ = [
+    "EnrollmentInput",
+    "RenewalTarget",
+    "Subject",
+    "Violations",
+    "check_key",
+    "check_request_fields",
+    "order_options",
+    "prepare_order",
+    "read_csr",
+    "renewal_target",
+    "required_format",
+    "resolve_profile",
+    "subject_alt_names",
+    "subject_of",
+    "term_days",
+    "unsupported",
+]
 
-FORMATS = ("PEM", "X509")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 MAX_PROPERTIES = 64
 MAX_PROPERTY_KEY = 128
 MAX_PROPERTY_VALUE = 1024
 CUSTOM_FIELD_PREFIX = "customField."
 EXTERNAL_REQUESTER = "externalRequester"
+RENEWAL_SERIAL = "RenewalSerialNumber"
+_RENEWAL_SERIAL_FIELD = f"properties.{RENEWAL_SERIAL}"
+_SUBJECT_DN_FIELD = "optionalCertificateRequestDetails.subjectDn"
+_VALIDITY_FIELD = "optionalCertificateRequestDetails.validityPeriod"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,15 +84,219 @@ class EnrollmentInput:
     include_ca: bool = True
     request_id: str = ""
     caller: str = ""
+    max_wait: float | None = None  # maxWait, seconds: longest a unary enroll waits for the certificate
 
 
-def _common_name(name: object) -> str:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
+class Violations:
+    """Every problem found so far in one request, reported together."""
 
-    assert isinstance(name, x509.Name)
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, field_name: str, description: str, value: str = "") -> None:
+        self.items.append(FieldViolation(field_name, description, value))
+
+    def absorb(self, exc: InvalidRequest) -> None:
+        self.items.extend(exc.violations or [FieldViolation("", exc.message)])
+
+    def attempt(self, check: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``check(...)``, or None with its violations kept when it raises InvalidRequest."""
+        try:
+            return check(*args, **kwargs)
+        except InvalidRequest as exc:
+            self.absorb(exc)
+            return None
+
+
+@dataclass(frozen=True)
+class RenewalTarget:
+    """The certificate a renewal renews, as this gateway issued it."""
+
+    serial: str  # canonical
+    ca_order_id: str
+    subject_dn: str  # normalised
+
+
+@dataclass(frozen=True)
+class Subject:
+    requested_dn: str = ""  # normalised: what the ledger files the order under
+    display_dn: str = ""  # as the caller (or the CSR) wrote it: what answers show
+    common_name: str = ""
+
+
+def unsupported(request: EnrollmentInput) -> Unimplemented | None:
+    """What this gateway never serves, whatever else the request holds."""
+    if request.required_format.upper() == "PKCS12":
+        return Unimplemented("requiredFormat PKCS12 needs server-side key generation, which this gateway never "
+                             "does: send a CSR and ask for PEM or X509", reason="SERVER_KEYGEN_NOT_OFFERED")
+    return None
+
+
+def required_format(request: EnrollmentInput, problems: Violations) -> Format:
+    """The answer's certificate form, PEM when not given (PKCS12 is :func:`unsupported`'s)."""
+    asked = request.required_format.upper()
+    for known in FORMATS:
+        if asked == known:
+            return known
+    if asked and asked != "PKCS12":
+        problems.add("requiredFormat.format",
+                     f"unknown format; use one of {', '.join(FORMATS)} (or PKCS12, not offered)",
+                     request.required_format)
+    return "PEM"
+
+
+def check_request_fields(request: EnrollmentInput, problems: Violations) -> None:
+    """What no CA is asked about: no private key, a well-formed request id, bounded properties."""
+    if request.encoded_private_key:
+        problems.add("optionalCertificateRequestDetails.encodedPrivateKey",
+                     "private keys are never sent to the gateway; send a CSR made with your own key")
+    if request.request_id and not _REQUEST_ID.match(request.request_id):
+        problems.add("requestId", "must be 1-128 characters of letters, digits and . _ : ~ -",
+                     request.request_id[:128])
+    if len(request.properties) > MAX_PROPERTIES:
+        problems.add("properties", f"at most {MAX_PROPERTIES} properties")
+    for key, value in request.properties.items():
+        if len(key) > MAX_PROPERTY_KEY or len(value) > MAX_PROPERTY_VALUE:
+            problems.add(f"properties.{key[:MAX_PROPERTY_KEY]}",
+                         f"keys are at most {MAX_PROPERTY_KEY} and values at most {MAX_PROPERTY_VALUE} characters")
+
+
+async def resolve_profile(request: EnrollmentInput, *, ca: ManagedCA, problems: Violations) -> ResolvedProfile | None:
+    if not request.profile_id:
+        problems.add("profileId", "is required")
+        return None
+    try:
+        return await ca.catalog.get(request.profile_id)
+    except NotFound:
+        problems.add("profileId", f"CA {ca.id} has no such profile; list them at "
+                     f"/v1/certificate-authorities/{ca.id}/profiles", request.profile_id[:128])
+        return None
+
+
+async def renewal_target(request: EnrollmentInput, *, ca_id: str, ledger: Ledger,
+                         problems: Violations) -> RenewalTarget | None:
+    """The certificate ``properties.RenewalSerialNumber`` names (with ``renewal: true`` only); it
+    must have been issued through this gateway, since the CA renews by its order id."""
+    if not request.renewal:
+        return None
+    raw_serial = request.properties.get(RENEWAL_SERIAL, "")
+    if not raw_serial:
+        problems.add(_RENEWAL_SERIAL_FIELD, "is required with renewal: true")
+        return None
+    serial_number = problems.attempt(x.parse_serial, raw_serial, field=_RENEWAL_SERIAL_FIELD)
+    if serial_number is None:
+        return None
+    serial = x.format_serial(serial_number)
+    old = await ledger.get_certificate(ca_id, serial)
+    old_order = await ledger.get_order(old.order_id) if old and old.order_id else None
+    if old is None or old_order is None or not old_order.ca_order_id:
+        problems.add(_RENEWAL_SERIAL_FIELD, f"CA {ca_id} has no certificate issued through this gateway with "
+                     "that serial", raw_serial[:64])
+        return None
+    return RenewalTarget(serial=serial, ca_order_id=old_order.ca_order_id, subject_dn=old.subject_dn)
+
+
+def read_csr(request: EnrollmentInput, problems: Violations) -> x.ParsedCSR | None:
+    """The caller's CSR; required unless renewing (a renewal may reuse the old key)."""
+    if request.csr.strip():
+        return problems.attempt(x.parse_csr, request.csr, field="csr")
+    if not request.renewal:
+        problems.add("csr", "is required (PEM or base64 DER PKCS#10)")
+    return None
+
+
+def check_key(csr: x.ParsedCSR | None, profile: ResolvedProfile | None, problems: Violations) -> None:
+    """The CSR's key type and size must be one the profile lists (when it lists any)."""
+    if csr is not None and profile is not None and profile.key_types:
+        problems.attempt(x.check_key_allowed, csr, profile.key_types, field="csr")
+
+
+def _common_name(name: crypto_x509.Name) -> str:
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else ""
+
+
+def subject_of(request: EnrollmentInput, *, csr: x.ParsedCSR | None, renewal: RenewalTarget | None,
+               problems: Violations) -> Subject:
+    """The subject asked for: ``subjectDn`` when given, else the CSR's, else the renewed certificate's."""
+    subject = Subject()
+    if request.subject_dn:
+        name = problems.attempt(x.parse_dn, request.subject_dn, field=_SUBJECT_DN_FIELD)
+        if name is not None:
+            subject = Subject(x.normalize_dn(name), request.subject_dn, _common_name(name))
+    elif csr is not None:
+        subject = Subject(csr.normalized_subject, csr.subject_dn, csr.common_name)
+    elif renewal is not None:
+        subject = Subject(renewal.subject_dn, renewal.subject_dn)
+    if csr is not None and not csr.subject_dn and not request.subject_dn:
+        problems.add("csr", f"the CSR has an empty subject; give a subject or {_SUBJECT_DN_FIELD}")
+    for index, (attr_type, value) in enumerate(request.subject_variables):
+        if not attr_type or not value:
+            problems.add(f"subjectVariables[{index}]", "type and value are both required")
+    return subject
+
+
+def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: ManagedCA,
+                      problems: Violations) -> tuple[base.SubjectAltName, ...]:
+    """``subjectAltNames`` when given, else the CSR's; each must be a type the CA can carry (the
+    connector's optional ``SubjectAltNameTypes``), never silently dropped."""
+    sans: tuple[x.SubjectAltNameValue, ...] | None = ()
+    if request.subject_alt_names:
+        sans = problems.attempt(x.parse_subject_alt_names, request.subject_alt_names, field="subjectAltNames")
+    elif csr is not None:
+        sans = csr.san_values
+    carried = ca.connector.san_types if isinstance(ca.connector, base.SubjectAltNameTypes) else None
+    typed: list[base.SubjectAltName] = []
+    for index, san in enumerate(sans or ()):
+        if carried is not None and san.type not in carried:
+            source = f"subjectAltNames[{index}].type" if request.subject_alt_names else "csr"
+            problems.add(source, f"the certificates of CA {ca.id} cannot carry {san.type} names")
+        else:
+            typed.append(base.SubjectAltName(san.type, san.value))
+    return tuple(typed)
+
+
+def term_days(request: EnrollmentInput, *, profile: ResolvedProfile | None, now: dt.datetime,
+              problems: Violations) -> int:
+    """The term to order: the profile's term that covers ``validityPeriod`` (or its default)."""
+    if profile is None:
+        return 0
+    requested_days: int | None = None
+    if request.validity_period:
+        try:
+            period = x.parse_validity_period(request.validity_period, now=now, field=_VALIDITY_FIELD)
+            requested_days = None if period is None else x.lifetime_days(period)
+        except InvalidRequest as exc:
+            problems.absorb(exc)
+    if profile.terms:
+        return x.choose_term(requested_days if requested_days is not None else profile.default_term, profile.terms)
+    if requested_days or profile.default_term:
+        return requested_days or profile.default_term or 0
+    problems.add("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the profile")
+    return 0
+
+
+def order_options(request: EnrollmentInput, *, required: Format, subject: Subject, ca: ManagedCA,
+                  profile: ResolvedProfile, renewal: RenewalTarget | None) -> OrderOptions:
+    """The order's options: the profile's configured custom fields and external requester, which
+    the request's ``customField.<name>`` and ``externalRequester`` properties override."""
+    custom_fields: dict[str, str] = {}
+    external_requester = ""
+    configured = ca.settings.gateway.profile_options.get(profile.id)
+    if configured is not None:
+        custom_fields.update(configured.custom_fields)
+        external_requester = configured.external_requester
+    for key, value in request.properties.items():
+        if key.startswith(CUSTOM_FIELD_PREFIX):
+            custom_fields[key[len(CUSTOM_FIELD_PREFIX):]] = value
+        elif key == EXTERNAL_REQUESTER:
+            external_requester = value
+    return OrderOptions(required_format=required, include_ca=request.include_ca, subject_dn=subject.display_dn,
+                        custom_fields=custom_fields, external_requester=external_requester,
+                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "")
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -69,171 +307,29 @@ def _fingerprint(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
-async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger,
-                        now: dt.datetime) -> NewOrder:
-    """Validate ``request`` for ``ca``; raise InvalidRequest naming every bad field."""
-    from service import x509 as x
-
-    violations: list[FieldViolation] = []
-
-    def bad(field_name: str, description: str, value: str = "") -> None:
-        violations.append(FieldViolation(field_name, description, value))
-
-    def collect(exc: InvalidRequest) -> None:
-        violations.extend(exc.violations or [FieldViolation("", exc.message)])
-
-    if request.required_format.upper() == "PKCS12":
-        raise Unimplemented("requiredFormat PKCS12 needs server-side key generation, which this gateway never "
-                            "does: send a CSR and ask for PEM or X509", reason="SERVER_KEYGEN_NOT_OFFERED")
-    fmt = request.required_format.upper() or "PEM"
-    if fmt not in FORMATS:
-        bad("requiredFormat.format", f"unknown format; use one of {', '.join(FORMATS)} (or PKCS12, not offered)",
-            request.required_format)
-    if request.encoded_private_key:
-        bad("optionalCertificateRequestDetails.encodedPrivateKey",
-            "private keys are never sent to the gateway; send a CSR made with your own key")
-    if request.request_id and not _REQUEST_ID.match(request.request_id):
-        bad("requestId", "must be 1-128 characters of letters, digits and . _ : ~ -", request.request_id[:128])
-    if len(request.properties) > MAX_PROPERTIES:
-        bad("properties", f"at most {MAX_PROPERTIES} properties")
-    for key, value in request.properties.items():
-        if len(key) > MAX_PROPERTY_KEY or len(value) > MAX_PROPERTY_VALUE:
-            bad(f"properties.{key[:MAX_PROPERTY_KEY]}",
-                f"keys are at most {MAX_PROPERTY_KEY} and values at most {MAX_PROPERTY_VALUE} characters")
-
-    profile: ResolvedProfile | None = None
-    if not request.profile_id:
-        bad("profileId", "is required")
-    else:
-        try:
-            profile = await ca.catalog.get(request.profile_id)
-        except NotFound:
-            bad("profileId", f"CA {ca.id} has no such profile; list them at "
-                f"/v1/certificate-authorities/{ca.id}/profiles", request.profile_id[:128])
-
-    # -- renewal target
-    kind = OrderKind.ENROLL
-    renewal_serial: str | None = None
-    renewal_ca_order: str | None = None
-    renewed_subject = ""
-    if request.renewal:
-        kind = OrderKind.RENEW
-        raw_serial = request.properties.get("RenewalSerialNumber", "")
-        if not raw_serial:
-            bad("properties.RenewalSerialNumber", "is required with renewal: true")
-        else:
-            try:
-                renewal_serial = x.format_serial(x.parse_serial(raw_serial, field="properties.RenewalSerialNumber"))
-            except InvalidRequest as exc:
-                collect(exc)
-            if renewal_serial is not None:
-                old = await ledger.get_certificate(ca.id, renewal_serial)
-                old_order = await ledger.get_order(old.order_id) if old and old.order_id else None
-                if old is None or old_order is None or not old_order.ca_order_id:
-                    bad("properties.RenewalSerialNumber", f"CA {ca.id} has no certificate issued through this "
-                        "gateway with that serial", raw_serial[:64])
-                else:
-                    renewal_ca_order = old_order.ca_order_id
-                    renewed_subject = old.subject_dn
-
-    # -- CSR, subject, SANs
-    csr = None
-    if request.csr.strip():
-        try:
-            csr = x.parse_csr(request.csr, field="csr")
-        except InvalidRequest as exc:
-            collect(exc)
-    elif kind is OrderKind.ENROLL:
-        bad("csr", "is required (PEM or base64 DER PKCS#10)")
-    if csr is not None and profile is not None and profile.key_types:
-        try:
-            x.check_key_allowed(csr, profile.key_types, field="csr")
-        except InvalidRequest as exc:
-            collect(exc)
-
-    requested_dn = ""
-    display_dn = ""
-    common_name = ""
-    if request.subject_dn:
-        try:
-            name = x.parse_dn(request.subject_dn, field="optionalCertificateRequestDetails.subjectDn")
-            requested_dn = x.normalize_dn(name)
-            display_dn = request.subject_dn
-            common_name = _common_name(name)
-        except InvalidRequest as exc:
-            collect(exc)
-    elif csr is not None:
-        requested_dn = csr.normalized_subject
-        display_dn = csr.subject_dn
-        common_name = csr.common_name
-    elif renewed_subject:
-        requested_dn = display_dn = renewed_subject
-    if csr is not None and not csr.subject_dn and not request.subject_dn:
-        bad("csr", "the CSR has an empty subject; give a subject or optionalCertificateRequestDetails.subjectDn")
-    for index, (attr_type, value) in enumerate(request.subject_variables):
-        if not attr_type or not value:
-            bad(f"subjectVariables[{index}]", "type and value are both required")
-
-    sans: Sequence[object] = ()
-    try:
-        if request.subject_alt_names:
-            sans = x.parse_subject_alt_names(request.subject_alt_names, field="subjectAltNames")
-        elif csr is not None:
-            sans = csr.san_values
-    except InvalidRequest as exc:
-        collect(exc)
-    carried_types = ca.connector.san_types if isinstance(ca.connector, base.SubjectAltNameTypes) else None
-    typed_sans: list[base.SubjectAltName] = []
-    for index, san in enumerate(sans):
-        if carried_types is not None and san.type not in carried_types:  # type: ignore[attr-defined]
-            source = f"subjectAltNames[{index}].type" if request.subject_alt_names else "csr"
-            bad(source, f"the certificates of CA {ca.id} cannot carry {san.type} names")  # type: ignore[attr-defined]
-        else:
-            typed_sans.append(base.SubjectAltName(san.type, san.value))  # type: ignore[attr-defined]
-
-    # -- term
-    term = 0
-    if profile is not None:
-        requested_days: int | None = None
-        if request.validity_period:
-            try:
-                period = x.parse_validity_period(request.validity_period, now=now,
-                                                 field="optionalCertificateRequestDetails.validityPeriod")
-                requested_days = None if period is None else x.lifetime_days(period)
-            except InvalidRequest as exc:
-                collect(exc)
-        if profile.terms:
-            term = x.choose_term(requested_days if requested_days is not None else profile.default_term,
-                                 profile.terms)
-        elif requested_days or profile.default_term:
-            term = requested_days or profile.default_term or 0
-        else:
-            bad("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the profile")
-
-    if violations:
-        raise InvalidRequest.of(violations)
-    assert profile is not None
-
-    options: dict[str, str] = {"format": fmt, "include_ca": "true" if request.include_ca else "false",
-                               "subject_dn": display_dn}
-    profile_options = ca.settings.gateway.profile_options.get(profile.id)
-    if profile_options is not None:
-        options.update({f"custom-field.{k}": v for k, v in profile_options.custom_fields.items()})
-        if profile_options.external_requester:
-            options["external-requester"] = profile_options.external_requester
-    for key, value in request.properties.items():
-        if key.startswith(CUSTOM_FIELD_PREFIX):
-            options[f"custom-field.{key[len(CUSTOM_FIELD_PREFIX):]}"] = value
-        elif key == EXTERNAL_REQUESTER:
-            options["external-requester"] = value
-
-    if renewal_ca_order:
-        options["renewal_of_ca_order"] = renewal_ca_order
-    csr_der = csr.der if csr is not None else b""
+async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger, now: dt.datetime,
+                        problems: Violations) -> NewOrder | None:
+    """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
+    (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
+    required = required_format(request, problems)
+    check_request_fields(request, problems)
+    profile = await resolve_profile(request, ca=ca, problems=problems)
+    renewal = await renewal_target(request, ca_id=ca.id, ledger=ledger, problems=problems)
+    csr = read_csr(request, problems)
+    check_key(csr, profile, problems)
+    subject = subject_of(request, csr=csr, renewal=renewal, problems=problems)
+    sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
+    term = term_days(request, profile=profile, now=now, problems=problems)
+    if problems or profile is None:
+        return None
+    kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
+    options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal)
+    renewal_serial = renewal.serial if renewal is not None else None
     return NewOrder(
         id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
-        fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr_der, renewal_serial or "", str(term)),
-        requested_dn=requested_dn, common_name=common_name, subject_alt_names=tuple(typed_sans), kind=kind,
+        fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr.der if csr is not None else b"",
+                                 renewal_serial or "", str(term)),
+        requested_dn=subject.requested_dn, common_name=subject.common_name, subject_alt_names=sans, kind=kind,
         request_id=request.request_id or None, renewal_of_serial=renewal_serial,
-        requested_by=request.caller, options=options)
+        requested_by=request.caller, options=options.to_ledger())

@@ -7,7 +7,7 @@ For every order the tracker
 2. submits it (``connector.enroll`` or ``connector.renew``) and records the CA's
    order id; when the reply is lost (timeout, dropped connection) it searches
    the CA for the marker before giving up, so nothing is ordered twice;
-3. runs the back-off schedule of :mod:`service.enrollment.backoff`, calling
+3. runs the collect schedule of :mod:`service.enrollment.schedule`, calling
    ``connector.collect`` before each wait runs out, recording and publishing
    every state change to the order's watchers;
 4. when the attempts run out, publishes ``TIMED_OUT`` and keeps collecting in
@@ -27,17 +27,18 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
 from service.authorities import CARegistry, ManagedCA
+from service.clock import Clock, utcnow
 from service.connectors import base
-from service.enrollment.backoff import BackoffSchedule
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
+from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
 from service.errors import (
     AlreadyExists,
     CAUnavailable,
@@ -59,14 +60,7 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
-Sleep = Callable[[float], Awaitable[None]]
-
 MARKER_PREFIX = "cagw-order:"
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -88,13 +82,12 @@ def _failure_state(exc: CagwError) -> tuple[str, str]:
 class EnrollmentTracker:
     """Owns the order tasks and their channels."""
 
-    def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = _utcnow,
-                 sleep: Sleep = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
+                 sleep: base.SleepFunction = asyncio.sleep) -> None:
         self._ledger = ledger
         self._cas = cas
         self._clock = clock
         self._sleep = sleep
-        self._monotonic = monotonic
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
@@ -106,8 +99,8 @@ class EnrollmentTracker:
     def running_orders(self) -> int:
         return len(self._tasks)
 
-    def schedule_of(self, ca_id: str) -> BackoffSchedule:
-        return BackoffSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
+    def schedule_of(self, ca_id: str) -> CollectSchedule:
+        return CollectSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
 
     async def submit(self, request: NewOrder) -> SubmitResult:
         """Record the order and start working on it; return an existing order for a retry.
@@ -161,30 +154,25 @@ class EnrollmentTracker:
             return channel.latest
         return await self.current_event(order_id)
 
-    async def current_event(self, order_id: str) -> OrderEvent:
+    async def current_event(self, order_id: str, *, record: OrderRecord | None = None) -> OrderEvent:
+        """The order's latest event; ``record``, when the caller just read the order, spares a
+        ledger read for an order no task runs."""
         channel = self._channels.get(order_id)
         if channel is not None and channel.latest is not None:
             return channel.latest
-        order = await self._ledger.get_order(order_id)
+        order = record if record is not None else await self._ledger.get_order(order_id)
         if order is None:
             raise NotFound(f"unknown enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND")
         return await self._event_from_record(order)
 
-    async def get_order(self, ca_id: str, order_id: str) -> OrderRecord:
-        order = await self._ledger.get_order(order_id)
-        if order is None or order.ca_id != ca_id:
-            raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
-                           metadata={"ca_id": ca_id})
-        return order
-
-    async def watch(self, order_id: str, *, until: Callable[[OrderEvent], bool] | None = None
-                    ) -> AsyncIterator[OrderEvent]:
+    async def watch(self, order_id: str, *, until: Callable[[OrderEvent], bool] | None = None,
+                    record: OrderRecord | None = None) -> AsyncIterator[OrderEvent]:
         """The order's current state, then every change, until a final event (or ``until``)."""
         if self._closing:
             raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
         channel = self._channels.get(order_id)
         if channel is None:
-            event = await self.current_event(order_id)
+            event = await self.current_event(order_id, record=record)
             yield event
             return
         async for event in channel.subscribe():
@@ -271,7 +259,7 @@ class EnrollmentTracker:
 
     def _event(self, order: OrderRecord, phase: Phase, **fields: object) -> OrderEvent:
         schedule = self.schedule_of(order.ca_id)
-        return OrderEvent(order_id=order.id, phase=phase, time=self._clock(), ca_order_id=order.ca_order_id,
+        return OrderEvent(order=OrderView.of(order), phase=phase, time=self._clock(), ca_order_id=order.ca_order_id,
                           max_attempts=schedule.max_attempts, **fields)  # type: ignore[arg-type]
 
     async def _event_from_record(self, order: OrderRecord) -> OrderEvent:
@@ -292,7 +280,7 @@ class EnrollmentTracker:
         schedule = self.schedule_of(order.ca_id)
         if order.state is OrderState.COLLECTING and order.attempts >= schedule.max_attempts:
             phase = Phase.TIMED_OUT
-        return OrderEvent(order_id=order.id, phase=phase, time=order.updated_at, ca_order_id=order.ca_order_id,
+        return OrderEvent(order=OrderView.of(order), phase=phase, time=order.updated_at, ca_order_id=order.ca_order_id,
                           attempt=order.attempts, max_attempts=schedule.max_attempts,
                           next_attempt_at=order.next_attempt_at, detail=order.detail, error=error,
                           certificate=certificate, background=order.attempts >= schedule.max_attempts)
@@ -326,17 +314,20 @@ class EnrollmentTracker:
     async def _submit_to_ca(self, ca: ManagedCA, order: OrderRecord, *, fresh: bool) -> OrderRecord:
         """Send the order to the CA once. An order that is not fresh (resumed after a restart, or
         retried after the CA was unreachable) may already be at the CA: it is looked for first."""
-        if order.kind is OrderKind.ENROLL:
-            if not fresh:
-                return await self._resolve_unknown_submission(ca, order, None)
-            try:
-                result = await ca.connector.enroll(self._enroll_request(ca, order))
-            except CAUnavailable as exc:
-                log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
-                            order.id, exc.message)
-                return await self._resolve_unknown_submission(ca, order, exc)
-            return await self._submitted(order, result.order_id, "accepted by the CA")
-        previous = order.options.get("renewal_of_ca_order", "")
+        if order.kind is OrderKind.RENEW:
+            return await self._renew_at_ca(ca, order, fresh=fresh)
+        if not fresh:
+            return await self._resolve_unknown_submission(ca, order, None)
+        try:
+            result = await ca.connector.enroll(_enroll_request(order))
+        except CAUnavailable as exc:
+            log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
+                        order.id, exc.message)
+            return await self._resolve_unknown_submission(ca, order, exc)
+        return await self._submitted(order, result.order_id, "accepted by the CA")
+
+    async def _renew_at_ca(self, ca: ManagedCA, order: OrderRecord, *, fresh: bool) -> OrderRecord:
+        previous = OrderOptions.from_ledger(order.options).renewal_of_ca_order
         if not previous:
             raise CARejected(f"order {order.id}: the certificate to renew has no CA order id",
                              reason=base.REASON_NOT_FOUND)
@@ -361,15 +352,6 @@ class EnrollmentTracker:
         self._publish(self._event(order, Phase.SUBMITTED, detail=detail))
         return order
 
-    def _enroll_request(self, ca: ManagedCA, order: OrderRecord) -> base.EnrollRequest:
-        custom_fields = {key[len("custom-field."):]: value for key, value in order.options.items()
-                         if key.startswith("custom-field.")}
-        return base.EnrollRequest(
-            csr_pem=order.csr_pem, profile_id=order.ca_profile_id, term_days=order.term_days,
-            common_name=order.common_name, subject_alt_names=order.subject_alt_names,
-            comments=f"{order.marker} (CA Gateway enrollment)",
-            external_requester=order.options.get("external-requester", ""), custom_fields=custom_fields)
-
     async def _find_by_marker(self, ca: ManagedCA, order: OrderRecord) -> tuple[str | None, bool]:
         """(the CA order carrying this order's marker or None, whether the CA could be asked)."""
         if not isinstance(ca.connector, base.OrderLookup):
@@ -380,15 +362,27 @@ class EnrollmentTracker:
             return None, False
         return (None if found is None else found.order_id), True
 
+    def _schedule_run(self, ca: ManagedCA, order: OrderRecord, *, made: int) -> ScheduleRun:
+        give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
+        return ScheduleRun(self.schedule_of(ca.id), made=made, give_up_at=give_up_at)
+
+    def _next_attempt(self, order: OrderRecord, run: ScheduleRun, *, timed_out: str,
+                      at_least: float = 0.0) -> Attempt:
+        """The next attempt of ``run``; announces TIMED_OUT (with ``timed_out`` as its detail) when
+        the foreground attempts just ran out."""
+        attempt = run.next(self._clock(), at_least=at_least)
+        if attempt.timed_out:
+            self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt.number - 1, background=True,
+                                      detail=timed_out))
+        return attempt
+
     async def _resolve_unknown_submission(self, ca: ManagedCA, order: OrderRecord,
                                           error: CAUnavailable | None) -> OrderRecord:
         """The order may or may not be at the CA (lost enroll reply, or resumed before its reply was
         recorded). Look for its marker until the CA answers: found → carry on with it; not found
         → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
         asked, since that could pay for the same certificate twice."""
-        schedule = BackoffSchedule.from_settings(ca.settings.backoff)
-        give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
-        attempt = 0
+        run = self._schedule_run(ca, order, made=0)
         while True:
             found, reachable = await self._find_by_marker(ca, order)
             if found is not None:
@@ -397,68 +391,60 @@ class EnrollmentTracker:
                 if error is not None:
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
                 try:
-                    result = await ca.connector.enroll(self._enroll_request(ca, order))
+                    result = await ca.connector.enroll(_enroll_request(order))
                 except CAUnavailable as exc:
                     error = exc  # this reply may be lost too: look for the marker again
                     continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
-            attempt += 1
-            background = attempt > schedule.max_attempts
-            if background and attempt == schedule.max_attempts + 1:
-                self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt - 1, background=True,
-                                          detail="the CA is unreachable; checking in the background whether "
-                                                 "it received the order"))
-            if background and self._clock() >= give_up_at:
+            attempt = self._next_attempt(order, run, timed_out="the CA is unreachable; checking in the "
+                                                               "background whether it received the order")
+            if attempt.past_give_up:
                 raise error or CAUnavailable(f"CA {ca.id} stayed unreachable until the order's give-up age")
-            delay = schedule.background_interval if background else schedule.wait_before(attempt)
             detail = "the CA is unreachable; the order may have reached it, checking again"
             order = await self._ledger.update_order(order.id, state=OrderState.RECEIVED, detail=detail)
-            self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=detail, background=background))
-            await self._sleep(delay)
+            self._publish(self._event(order, Phase.PENDING, attempt=attempt.number, detail=detail,
+                                      background=attempt.background))
+            await self._sleep(attempt.delay)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
-        schedule = BackoffSchedule.from_settings(ca.settings.backoff)
-        give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
-        attempt = order.attempts
-        timed_out_announced = attempt >= schedule.max_attempts
-        extra_wait = 0.0
+        run = self._schedule_run(ca, order, made=order.attempts)
+        at_least = 0.0
         while True:
-            attempt += 1
-            background = attempt > schedule.max_attempts
-            if background and not timed_out_announced:
-                timed_out_announced = True
-                self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt - 1, background=True,
-                                          detail="attempts used up; collecting in the background"))
-            delay = schedule.background_interval if background else schedule.wait_before(attempt)
-            delay = max(delay, extra_wait)
-            now = self._clock()
-            if background and now >= give_up_at:
-                await self._abandon(order, attempt - 1)
+            attempt = self._next_attempt(order, run, at_least=at_least,
+                                         timed_out="attempts used up; collecting in the background")
+            if attempt.past_give_up:
+                await self._abandon(order, attempt.number - 1)
                 return
-            due = now + dt.timedelta(seconds=delay)
-            order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt - 1,
-                                                    next_attempt_at=due)
-            self._publish(self._event(order, Phase.WAITING, attempt=attempt, delay=delay, next_attempt_at=due,
-                                      background=background))
-            await self._sleep(delay)
-            extra_wait = 0.0
-            try:
-                result = await ca.connector.collect(base.CollectRequest(order_id=order.ca_order_id or ""))
-            except CAUnavailable as exc:
-                # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
-                extra_wait = exc.retry_after or 0.0
-                order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
-                                                        detail=exc.message)
-                self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=exc.message,
-                                          background=background))
-                continue
-            if result.issued is not None:
-                await self._issued(order, result.issued, attempt)
+            order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING,
+                                                    attempts=attempt.number - 1, next_attempt_at=attempt.due)
+            self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
+                                      next_attempt_at=attempt.due, background=attempt.background))
+            await self._sleep(attempt.delay)
+            outcome = await self._collect_once(ca, order, attempt)
+            if outcome is None:
                 return
-            detail = result.pending_detail or "not issued yet"
-            order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
-                                                    detail=detail)
-            self._publish(self._event(order, Phase.PENDING, attempt=attempt, detail=detail, background=background))
+            order, at_least = outcome
+
+    async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
+                            attempt: Attempt) -> tuple[OrderRecord, float] | None:
+        """One collect call. None: the certificate is recorded. Otherwise the order as it now stands
+        and the least wait before the next attempt."""
+        try:
+            result = await ca.connector.collect(base.CollectRequest(order_id=order.ca_order_id or ""))
+        except CAUnavailable as exc:
+            # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
+            return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
+        if result.issued is not None:
+            await self._issued(order, result.issued, attempt.number)
+            return None
+        return await self._still_pending(order, attempt, result.pending_detail or "not issued yet"), 0.0
+
+    async def _still_pending(self, order: OrderRecord, attempt: Attempt, detail: str) -> OrderRecord:
+        order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt.number,
+                                                detail=detail)
+        self._publish(self._event(order, Phase.PENDING, attempt=attempt.number, detail=detail,
+                                  background=attempt.background))
+        return order
 
     async def _abandon(self, order: OrderRecord, attempts: int) -> None:
         message = (f"gave up collecting order {order.ca_order_id} after {attempts} attempts "
@@ -495,3 +481,13 @@ def _stored_error(order: OrderRecord) -> CagwError:
     if reason.startswith("CA_"):
         return CARejected(message, reason=reason)
     return CagwError(message, reason=reason)
+
+
+def _enroll_request(order: OrderRecord) -> base.EnrollRequest:
+    """The connector's request for a recorded order: the marker goes into the CA order's comments."""
+    options = OrderOptions.from_ledger(order.options)
+    return base.EnrollRequest(
+        csr_pem=order.csr_pem, profile_id=order.ca_profile_id, term_days=order.term_days,
+        common_name=order.common_name, subject_alt_names=order.subject_alt_names,
+        comments=f"{order.marker} (CA Gateway enrollment)",
+        external_requester=options.external_requester, custom_fields=options.custom_fields)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
+from service.enrollment.orders import OrderView
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _event(phase: Phase) -> OrderEvent:
-    return OrderEvent(order_id="o1", phase=phase, time=NOW)
+    return OrderEvent(order=OrderView(id="o1", ca_id="ca", profile_id="ov", requested_dn="cn=o1"), phase=phase,
+                      time=NOW)
 
 
 async def test_ok_a_final_event_published_while_the_watcher_holds_the_replay_is_still_delivered() -> None:

@@ -1,0 +1,215 @@
+"""The enrollment engine: the core's one door for enrolling, checking, looking up and watching orders.
+
+A transport adapter (``api/enrollments.py``) converts its messages to an
+:class:`EnrollmentInput`, calls one method here and converts the
+:class:`OrderEvent` it gets back; it never reads the ledger, runs no schedule
+arithmetic and holds no order state. The engine owns validation
+(:mod:`service.enrollment.requests`), the wait budget of a unary enroll, the
+tracker (:mod:`service.enrollment.tracker`) and every ledger read of an
+answer. Every event carries the order's :class:`OrderView`, so answering a
+watcher costs no ledger read at all.
+
+One enrollment meets four request types, one per boundary it crosses:
+
+* ``cagw.v1.EnrollRequest`` — the wire (gRPC, and REST through the
+  transcoder). Only ``api/`` sees it; the stream's ``EnrollAndWatchRequest``
+  has the same fields and is read as one.
+* :class:`EnrollmentInput` — the caller's fields as plain values, not yet
+  validated: what :meth:`EnrollmentEngine.enroll` and
+  :meth:`EnrollmentEngine.check` take.
+* :class:`~service.ledger.base.NewOrder` — the validated order as the ledger
+  records it before the CA hears of it, with its :class:`OrderOptions` in the
+  ledger's JSON shape. Validation fills everything but the id and the marker,
+  which the tracker gives when it records the order.
+* :class:`~service.connectors.base.EnrollRequest` — the connector's call,
+  built by the tracker from the recorded order right before the CA is asked,
+  so a resumed order sends exactly what was recorded.
+
+Example (what ``Enroll`` does)::
+
+    event = await engine.enroll(EnrollmentInput(ca_id="ov-ca", profile_id="ov", csr=pem),
+                                deadline=time.monotonic() + 10)
+    event.phase  # Phase.ISSUED (event.certificate), or Phase.TIMED_OUT / WAITING / PENDING (pending)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from service.authorities import CARegistry, ManagedCA
+from service.clock import Clock, utcnow
+from service.connectors import base
+from service.enrollment.channel import OrderEvent, Phase
+from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
+from service.enrollment.schedule import CollectSchedule
+from service.enrollment.tracker import EnrollmentTracker
+from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
+from service.ledger.base import Ledger, NewOrder, OrderRecord
+
+__all__ = [
+    "DEADLINE_MARGIN",
+    "MAX_WAIT_CAP",
+    "EnrollmentCheck",
+    "EnrollmentEngine",
+    "EnrollmentInput",
+    "OrderEvent",
+    "OrderOptions",
+    "OrderView",
+    "Phase",
+    "WaitBudget",
+]
+
+# Answer this long before the caller's deadline, so the answer still reaches it.
+DEADLINE_MARGIN = 0.5
+MAX_WAIT_CAP = 3600.0
+
+
+@dataclass(frozen=True)
+class EnrollmentCheck:
+    """The answer of a dry run: allowed (with the order an enroll would record) or refused with
+    every reason. Checks added later (caller policy, quotas) add their refusals here."""
+
+    ca_id: str
+    order: NewOrder | None = None  # what enroll would record; None when refused
+    refusals: tuple[CagwError, ...] = ()  # in the order enroll meets them: the first is what it raises
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refusals
+
+    @property
+    def violations(self) -> tuple[FieldViolation, ...]:
+        """Every bad field named by the refusals."""
+        return tuple(v for refusal in self.refusals if isinstance(refusal, InvalidRequest)
+                     for v in refusal.violations)
+
+    def accepted(self) -> NewOrder:
+        """The order to place; raises the first refusal when there is one."""
+        if self.refusals:
+            raise self.refusals[0]
+        assert self.order is not None
+        return self.order
+
+
+@dataclass(frozen=True)
+class WaitBudget:
+    """How long a unary enroll may wait for the certificate before answering pending: the whole
+    foreground schedule plus one CA call per attempt, but never past ``answer_by``."""
+
+    schedule: float  # seconds, counted from when the order is placed
+    answer_by: float | None = None  # monotonic instant: the caller's deadline less the margin, or maxWait
+
+    def remaining(self, now: float) -> float:
+        """Seconds left to wait at monotonic time ``now`` (never negative, at most MAX_WAIT_CAP)."""
+        wait = self.schedule if self.answer_by is None else min(self.schedule, self.answer_by - now)
+        return max(0.0, min(wait, MAX_WAIT_CAP))
+
+
+class EnrollmentEngine:
+    """Enroll, check, get and watch; owns the tracker and its order tasks."""
+
+    def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
+                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._ledger = ledger
+        self._cas = cas
+        self._clock = clock
+        self._monotonic = monotonic
+        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep)
+
+    # ------------------------------------------------------------------ enrollments
+
+    async def check(self, request: EnrollmentInput) -> EnrollmentCheck:
+        """Every check of an enrollment, and nothing else: no order is written, no CA order placed
+        (the CA may be asked for its profiles, as an enroll would)."""
+        return await self._check(self._cas.get(request.ca_id), request)
+
+    async def enroll(self, request: EnrollmentInput, *, deadline: float | None = None) -> OrderEvent:
+        """Place the order and wait for it to settle within its :class:`WaitBudget`; ``deadline``
+        is the caller's (monotonic time). Returns the issued or the pending (latest) event;
+        raises the refusal or the order's failure."""
+        ca = self._cas.get(request.ca_id)
+        budget = self.wait_budget(ca, request, deadline=deadline)  # before the order exists: it cannot fail after
+        order = await self._place(ca, request)
+        event = await self._tracker.wait_settled(order.id, budget.remaining(self._monotonic()))
+        if event.phase is Phase.FAILED:
+            raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
+        return event
+
+    async def enroll_and_watch(self, request: EnrollmentInput) -> AsyncIterator[OrderEvent]:
+        """Place the order, then yield its events until it is issued, failed or timed out."""
+        order = await self._place(self._cas.get(request.ca_id), request)
+        async for event in self._tracker.watch(order.id, until=lambda e: e.phase.settled, record=order):
+            yield event
+
+    async def get(self, ca_id: str, enrollment_id: str) -> OrderEvent:
+        """The latest event of an enrollment of ``ca_id``."""
+        order = await self._order(ca_id, enrollment_id)
+        return await self._tracker.current_event(order.id, record=order)
+
+    async def watch(self, ca_id: str, enrollment_id: str) -> AsyncIterator[OrderEvent]:
+        """The enrollment's current state, then every change until a final one."""
+        order = await self._order(ca_id, enrollment_id)
+        async for event in self._tracker.watch(order.id, record=order):
+            yield event
+
+    def wait_budget(self, ca: ManagedCA, request: EnrollmentInput, *, deadline: float | None) -> WaitBudget:
+        """The budget of a unary enroll starting now: the caller's deadline and ``maxWait`` count
+        from the call, so the time validation takes is spent from them too."""
+        schedule = CollectSchedule.from_settings(ca.settings.backoff)
+        limits = []
+        if request.max_wait is not None:
+            limits.append(self._monotonic() + request.max_wait)
+        if deadline is not None:
+            limits.append(deadline - DEADLINE_MARGIN)
+        return WaitBudget(schedule=schedule.foreground_time(call_timeout=ca.settings.gateway.request_timeout),
+                          answer_by=min(limits) if limits else None)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running_orders(self) -> int:
+        return self._tracker.running_orders
+
+    async def resume(self) -> int:
+        """Restart every unfinished order found in the ledger; return how many."""
+        return await self._tracker.resume()
+
+    def stop_accepting(self) -> None:
+        """Refuse new orders; open watches end and waiting enrolls answer with the current state."""
+        self._tracker.stop_accepting()
+
+    async def close(self) -> None:
+        """Stop every order task; the ledger has their state for :meth:`resume`."""
+        await self._tracker.close()
+
+    # ------------------------------------------------------------------ internals
+
+    async def _check(self, ca: ManagedCA, request: EnrollmentInput) -> EnrollmentCheck:
+        refusals: list[CagwError] = []
+        refusal = unsupported(request)
+        if refusal is not None:
+            refusals.append(refusal)
+        problems = Violations()
+        order = await prepare_order(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
+        if problems:
+            refusals.append(InvalidRequest.of(problems.items))
+        return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals))
+
+    async def _place(self, ca: ManagedCA, request: EnrollmentInput) -> OrderRecord:
+        refusal = unsupported(request)
+        if refusal is not None:
+            raise refusal  # nothing else in the request could change that: refuse before asking the CA anything
+        order = (await self._check(ca, request)).accepted()
+        return (await self._tracker.submit(order)).order
+
+    async def _order(self, ca_id: str, order_id: str) -> OrderRecord:
+        self._cas.get(ca_id)
+        order = await self._ledger.get_order(order_id)
+        if order is None or order.ca_id != ca_id:
+            raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
+                           metadata={"ca_id": ca_id})
+        return order

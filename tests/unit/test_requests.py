@@ -1,0 +1,360 @@
+"""Each check of an enrollment request on its own, then prepare_order composing them."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import ipaddress
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from service.authorities import ManagedCA
+from service.catalog import ProfileCatalog, ResolvedProfile
+from service.config import ProfileOptions
+from service.enrollment.orders import OrderOptions
+from service.enrollment.requests import (
+    EnrollmentInput,
+    RenewalTarget,
+    Subject,
+    Violations,
+    check_key,
+    check_request_fields,
+    order_options,
+    prepare_order,
+    read_csr,
+    renewal_target,
+    required_format,
+    resolve_profile,
+    subject_alt_names,
+    subject_of,
+    term_days,
+    unsupported,
+)
+from service.errors import Unimplemented
+from service.ledger import Ledger, OrderKind, open_ledger
+from service.x509 import ParsedCSR, parse_csr
+from tests.unit.fakes import CA_ID, FakeConnector, ca_settings, seed_issued
+from tests.unit.test_x509 import make_csr, pem_of
+
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+KEY = ec.generate_private_key(ec.SECP256R1())
+WWW = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+                 x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")])
+PROFILE = ResolvedProfile(id="ov", name="OV", ca_profile_id="101", terms=(365, 730))
+
+
+def _csr(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> str:
+    return pem_of(make_csr(KEY, subject=subject, sans=sans))
+
+
+def _parsed(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> ParsedCSR:
+    return parse_csr(_csr(subject, sans))
+
+
+def _input(**fields: object) -> EnrollmentInput:
+    values: dict[str, object] = {"ca_id": CA_ID, "profile_id": "101", "csr": _csr()}
+    values.update(fields)
+    return EnrollmentInput(**values)  # type: ignore[arg-type]
+
+
+def _fields(problems: Violations) -> list[str]:
+    return [v.field for v in problems.items]
+
+
+class SanLimitedConnector(FakeConnector):
+    """A CA that declares the SAN types it can carry (the optional SubjectAltNameTypes)."""
+
+    @property
+    def san_types(self) -> frozenset[str]:
+        return frozenset({"dNSName"})
+
+
+def _managed(tmp: Path, connector: FakeConnector, **profile_options: ProfileOptions) -> ManagedCA:
+    settings = ca_settings(tmp)
+    settings = dataclasses.replace(settings, gateway=dataclasses.replace(settings.gateway,
+                                                                         profile_options=profile_options))
+    return ManagedCA(settings=settings, connector=connector, catalog=ProfileCatalog(settings, connector))
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
+    opened = await open_ledger(tmp_path / "ledger.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+# ------------------------------------------------------------------ format and request fields
+
+
+@pytest.mark.parametrize("asked", ["PKCS12", "pkcs12"])
+def test_fail_pkcs12_is_unsupported_whatever_else_the_request_holds(asked: str) -> None:
+    refusal = unsupported(_input(required_format=asked))
+    assert isinstance(refusal, Unimplemented) and refusal.reason == "SERVER_KEYGEN_NOT_OFFERED"
+
+
+def test_ok_pem_and_no_format_are_supported() -> None:
+    assert unsupported(_input(required_format="PEM")) is None
+    assert unsupported(_input()) is None
+
+
+@pytest.mark.parametrize(("asked", "expected", "fields"), [
+    pytest.param("", "PEM", [], id="ok-absent-is-pem"),
+    pytest.param("x509", "X509", [], id="ok-case-insensitive"),
+    pytest.param("PKCS12", "PEM", [], id="ok-pkcs12-left-to-unsupported"),
+    pytest.param("DOCX", "PEM", ["requiredFormat.format"], id="fail-unknown"),
+])
+def test_required_format(asked: str, expected: str, fields: list[str]) -> None:
+    problems = Violations()
+    assert required_format(_input(required_format=asked), problems) == expected
+    assert _fields(problems) == fields
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    pytest.param({}, [], id="ok-plain"),
+    pytest.param({"request_id": "abc-1.2:x~y_z"}, [], id="ok-request-id"),
+    pytest.param({"encoded_private_key": True}, ["optionalCertificateRequestDetails.encodedPrivateKey"],
+                 id="fail-private-key-sent"),
+    pytest.param({"request_id": "has space"}, ["requestId"], id="fail-request-id-characters"),
+    pytest.param({"request_id": "r" * 129}, ["requestId"], id="fail-request-id-too-long"),
+    pytest.param({"properties": {f"k{i}": "v" for i in range(65)}}, ["properties"], id="fail-too-many-properties"),
+    pytest.param({"properties": {"k": "v" * 1025}}, ["properties.k"], id="fail-property-value-too-long"),
+])
+def test_check_request_fields(fields: dict[str, object], expected: list[str]) -> None:
+    problems = Violations()
+    check_request_fields(_input(**fields), problems)
+    assert _fields(problems) == expected
+
+
+# ------------------------------------------------------------------ profile and key
+
+
+@pytest.mark.parametrize(("profile_id", "found", "fields"), [
+    pytest.param("101", True, [], id="ok-synced-profile"),
+    pytest.param("", False, ["profileId"], id="fail-missing"),
+    pytest.param("nope", False, ["profileId"], id="fail-unknown"),
+])
+async def test_resolve_profile(tmp_path: Path, profile_id: str, found: bool, fields: list[str]) -> None:
+    problems = Violations()
+    profile = await resolve_profile(_input(profile_id=profile_id), ca=_managed(tmp_path, FakeConnector()),
+                                    problems=problems)
+    assert (profile is not None, _fields(problems)) == (found, fields)
+    if profile is not None:
+        assert profile.ca_profile_id == "101"
+
+
+@pytest.mark.parametrize(("key_types", "fields"), [
+    pytest.param({}, [], id="ok-profile-lists-no-key-types"),
+    pytest.param({"EC": ("P-256",)}, [], id="ok-listed"),
+    pytest.param({"RSA": ("2048",)}, ["csr"], id="fail-not-listed"),
+])
+def test_check_key(key_types: dict[str, tuple[str, ...]], fields: list[str]) -> None:
+    problems = Violations()
+    check_key(_parsed(), dataclasses.replace(PROFILE, key_types=key_types), problems)
+    assert _fields(problems) == fields
+
+
+def test_ok_check_key_without_a_csr_or_profile_checks_nothing() -> None:
+    problems = Violations()
+    check_key(None, dataclasses.replace(PROFILE, key_types={"RSA": ("2048",)}), problems)
+    check_key(_parsed(), None, problems)
+    assert not problems
+
+
+# ------------------------------------------------------------------ CSR
+
+
+@pytest.mark.parametrize(("fields", "parsed", "violations"), [
+    pytest.param({}, True, [], id="ok-csr"),
+    pytest.param({"csr": "not a csr"}, False, ["csr"], id="fail-garbage"),
+    pytest.param({"csr": "  "}, False, ["csr"], id="fail-missing-for-an-enrollment"),
+    pytest.param({"csr": "", "renewal": True}, False, [], id="ok-a-renewal-may-omit-it"),
+])
+def test_read_csr(fields: dict[str, object], parsed: bool, violations: list[str]) -> None:
+    problems = Violations()
+    assert (read_csr(_input(**fields), problems) is not None) is parsed
+    assert _fields(problems) == violations
+
+
+# ------------------------------------------------------------------ renewal target
+
+
+async def test_ok_no_renewal_needs_no_target(ledger: Ledger) -> None:
+    problems = Violations()
+    assert await renewal_target(_input(), ca_id=CA_ID, ledger=ledger, problems=problems) is None
+    assert not problems
+
+
+async def test_ok_renewal_target_is_the_certificate_issued_here(ledger: Ledger) -> None:
+    order, certificate = await seed_issued(ledger, FakeConnector(), "CN=old.example.com")
+    problems = Violations()
+    target = await renewal_target(
+        _input(renewal=True, properties={"RenewalSerialNumber": certificate.serial_number.upper()}),
+        ca_id=CA_ID, ledger=ledger, problems=problems)
+    assert target == RenewalTarget(serial=certificate.serial_number, ca_order_id=order.ca_order_id or "",
+                                   subject_dn="cn=old.example.com")
+    assert not problems
+
+
+@pytest.mark.parametrize("serial", [
+    pytest.param("", id="fail-missing"),
+    pytest.param("not hex", id="fail-not-a-serial"),
+    pytest.param("5912bd91", id="fail-not-issued-here"),
+])
+async def test_fail_renewal_target(ledger: Ledger, serial: str) -> None:
+    problems = Violations()
+    properties = {"RenewalSerialNumber": serial} if serial else {}
+    assert await renewal_target(_input(renewal=True, properties=properties), ca_id=CA_ID, ledger=ledger,
+                                problems=problems) is None
+    assert _fields(problems) == ["properties.RenewalSerialNumber"]
+
+
+# ------------------------------------------------------------------ subject
+
+
+def test_ok_subject_dn_wins_over_the_csr_and_is_shown_as_written() -> None:
+    problems = Violations()
+    subject = subject_of(_input(subject_dn="CN=Given.Example.com, O=Acme"), csr=_parsed(), renewal=None,
+                         problems=problems)
+    assert subject == Subject("cn=given.example.com,o=acme", "CN=Given.Example.com, O=Acme", "Given.Example.com")
+    assert not problems
+
+
+def test_ok_subject_of_the_csr_then_of_the_renewed_certificate() -> None:
+    problems = Violations()
+    assert subject_of(_input(), csr=_parsed(), renewal=None, problems=problems) == Subject(
+        "cn=www.example.com,o=acme", "CN=www.example.com,O=Acme", "www.example.com")
+    renewal = RenewalTarget(serial="1", ca_order_id="9", subject_dn="cn=old.example.com")
+    assert subject_of(_input(csr=""), csr=None, renewal=renewal, problems=problems) == Subject(
+        "cn=old.example.com", "cn=old.example.com")
+    assert not problems
+
+
+@pytest.mark.parametrize(("fields", "csr_subject", "violations"), [
+    pytest.param({"subject_dn": "CN"}, WWW, ["optionalCertificateRequestDetails.subjectDn"], id="fail-bad-dn"),
+    pytest.param({}, x509.Name([]), ["csr"], id="fail-empty-csr-subject"),
+    pytest.param({"subject_dn": "CN=a"}, x509.Name([]), [], id="ok-empty-csr-subject-with-a-subject-dn"),
+    pytest.param({"subject_variables": (("CN", ""), ("O", "Acme"))}, WWW, ["subjectVariables[0]"],
+                 id="fail-subject-variable-without-value"),
+])
+def test_subject_of_problems(fields: dict[str, object], csr_subject: x509.Name, violations: list[str]) -> None:
+    problems = Violations()
+    subject_of(_input(**fields), csr=_parsed(csr_subject), renewal=None, problems=problems)
+    assert _fields(problems) == violations
+
+
+# ------------------------------------------------------------------ SANs
+
+
+def test_ok_sans_of_the_request_win_over_the_csr(tmp_path: Path) -> None:
+    problems = Violations()
+    csr = _parsed(sans=[x509.DNSName("csr.example.com")])
+    sans = subject_alt_names(_input(subject_alt_names=(("dnsname", "WWW.Example.com"),)), csr=csr,
+                             ca=_managed(tmp_path, FakeConnector()), problems=problems)
+    assert [(s.type, s.value) for s in sans] == [("dNSName", "www.example.com")]
+    assert not problems
+
+
+def test_ok_without_the_capability_every_san_type_is_carried(tmp_path: Path) -> None:
+    problems = Violations()
+    csr = _parsed(sans=[x509.DNSName("a.example.com"), x509.RFC822Name("ops@example.com")])
+    sans = subject_alt_names(_input(), csr=csr, ca=_managed(tmp_path, FakeConnector()), problems=problems)
+    assert [s.type for s in sans] == ["dNSName", "rfc822Name"]
+    assert not problems
+
+
+@pytest.mark.parametrize(("fields", "csr_sans", "violations"), [
+    pytest.param({"subject_alt_names": (("dNSName", "a.example.com"), ("iPAddress", "10.0.0.1"))}, None,
+                 ["subjectAltNames[1].type"], id="fail-request-san-the-ca-cannot-carry"),
+    pytest.param({}, [x509.IPAddress(ipaddress.ip_address("10.0.0.1"))], ["csr"],
+                 id="fail-csr-san-the-ca-cannot-carry"),
+    pytest.param({"subject_alt_names": (("dNSName", "bad..name"),)}, None, ["subjectAltNames[0].value"],
+                 id="fail-bad-san-value"),
+])
+def test_subject_alt_names_problems(tmp_path: Path, fields: dict[str, object],
+                                    csr_sans: list[x509.GeneralName] | None, violations: list[str]) -> None:
+    problems = Violations()
+    sans = subject_alt_names(_input(**fields), csr=_parsed(sans=csr_sans), ca=_managed(tmp_path, SanLimitedConnector()),
+                             problems=problems)
+    assert _fields(problems) == violations
+    assert all(s.type == "dNSName" for s in sans)
+
+
+# ------------------------------------------------------------------ term
+
+
+@pytest.mark.parametrize(("profile", "period", "term", "violations"), [
+    pytest.param(PROFILE, "", 365, [], id="ok-first-term-when-none-asked"),
+    pytest.param(PROFILE, "P400D", 730, [], id="ok-smallest-term-covering-the-request"),
+    pytest.param(PROFILE, "P1000D", 730, [], id="ok-largest-term-when-none-covers"),
+    pytest.param(dataclasses.replace(PROFILE, default_term=730), "", 730, [], id="ok-default-term"),
+    pytest.param(dataclasses.replace(PROFILE, terms=(), default_term=90), "", 90, [], id="ok-default-without-terms"),
+    pytest.param(dataclasses.replace(PROFILE, terms=()), "P10D", 10, [], id="ok-asked-without-terms"),
+    pytest.param(dataclasses.replace(PROFILE, terms=()), "", 0, ["profileId"], id="fail-no-term-anywhere"),
+    pytest.param(PROFILE, "soon", 365, ["optionalCertificateRequestDetails.validityPeriod"], id="fail-bad-period"),
+    pytest.param(None, "soon", 0, [], id="ok-no-profile-no-term-checks"),
+])
+def test_term_days(profile: ResolvedProfile | None, period: str, term: int, violations: list[str]) -> None:
+    problems = Violations()
+    assert term_days(_input(validity_period=period), profile=profile, now=NOW, problems=problems) == term
+    assert _fields(problems) == violations
+
+
+# ------------------------------------------------------------------ options
+
+
+def test_ok_order_options_take_the_profile_configuration_and_the_request_overrides(tmp_path: Path) -> None:
+    ca = _managed(tmp_path, FakeConnector(),
+                  ov=ProfileOptions(custom_fields={"team": "web", "cost": "1"}, external_requester="cfg@x"))
+    request = _input(include_ca=False, properties={"customField.cost": "2", "externalRequester": "me@x",
+                                                   "other": "ignored"})
+    options = order_options(request, required="X509", subject=Subject("cn=a", "CN=a", "a"), ca=ca,
+                            profile=PROFILE, renewal=RenewalTarget(serial="1", ca_order_id="77", subject_dn="cn=a"))
+    assert options == OrderOptions(required_format="X509", include_ca=False, subject_dn="CN=a",
+                                   custom_fields={"team": "web", "cost": "2"}, external_requester="me@x",
+                                   renewal_of_ca_order="77")
+
+
+def test_ok_order_options_of_a_profile_without_configuration(tmp_path: Path) -> None:
+    options = order_options(_input(), required="PEM", subject=Subject("cn=a", "CN=a", "a"),
+                            ca=_managed(tmp_path, FakeConnector()), profile=PROFILE, renewal=None)
+    assert options == OrderOptions(subject_dn="CN=a")
+
+
+# ------------------------------------------------------------------ prepare_order
+
+
+async def test_ok_prepare_order_gives_the_order_to_record(tmp_path: Path, ledger: Ledger) -> None:
+    problems = Violations()
+    ca = _managed(tmp_path, FakeConnector())
+    csr = _csr()  # one signature: ECDSA signs differently each time
+    order = await prepare_order(_input(csr=csr, request_id="r-1", caller="tester"), ca=ca, ledger=ledger, now=NOW,
+                                problems=problems)
+    assert not problems and order is not None
+    assert (order.id, order.marker, order.ca_profile_id, order.term_days, order.kind) == ("", "", "101", 365,
+                                                                                       OrderKind.ENROLL)
+    assert (order.requested_dn, order.common_name, order.request_id, order.requested_by) == (
+        "cn=www.example.com,o=acme", "www.example.com", "r-1", "tester")
+    assert order.options == {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com,O=Acme"}
+    again = await prepare_order(_input(csr=csr, request_id="r-2"), ca=ca, ledger=ledger, now=NOW, problems=problems)
+    longer = await prepare_order(_input(csr=csr, validity_period="P700D"), ca=ca, ledger=ledger, now=NOW,
+                                 problems=problems)
+    assert again is not None and longer is not None
+    assert again.fingerprint == order.fingerprint != longer.fingerprint  # same CSR, CA, profile and term
+
+
+async def test_fail_prepare_order_reports_every_problem_in_order(tmp_path: Path, ledger: Ledger) -> None:
+    problems = Violations()
+    request = _input(required_format="DOCX", request_id="bad id", csr="garbage",
+                     subject_alt_names=(("dNSName", "bad..name"),), validity_period="soon")
+    order = await prepare_order(request, ca=_managed(tmp_path, FakeConnector()), ledger=ledger, now=NOW,
+                                problems=problems)
+    assert order is None
+    assert _fields(problems) == ["requiredFormat.format", "requestId", "csr", "subjectAltNames[0].value",
+                                 "optionalCertificateRequestDetails.validityPeriod"]
