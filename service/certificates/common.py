@@ -1,14 +1,12 @@
-"""What the certificate services share: CAGW status words, the clock type, ISO 8601 input dates."""
+"""What the certificate services share: CAGW status words, ISO 8601 input dates."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from service.errors import FieldViolation, InvalidRequest
 from service.ledger.base import CertificateRecord, OrderState
 
-Clock = Callable[[], dt.datetime]
 
 # CAGW status words of a certificate; PENDING is a subject entry whose order has no certificate yet.
 STATUS_NORMAL = "normal"
@@ -17,10 +15,6 @@ STATUS_EXPIRED = "expired"
 STATUS_PENDING = "PENDING"
 
 PENDING_STATES = frozenset({OrderState.RECEIVED, OrderState.SUBMITTED, OrderState.COLLECTING})
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def certificate_status(record: CertificateRecord, now: dt.datetime) -> str:

@@ -8,7 +8,8 @@ import logging
 from cryptography import x509
 
 from service.authorities import ManagedCA
-from service.certificates.common import STATUS_REVOKED, Clock
+from service.certificates.common import STATUS_REVOKED
+from service.clock import Clock
 from service.connectors.base import (
     REASON_CERTIFICATE_REVOKED,
     REASON_NOT_FOUND,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 from service.authorities import ManagedCA
-from service.certificates.common import Clock, utcnow
 from service.certificates.events import EventsFeed, EventsPage
 from service.certificates.lookup import STATUS_CHECK_INTERVAL, CertificateLookup
 from service.certificates.revocation import ActionInput, Revocations, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome
 from service.certificates.subjects import SubjectIndex, SubjectItem
+from service.clock import Clock, utcnow
 from service.ledger.base import CertificateRecord, Ledger
 
 __all__ = ["CertificateManager"]

@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from service.authorities import ManagedCA
-from service.certificates.common import STATUS_PENDING, STATUS_REVOKED, Clock, parse_iso_datetime
+from service.certificates.common import STATUS_PENDING, STATUS_REVOKED, parse_iso_datetime
 from service.certificates.lookup import CertificateLookup
 from service.certificates.subjects import SubjectIndex
+from service.clock import Clock
 from service.connectors.base import (
     REASON_CERTIFICATE_REVOKED,
     CertificateHold,

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from service.authorities import ManagedCA
-from service.certificates.common import PENDING_STATES, STATUS_PENDING, Clock, certificate_status
+from service.certificates.common import PENDING_STATES, STATUS_PENDING, certificate_status
 from service.errors import NotFound
+from service.clock import Clock
 from service.ledger.base import CertificateRecord, Ledger
 from service.x509 import normalize_dn
 
