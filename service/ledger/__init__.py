@@ -33,7 +33,7 @@ from service.ledger.base import (
     SubjectEntry,
 )
 from service.ledger.errors import LedgerError, LedgerUnavailable
-from service.ledger.migrations import LATEST_VERSION
+from service.ledger.sqlite.migrations import LATEST_VERSION
 from service.ledger.sqlite import SQLiteLedger, backup_database
 
 __all__ = [
