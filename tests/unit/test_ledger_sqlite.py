@@ -206,16 +206,16 @@ async def test_ok_find_unfinished_by_fingerprint(ledger: SQLiteLedger, clock: Ma
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") is None
     await ledger.create_order(new_order("ok-old", fingerprint="fp"))
     clock.advance()
-    await ledger.create_order(new_order("ok-new", fingerprint="fp"))
+    record, created = await ledger.create_order(new_order("ok-new", fingerprint="fp"))
+    assert not created and record.id == "ok-old"  # one unfinished order per CSR (migration 3)
+    await ledger.update_order("ok-old", state=OrderState.FAILED, detail="rejected")
     clock.advance()
-    await ledger.create_order(new_order("ok-done", fingerprint="fp"))
-    await ledger.update_order("ok-done", state=OrderState.FAILED, detail="rejected")
+    await ledger.create_order(new_order("ok-new", fingerprint="fp"))
     await ledger.create_order(new_order("ok-elsewhere", ca_id="ca-2", fingerprint="fp"))
     found = await ledger.find_unfinished_by_fingerprint("ca-1", "fp")
     assert found is not None and found.id == "ok-new"
     await ledger.update_order("ok-new", state=OrderState.ABANDONED)
-    found = await ledger.find_unfinished_by_fingerprint("ca-1", "fp")
-    assert found is not None and found.id == "ok-old"
+    assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") is None
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "other") is None
 
 

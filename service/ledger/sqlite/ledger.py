@@ -33,7 +33,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from service.errors import AlreadyExists, ConfigError, NotFound
+from service.errors import ConfigError, NotFound
 from service.ledger.base import (
     AuditEntry,
     CertificateEventRecord,
@@ -41,8 +41,10 @@ from service.ledger.base import (
     NewOrder,
     OrderRecord,
     OrderState,
+    RevocationClaim,
     SubjectEntry,
 )
+from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
@@ -57,14 +59,19 @@ from service.ledger.sqlite.rows import (
     ts_or_none,
 )
 from service.ledger.sqlite.statements import (
+    TWIN_ORDER,
+    TWIN_WHERE,
     append_history,
     certificate_where,
     execute,
+    existing_for,
     file_order,
     insert_certificate,
     insert_event,
     link_certificate,
     order_where,
+    orders_like,
+    unfinished_twin,
 )
 
 __all__ = ["SQLiteLedger"]
@@ -199,25 +206,21 @@ class SQLiteLedger:
     async def create_order(self, order: NewOrder) -> tuple[OrderRecord, bool]:
         """Record a new order in state RECEIVED and file it under its requested DN.
 
-        Returns ``(existing, False)`` when the CA already has an order with this
-        ``request_id`` (checked inside the write transaction, so two concurrent
-        calls make one row), or when the same order id was already recorded for
-        the same request (a retried call). An id reused for another request
-        raises ``AlreadyExists``.
+        Returns ``(existing, False)`` instead for the CA's order with this
+        ``request_id``, else for the same order id already recorded for the same
+        request (a retried call; an id reused for another request raises
+        ``AlreadyExists``), else for the CA's unfinished order with this
+        ``fingerprint``.
+        The look-up and the insert are one ``BEGIN IMMEDIATE`` transaction, which
+        holds the file's write lock, so concurrent calls from any number of
+        processes make one row; the unique index on unfinished
+        ``(ca_id, fingerprint)`` backs this up.
         """
         now = ts(self._clock())
         async with self._transaction() as w:
-            if order.request_id is not None:
-                existing = await order_where(w, "ca_id = ? AND request_id = ?", (order.ca_id, order.request_id))
-                if existing is not None:
-                    return existing, False
-            existing = await order_where(w, "id = ?", (order.id,))
+            existing = existing_for(order, await orders_like(w, order))
             if existing is not None:
-                if (existing.ca_id, existing.fingerprint, existing.request_id) == (
-                        order.ca_id, order.fingerprint, order.request_id):
-                    return existing, False
-                raise AlreadyExists(f"order id {order.id} is already used by another request",
-                                    metadata={"order_id": order.id})
+                return existing, False
             await execute(w, f"INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)}) "
                               f"VALUES ({', '.join('?' * len(NEW_ORDER_COLUMNS))})",
                            new_order_values(order, now))
@@ -237,13 +240,14 @@ class SQLiteLedger:
         return order_from_row(rows[0]) if rows else None
 
     async def find_unfinished_by_fingerprint(self, ca_id: str, fingerprint: str) -> OrderRecord | None:
-        """The newest unfinished order of the CA with this fingerprint."""
-        rows = await self._read(
-            f"SELECT * FROM orders WHERE ca_id = ? AND fingerprint = ? AND {UNFINISHED_SQL} "
-            "ORDER BY created_at DESC, rowid DESC LIMIT 1", (ca_id, fingerprint))
+        """The CA's unfinished order with this fingerprint. There is one at most, but for a file
+        migrated with several (see migration 3): then the one that kept the fingerprint."""
+        rows = await self._read(f"SELECT * FROM orders WHERE {TWIN_WHERE} {TWIN_ORDER} LIMIT 1", (ca_id, fingerprint))
         return order_from_row(rows[0]) if rows else None
 
     async def unfinished_orders(self) -> list[OrderRecord]:
+        """Every unfinished order, oldest first: one gateway works on a SQLite file, so it resumes
+        them all (a shared ledger would hand out leases instead)."""
         rows = await self._read(f"SELECT * FROM orders WHERE {UNFINISHED_SQL} ORDER BY created_at, rowid")
         return [order_from_row(row) for row in rows]
 
@@ -257,20 +261,36 @@ class SQLiteLedger:
         next_attempt_at: dt.datetime | None = None,
         detail: str | None = None,
         error_reason: str | None = None,
+        expected_state: OrderState | None = None,
+        expected_version: int | None = None,
     ) -> OrderRecord:
-        """Set ``state`` and the fields given (``None`` keeps a field), bump
-        ``updated_at`` and append ``(now, state, detail or "")`` to the history."""
+        """Set ``state`` and the fields given (``None`` keeps a field), bump ``updated_at`` and
+        ``version``, and append ``(now, state, detail or "")`` to the history.
+
+        ``expected_state`` / ``expected_version`` make it a compare-and-set in the UPDATE's own
+        WHERE: when the order moved meanwhile, nothing changes and ``OrderChanged`` carries
+        the order as it is. Reviving a finished order while another unfinished one has its
+        fingerprint raises ``DuplicateOrder`` (the unique index refused it).
+        """
         now = ts(self._clock())
         async with self._transaction() as w:
-            changed = await execute(
-                w,
-                "UPDATE orders SET state = ?, updated_at = ?, ca_order_id = COALESCE(?, ca_order_id), "
-                "attempts = COALESCE(?, attempts), next_attempt_at = COALESCE(?, next_attempt_at), "
-                "detail = COALESCE(?, detail), error_reason = COALESCE(?, error_reason) WHERE id = ?",
-                (state.value, now, ca_order_id, attempts, ts_or_none(next_attempt_at), detail,
-                 error_reason, order_id))
+            try:
+                changed = await execute(
+                    w,
+                    "UPDATE orders SET state = ?, updated_at = ?, version = version + 1, "
+                    "ca_order_id = COALESCE(?, ca_order_id), attempts = COALESCE(?, attempts), "
+                    "next_attempt_at = COALESCE(?, next_attempt_at), detail = COALESCE(?, detail), "
+                    "error_reason = COALESCE(?, error_reason) "
+                    "WHERE id = ? AND (? IS NULL OR state = ?) AND (? IS NULL OR version = ?)",
+                    (state.value, now, ca_order_id, attempts, ts_or_none(next_attempt_at), detail, error_reason,
+                     order_id, _value(expected_state), _value(expected_state), expected_version, expected_version))
+            except sqlite3.IntegrityError:
+                duplicate = await _duplicate_error(w, order_id)
+                if duplicate is None:
+                    raise  # another constraint: translated as it is
+                raise duplicate from None
             if not changed:
-                raise NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
+                raise await _lost_update_error(w, order_id, expected_state, expected_version)
             await append_history(w, order_id, now, state, detail or "")
             record = await order_where(w, "id = ?", (order_id,))
         assert record is not None
@@ -319,7 +339,8 @@ class SQLiteLedger:
             dns = [dn for dn in dict.fromkeys((certificate.subject_dn, *subject_dns)) if dn]
             if order_id is not None:
                 if order is not None and (order.state is not OrderState.ISSUED or order.serial_number != serial):
-                    await execute(w, "UPDATE orders SET state = ?, serial_number = ?, updated_at = ? WHERE id = ?",
+                    await execute(w, "UPDATE orders SET state = ?, serial_number = ?, updated_at = ?, "
+                                     "version = version + 1 WHERE id = ?",
                                    (OrderState.ISSUED.value, serial, now, order_id))
                     await append_history(w, order_id, now, OrderState.ISSUED, f"serial {serial}")
                 for dn in dns:
@@ -341,10 +362,13 @@ class SQLiteLedger:
         """Mark the certificate revoked and append a ``revoked`` event, once.
 
         A certificate already revoked is returned unchanged (first reason and
-        time win); an unknown serial gives ``None``.
+        time win); an unknown serial gives ``None``. Either way any revocation
+        claim on the serial ends.
         """
         revoked_at = ts(when)
         async with self._transaction() as w:
+            await execute(w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ?",
+                          (ca_id, serial_number))
             stored = await certificate_where(w, ca_id, serial_number)
             if stored is None or stored.status == "revoked":
                 return stored
@@ -355,6 +379,33 @@ class SQLiteLedger:
         return replace(stored, status="revoked", revoked_at=from_ts(revoked_at),
                        revocation_reason=reason, revocation_comment=comment,
                        compromise_date=from_ts(ts(compromise_date)) if compromise_date else None)
+
+    async def claim_revocation(self, ca_id: str, serial_number: str, *, claimant: str,
+                               seconds: float) -> RevocationClaim:
+        """Claim the serial's revoke until now + ``seconds`` (this ledger's clock); one upsert
+        takes a free or expired claim or renews our own, then the holder is read back."""
+        now_dt = self._clock()
+        now, expires = ts(now_dt), ts(now_dt + dt.timedelta(seconds=seconds))
+        async with self._transaction() as w:
+            await execute(
+                w,
+                "INSERT INTO revocation_claims (ca_id, serial_number, claimant, claimed_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ca_id, serial_number) DO UPDATE SET "
+                "claimant = excluded.claimant, claimed_at = excluded.claimed_at, expires_at = excluded.expires_at "
+                "WHERE revocation_claims.expires_at <= excluded.claimed_at "
+                "OR revocation_claims.claimant = excluded.claimant",
+                (ca_id, serial_number, claimant, now, expires))
+            rows = list(await w.execute_fetchall(
+                "SELECT claimant, expires_at FROM revocation_claims WHERE ca_id = ? AND serial_number = ?",
+                (ca_id, serial_number)))
+        return RevocationClaim(ca_id=ca_id, serial_number=serial_number, claimant=str(rows[0]["claimant"]),
+                               expires_at=from_ts(rows[0]["expires_at"]))
+
+    async def release_revocation(self, ca_id: str, serial_number: str, *, claimant: str) -> bool:
+        async with self._transaction() as w:
+            return bool(await execute(
+                w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
+                (ca_id, serial_number, claimant)))
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """One entry per order filed under the DN (with its certificate once
@@ -428,3 +479,32 @@ class SQLiteLedger:
         (see :func:`backup_database`)."""
         self._open_connections()
         await backup_database(self.path, Path(target), busy_timeout=self._busy_timeout)
+
+
+def _value(state: OrderState | None) -> str | None:
+    return state.value if state is not None else None
+
+
+async def _lost_update_error(conn: aiosqlite.Connection, order_id: str, expected_state: OrderState | None,
+                             expected_version: int | None) -> Exception:
+    """Why a conditional UPDATE changed no row: the order is unknown, or it moved meanwhile."""
+    current = await order_where(conn, "id = ?", (order_id,))
+    if current is None:
+        return NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
+    wanted = " and ".join(part for part in (
+        f"state {expected_state.value}" if expected_state is not None else "",
+        f"version {expected_version}" if expected_version is not None else "") if part)
+    return OrderChanged(f"order {order_id} changed meanwhile: expected {wanted}, found state "
+                        f"{current.state.value} at version {current.version}", current=current,
+                        metadata={"order_id": order_id, "state": current.state.value,
+                                  "version": str(current.version)})
+
+
+async def _duplicate_error(conn: aiosqlite.Connection, order_id: str) -> DuplicateOrder | None:
+    """The unique index on unfinished fingerprints refused reviving ``order_id``: name the twin."""
+    order = await order_where(conn, "id = ?", (order_id,))
+    twin = None if order is None else await unfinished_twin(conn, order.ca_id, order.fingerprint, other_than=order_id)
+    if twin is None:
+        return None
+    return DuplicateOrder(f"order {order_id} cannot be resumed: order {twin.id} is already unfinished for the same "
+                          "CSR, CA and profile", existing=twin, metadata={"order_id": order_id, "existing": twin.id})

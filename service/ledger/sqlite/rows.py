@@ -30,7 +30,7 @@ __all__ = [
 NEW_ORDER_COLUMNS = (
     "id", "ca_id", "kind", "profile_id", "ca_profile_id", "term_days", "csr_pem", "fingerprint",
     "requested_dn", "common_name", "subject_alt_names", "marker", "request_id", "renewal_of_serial",
-    "requested_by", "options", "state", "created_at", "updated_at",
+    "requested_by", "options", "state", "created_at", "updated_at", "version",
 )
 
 CERT_COLUMNS = (
@@ -47,7 +47,7 @@ def new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
         order.csr_pem, order.fingerprint, order.requested_dn, order.common_name,
         sans_json(order.subject_alt_names), order.marker, order.request_id, order.renewal_of_serial,
         order.requested_by, json.dumps(dict(order.options), sort_keys=True), OrderState.RECEIVED.value,
-        now, now,
+        now, now, 1,  # version 1: the history's first entry
     )
 
 
@@ -79,6 +79,7 @@ def order_from_row(row: sqlite3.Row) -> OrderRecord:
         detail=str(row["detail"]),
         error_reason=str(row["error_reason"]),
         serial_number=row["serial_number"],
+        version=int(row["version"]),
     )
 
 

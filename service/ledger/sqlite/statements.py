@@ -5,14 +5,19 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Sequence
 
 import aiosqlite
 
-from service.ledger.base import CertificateRecord, OrderRecord, OrderState
+from service.errors import AlreadyExists
+from service.ledger.base import CertificateRecord, NewOrder, OrderRecord, OrderState
+from service.ledger.sqlite.migrations import UNFINISHED_SQL
 from service.ledger.sqlite.rows import CERT_COLUMNS, CERT_SELECT, certificate_from_row, order_from_row, ts, ts_or_none
 
 __all__ = [
+    "TWIN_ORDER",
+    "TWIN_WHERE",
     "append_history",
     "certificate_where",
     "execute",
@@ -20,8 +25,16 @@ __all__ = [
     "insert_certificate",
     "insert_event",
     "link_certificate",
+    "existing_for",
     "order_where",
+    "orders_like",
+    "unfinished_twin",
 ]
+
+# The CA's unfinished orders with one fingerprint (parameters: ca_id, fingerprint), the one that
+# kept the fingerprint first: only a file migrated with duplicates has more than one (migration 3).
+TWIN_WHERE = f"ca_id = ? AND fingerprint = ? AND {UNFINISHED_SQL}"
+TWIN_ORDER = "ORDER BY duplicate_of IS NOT NULL, created_at, rowid"
 
 
 async def execute(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> int:
@@ -84,3 +97,40 @@ async def insert_event(conn: aiosqlite.Connection, ca_id: str, action: str, seri
                         *, detail: str = "", reason: str = "") -> None:
     await execute(conn, "INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
                          "VALUES (?, ?, ?, ?, ?, ?)", (ca_id, action, serial, ts(when), detail, reason))
+
+
+async def unfinished_twin(conn: aiosqlite.Connection, ca_id: str, fingerprint: str, *,
+                          other_than: str | None = None) -> OrderRecord | None:
+    rows = list(await conn.execute_fetchall(
+        f"SELECT * FROM orders WHERE {TWIN_WHERE} AND id IS NOT ? {TWIN_ORDER} LIMIT 1",
+        (ca_id, fingerprint, other_than)))
+    return order_from_row(rows[0]) if rows else None
+
+
+async def orders_like(conn: aiosqlite.Connection, order: NewOrder) -> list[sqlite3.Row]:
+    """In one query, what a new order may turn out to be: the CA's order with its request id,
+    the CA's unfinished orders with its fingerprint, the order with its id."""
+    return list(await conn.execute_fetchall(
+        f"SELECT * FROM orders WHERE (ca_id = ? AND request_id = ?) OR ({TWIN_WHERE}) OR id = ? {TWIN_ORDER}",
+        (order.ca_id, order.request_id, order.ca_id, order.fingerprint, order.id)))
+
+
+def existing_for(order: NewOrder, rows: Sequence[sqlite3.Row]) -> OrderRecord | None:
+    """The recorded order ``order`` is a repeat of, by :meth:`create_order`'s rules (rows from
+    :func:`orders_like`), or None for a new one; an id reused for another request is refused."""
+    for row in rows:
+        if order.request_id is not None and (row["ca_id"], row["request_id"]) == (order.ca_id, order.request_id):
+            return order_from_row(row)
+    for row in rows:
+        if row["id"] == order.id:
+            existing = order_from_row(row)
+            if (existing.ca_id, existing.fingerprint, existing.request_id) == (
+                    order.ca_id, order.fingerprint, order.request_id):
+                return existing
+            raise AlreadyExists(f"order id {order.id} is already used by another request",
+                                metadata={"order_id": order.id})
+    for row in rows:  # in TWIN_ORDER: the one that kept the fingerprint first
+        if (row["ca_id"], row["fingerprint"]) == (order.ca_id, order.fingerprint) \
+                and not OrderState(row["state"]).finished:
+            return order_from_row(row)
+    return None
