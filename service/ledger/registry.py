@@ -200,17 +200,19 @@ def create_ledger(target: LedgerTarget, *, clock: Clock | None = None) -> Ledger
 
 def redact_url(text: str) -> str:
     """``text`` with the password of its user part and the values of secret query parameters
-    (``password``, ``sslpassword``, ``…secret…``, ``…token…``) replaced by ``***``."""
+    (``password``, ``sslpassword``, ``…secret…``, ``…token…``) replaced by ``***``; the rest
+    stays as written (``sqlite:////abs`` keeps its four slashes)."""
     try:
         parts = urlsplit(text)
     except ValueError:  # a malformed host ("[x"): show nothing of it but the scheme
         return f"{_scheme(text) or '?'}:***"
-    netloc = parts.netloc
-    userinfo, at, host = netloc.rpartition("@")
+    userinfo, at, host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
-    query = "&".join(_redact_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
-    return parts._replace(netloc=netloc, query=query).geturl()
+        text = text.replace(f"//{parts.netloc}", f"//{userinfo.partition(':')[0]}:***@{host}", 1)
+    if parts.query:
+        query = "&".join(_redact_pair(pair) for pair in parts.query.split("&"))
+        text = text.replace(f"?{parts.query}", f"?{query}", 1)
+    return text
 
 
 def _redact_pair(pair: str) -> str:

@@ -34,8 +34,10 @@ def parse_sqlite_url(source: LedgerSource) -> SQLiteSettings:
         parts = urlsplit(source.url.strip())
     except ValueError:
         raise LedgerSettingsError(("url", f"is not a valid SQLite URL: {_FORM}")) from None
-    if parts.netloc or not parts.path.startswith("/"):
+    if parts.netloc:
         raise LedgerSettingsError(("url", f"a SQLite ledger is a local file with no host or user: {_FORM}"))
+    if parts.path and not parts.path.startswith("/"):
+        raise LedgerSettingsError(("url", f"is not a SQLite file URL: {_FORM}"))
     if parts.query or parts.fragment:
         raise LedgerSettingsError(("url", f"a SQLite URL takes no query or fragment (?…, #…): {_FORM}"))
     raw = unquote(parts.path)[1:]  # the slash that ends "sqlite://" is not part of the path
