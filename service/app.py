@@ -71,7 +71,8 @@ class Gateway:
             raise
 
     async def _start(self) -> None:
-        self.ledger = await open_ledger(self.config.ledger.path)
+        self.ledger = await open_ledger(self.config.ledger)
+        log.info("ledger: %s", self.config.ledger.url)
         managed: list[ManagedCA] = []
         for ca in self.config.managed_cas:
             connector = create_connector(ca)

@@ -99,8 +99,8 @@ def add_client_commands(commands: Any) -> None:
     backup = ledger_commands.add_parser("backup", help="write a consistent copy of the ledger (safe while the "
                                         "gateway runs)")
     source = backup.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="gateway configuration (its ledger.path is copied)")
-    source.add_argument("--ledger", help="ledger file")
+    source.add_argument("--config", help="gateway configuration (the ledger its ledger section names is copied)")
+    source.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
     backup.add_argument("path", help="the copy to write (must not exist)")
 
 
@@ -270,22 +270,30 @@ def _make_csr(args: argparse.Namespace) -> int:
 
 
 def _ledger_backup(args: argparse.Namespace) -> int:
+    """Copy the ledger through its backend: the configuration's ``ledger`` section, or
+    ``--ledger`` (a SQLite file, or a ledger URL; relative to the working directory)."""
     import asyncio
 
+    from service.errors import NotFound, Unimplemented
     from service.ledger import backup_ledger
+    from service.ledger.registry import LedgerSettingsError, file_target, parse_target
 
     if args.config:
         from service.config import load_config
 
-        source = load_config(Path(args.config)).ledger.path
+        target = load_config(Path(args.config)).ledger.target
     else:
-        source = Path(args.ledger)
-    if not source.exists():
-        print(f"error: no ledger at {source}", file=sys.stderr)
+        try:
+            target = parse_target(args.ledger) if "://" in args.ledger else file_target(Path(args.ledger))
+        except LedgerSettingsError as exc:
+            print("error: --ledger: " + "; ".join(text for _, text in exc.problems), file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        asyncio.run(backup_ledger(target, Path(args.path)))
+    except (NotFound, Unimplemented) as exc:  # no ledger there / a backend without a copy of its own
+        print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-
-    asyncio.run(backup_ledger(source, Path(args.path)))
-    print(f"ledger {source} copied to {args.path}", file=sys.stderr)
+    print(f"ledger {target.path or target.shown} copied to {args.path}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -47,6 +47,7 @@ _GATEWAY_KEYS = {
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
+DEFAULT_LEDGER_FILE = "cagw-ledger.db"
 
 
 def _listen(r: Reader, section: Mapping[str, Any], default: str) -> ListenSettings:
@@ -187,6 +188,33 @@ def _managed_cas(r: Reader, raw_cas: Any) -> list[CASettings]:
     return cas
 
 
+def _ledger(r: Reader, section: Mapping[str, Any]) -> LedgerSettings:
+    """``url`` chooses the backend by its scheme (``path`` is short for a ``sqlite:///`` URL); the
+    backend parses the URL and its own keys. On a problem the default stands in (never used)."""
+    # Imported here: the ledger package imports the connector types, which import config.
+    from service.ledger.registry import LedgerSettingsError, backend_for, parse_target, url_for_path
+
+    url, path = r.text(section, "url"), r.text(section, "path")
+    if url is not None and path is not None:
+        r.problem("give url or path, not both (path is short for a sqlite:/// url)", "url")
+    key = "url" if url is not None else "path"
+    written = url if url is not None else url_for_path(path if path is not None else DEFAULT_LEDGER_FILE)
+    try:
+        try:
+            backend = backend_for(written)
+        except LedgerSettingsError:
+            r.reject_unknown(section, {"path", "url"})
+            raise
+        r.reject_unknown(section, {"path", "url", *backend.option_keys})
+        options = {name: r.text(section, name) or "" for name in sorted(backend.option_keys) if name in section}
+        target = parse_target(written, options=options, resolve_path=r.resolve_path)
+    except LedgerSettingsError as exc:
+        for problem_key, text in exc.problems:
+            r.problem(text, key if problem_key == "url" else problem_key)
+        target = parse_target(url_for_path(DEFAULT_LEDGER_FILE), resolve_path=r.resolve_path)
+    return LedgerSettings(target=target)
+
+
 def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | None = None,
                  source: Path | None = None) -> Config:
     """Validate a parsed YAML document; raise one ConfigError listing every problem."""
@@ -219,9 +247,7 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         r.reject_unknown(ops_section, {"listen"})
         ops = _listen(r, ops_section, "127.0.0.1:9464")
     with r.at("ledger"):
-        ledger_section = r.mapping(top.get("ledger"))
-        r.reject_unknown(ledger_section, {"path"})
-        ledger = LedgerSettings(path=r.resolve_path(r.text(ledger_section, "path", default="cagw-ledger.db") or ""))
+        ledger = _ledger(r, r.mapping(top.get("ledger")))
     if top.get("clients") is not None:  # even an empty list: it would read as "nobody" yet allow everyone
         r.problem("caller authorization (clients) is not available in this release; remove the section "
                   "rather than believe it is enforced", "clients")

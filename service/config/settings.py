@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # for the annotation only: the ledger package imports the connector types, which name config
+    from service.ledger.registry import LedgerTarget
 
 
 class Secret:
@@ -122,7 +125,21 @@ class CASettings:
 
 @dataclass(frozen=True)
 class LedgerSettings:
-    path: Path
+    """The ``ledger:`` section: the backend the URL's scheme chose, with that backend's own
+    settings (``service.ledger.registry`` parses them). Neither its repr nor ``url`` shows a
+    credential."""
+
+    target: LedgerTarget
+
+    @property
+    def url(self) -> str:
+        """The ledger's URL with any password replaced by ``***``: safe in logs and errors."""
+        return self.target.shown
+
+    @property
+    def path(self) -> Path | None:
+        """The ledger's file when its backend keeps it in one (SQLite), else None."""
+        return self.target.path
 
 
 @dataclass(frozen=True)

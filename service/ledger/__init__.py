@@ -1,14 +1,16 @@
 """The ledger: the durable record of orders, certificates, events and the audit trail.
 
-The core depends on the :class:`Ledger` protocol and its records (``base``);
-:class:`SQLiteLedger` is the embedded implementation, and :func:`open_ledger`
-is what the application calls. Storage failures are :class:`LedgerError`
-(retryable: :class:`LedgerUnavailable`); a file that cannot be a ledger is a
-``ConfigError`` naming it.
+The core depends on the :class:`Ledger` protocol and its records (``base``).
+Implementations are backends chosen by the scheme of ``ledger.url``
+(``registry``): :class:`SQLiteLedger` (``sqlite/``, the embedded default) is
+one; a database server shared by several gateways is another package next to
+it. :func:`open_ledger` is what the application calls. Storage failures are
+:class:`LedgerError` (retryable: :class:`LedgerUnavailable`); a ledger that
+cannot be opened is a ``ConfigError`` naming it.
 
 Example::
 
-    ledger = await open_ledger(Path("/var/lib/cagw/ledger.db"))
+    ledger = await open_ledger(config.ledger)        # or open_ledger(Path("ledger.db"))
     try:
         record, created = await ledger.create_order(new_order)
     finally:
@@ -17,10 +19,11 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from service.errors import Unimplemented
 from service.ledger.base import (
     AuditEntry,
     CertificateEventRecord,
@@ -30,42 +33,75 @@ from service.ledger.base import (
     OrderKind,
     OrderRecord,
     OrderState,
+    RevocationClaim,
     SubjectEntry,
 )
-from service.ledger.errors import LedgerError, LedgerUnavailable
-from service.ledger.migrations import LATEST_VERSION
-from service.ledger.sqlite import SQLiteLedger, backup_database
+from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
+from service.ledger.registry import (
+    Clock,
+    LedgerBackend,
+    LedgerSettingsError,
+    LedgerTarget,
+    create_ledger,
+    parse_target,
+    register_backend,
+    target_of,
+)
+from service.ledger.sqlite import SQLiteLedger
+from service.ledger.sqlite.migrations import LATEST_VERSION
+
+if TYPE_CHECKING:
+    from service.config.settings import LedgerSettings
 
 __all__ = [
     "LATEST_VERSION",
     "AuditEntry",
     "CertificateEventRecord",
     "CertificateRecord",
+    "DuplicateOrder",
     "Ledger",
+    "LedgerBackend",
     "LedgerError",
+    "LedgerSettingsError",
+    "LedgerTarget",
     "LedgerUnavailable",
     "NewOrder",
+    "OrderChanged",
     "OrderKind",
     "OrderRecord",
     "OrderState",
+    "RevocationClaim",
     "SQLiteLedger",
     "SubjectEntry",
     "backup_ledger",
     "open_ledger",
+    "parse_target",
+    "register_backend",
 ]
 
 
-async def open_ledger(path: Path, *, clock: Callable[[], dt.datetime] | None = None) -> Ledger:
-    """Open (creating or migrating as needed) the ledger at ``path`` and return it OPEN.
+async def open_ledger(where: LedgerSettings | LedgerTarget | os.PathLike[str], *,
+                      clock: Clock | None = None) -> Ledger:
+    """Open (creating or migrating as needed) the ledger ``where`` names and return it OPEN.
 
-    The caller closes it. Today every path is a SQLite file; a PostgreSQL
-    ledger would be chosen here, so callers never name an implementation.
+    ``where`` is a configuration's ``ledger`` settings, a parsed target, or a
+    path (a SQLite file). The caller closes the ledger; callers never name an
+    implementation.
     """
-    ledger = SQLiteLedger(path) if clock is None else SQLiteLedger(path, clock=clock)
+    ledger = create_ledger(target_of(where), clock=clock)
     await ledger.open()
     return ledger
 
 
-async def backup_ledger(path: Path, target: Path) -> None:
-    """Write a consistent copy of the ledger at ``path``, safe while a gateway uses it."""
-    await backup_database(path, target)
+async def backup_ledger(where: LedgerSettings | LedgerTarget | os.PathLike[str], copy: Path) -> None:
+    """Write a consistent copy of the ledger ``where`` names to ``copy``, safe while gateways use it.
+
+    A backend without a copy of its own raises ``Unimplemented`` saying so.
+    """
+    target = target_of(where)
+    backup = target.backend.backup
+    if backup is None:
+        raise Unimplemented(f"the {target.backend.name} ledger {target.shown} cannot be copied by "
+                            "`cagw ledger backup`; back it up with its database's own tools",
+                            reason="LEDGER_BACKUP_UNSUPPORTED", metadata={"ledger": target.shown})
+    await backup(target.settings, Path(copy))

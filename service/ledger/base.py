@@ -2,9 +2,15 @@
 
 The core writes an order here **before** calling the CA, then every state
 change, then the issued certificate. A restart resumes whatever is unfinished.
-This module defines the records and the ``Ledger`` protocol; ``sqlite`` is the
+This module defines the records and the ``Ledger`` protocol; ``sqlite/`` is the
 embedded implementation, and a PostgreSQL one can fill the same protocol so
 that several gateway replicas share work.
+
+The guarantees that keep an order from being paid twice belong to the ledger,
+not to one process's locks, so that they hold for every gateway sharing it:
+one unfinished order per CSR (:meth:`Ledger.create_order`), state changes
+conditional on what the caller read (:meth:`Ledger.update_order`), and one
+revoke in flight per serial (:meth:`Ledger.claim_revocation`).
 
 Serial numbers are stored canonical: lowercase hex without leading zeros.
 Distinguished names are stored normalised (see ``service.x509.normalize_dn``).
@@ -31,6 +37,7 @@ __all__ = [
     "OrderKind",
     "OrderRecord",
     "OrderState",
+    "RevocationClaim",
     "SubjectEntry",
 ]
 
@@ -102,6 +109,9 @@ class OrderRecord:
     detail: str = ""  # last word from the CA (pending text, failure message)
     error_reason: str = ""  # ErrorInfo reason when FAILED
     serial_number: str | None = None  # set when ISSUED
+    # +1 with every recorded state change (it is the length of the order's history): what a
+    # conditional update compares.
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,19 @@ class CertificateEventRecord:
 
 
 @dataclass(frozen=True)
+class RevocationClaim:
+    """Who may send the revoke of one serial to the CA, until when (the ledger's time)."""
+
+    ca_id: str
+    serial_number: str
+    claimant: str
+    expires_at: dt.datetime
+
+    def held_by(self, claimant: str) -> bool:
+        return self.claimant == claimant
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     time: dt.datetime
     ca_id: str
@@ -156,7 +179,10 @@ class AuditEntry:
 
 
 class Ledger(Protocol):
-    """Durable store. Every method is safe to call concurrently from one event loop."""
+    """Durable store. Every method is safe to call concurrently from one event loop, and every
+    guarantee below holds for all the gateways (processes) that share one ledger, not only for
+    the calls of one of them: each is kept by the ledger itself (a unique index, a conditional
+    write), never by a lock in the caller's memory."""
 
     async def open(self) -> None: ...
 
@@ -164,18 +190,36 @@ class Ledger(Protocol):
 
     # -- orders
     async def create_order(self, order: NewOrder) -> tuple[OrderRecord, bool]:
-        """Record a new order. When ``request_id`` is already known for the CA, return that
-        existing order and False instead (the caller decides whether it matches)."""
+        """Record a new order in state RECEIVED and return ``(record, True)``, or an existing
+        order and False instead, atomically (of any number of concurrent calls from any number
+        of gateways, exactly one creates):
+
+        - the order with the same ``request_id`` on the CA (the caller decides whether it
+          matches the request);
+        - else the unfinished order of the CA with the same ``fingerprint``: there is at most
+          one (a unique index on unfinished ``(ca_id, fingerprint)``), so an identical pending
+          CSR is never ordered (paid) twice;
+        - else the order already recorded with the same id for the same request (a retried
+          call); an id reused for another request raises ``AlreadyExists``.
+        """
 
     async def get_order(self, order_id: str) -> OrderRecord | None: ...
 
     async def find_order_by_request_id(self, ca_id: str, request_id: str) -> OrderRecord | None: ...
 
     async def find_unfinished_by_fingerprint(self, ca_id: str, fingerprint: str) -> OrderRecord | None:
-        """An unfinished order for the same CSR, CA and profile (so a duplicate is not paid twice)."""
+        """The unfinished order for the same CSR, CA and profile, the one :meth:`create_order`
+        would return (so a duplicate is not paid twice)."""
 
     async def unfinished_orders(self) -> list[OrderRecord]:
-        """Orders not ISSUED/FAILED/ABANDONED, oldest first (what a restart resumes)."""
+        """Orders not ISSUED/FAILED/ABANDONED, oldest first: what a starting gateway resumes.
+
+        A ledger used by one gateway (SQLite) returns every one. A ledger shared by several
+        gateways must not let two of them work on one order at once: until leases exist (an
+        owner and an expiry per order, renewed while it is worked on, taken over when it
+        lapses), such a ledger returns every unfinished order and each state change is made
+        with ``expected_version`` (see :meth:`update_order`), so only one gateway moves it.
+        """
 
     async def update_order(
         self,
@@ -187,8 +231,18 @@ class Ledger(Protocol):
         next_attempt_at: dt.datetime | None = None,
         detail: str | None = None,
         error_reason: str | None = None,
+        expected_state: OrderState | None = None,
+        expected_version: int | None = None,
     ) -> OrderRecord:
-        """Record a state change (and append it to the order's history)."""
+        """Record a state change (and append it to the order's history); ``version`` grows by one.
+
+        With ``expected_state`` and/or ``expected_version`` the change is a compare-and-set:
+        it is made only if the order still has that state and/or version (what the caller read),
+        atomically; otherwise nothing changes and ``OrderChanged`` (with the current record)
+        says the caller lost to another writer. Moving an order back to an unfinished state
+        while another unfinished order has its fingerprint raises ``DuplicateOrder`` (with that
+        order), since two would then be worked on. An unknown order is ``NotFound``.
+        """
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]: ...
 
@@ -196,14 +250,30 @@ class Ledger(Protocol):
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
                             *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
         """Store the certificate, mark the order ISSUED, file it under its subject DN(s),
-        append an ``issued`` event — all in one transaction. Idempotent per serial."""
+        append an ``issued`` event — all in one transaction. Idempotent per serial: of any number
+        of calls (from any gateway), one stores it and the others change nothing."""
 
     async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None: ...
+
+    async def claim_revocation(self, ca_id: str, serial_number: str, *, claimant: str,
+                               seconds: float) -> RevocationClaim:
+        """Claim the right to send this serial's revoke to the CA for ``seconds`` (the ledger's
+        own time decides expiry) and return the claim that holds now, atomically: ours, or
+        another claimant's that has not expired (``claim.held_by(claimant)`` tells). A claimant
+        may renew its own claim; an expired one is taken over. So two gateways never both send
+        one revoke: claim, re-read the certificate, call the CA, then :meth:`mark_revoked`
+        (which ends the claim) or :meth:`release_revocation`.
+        """
+
+    async def release_revocation(self, ca_id: str, serial_number: str, *, claimant: str) -> bool:
+        """End our claim (the revoke failed or was not needed); another claimant's is left
+        alone. True when a claim of ``claimant`` was ended."""
 
     async def mark_revoked(self, ca_id: str, serial_number: str, *, reason: str, comment: str,
                            when: dt.datetime, compromise_date: dt.datetime | None = None
                            ) -> CertificateRecord | None:
-        """Mark revoked and append a ``revoked`` event; no second event when already revoked."""
+        """Mark revoked and append a ``revoked`` event, once: no second event when already revoked
+        (the first reason and time stand), whoever calls. Ends any revocation claim on the serial."""
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""
@@ -219,4 +289,5 @@ class Ledger(Protocol):
     async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
 
     async def backup(self, target: Path) -> None:
-        """Write a consistent copy of the ledger while the gateway runs."""
+        """Write a consistent copy of the ledger while the gateway runs; a ledger that has no copy
+        of its own raises ``Unimplemented`` saying so."""

@@ -273,7 +273,7 @@ FAILURES: dict[str, Fail] = {
     "fail-unknown-rest-key": fail(top({"rest": {"base-path": "/x"}}),
                                   f"rest.base-path: unknown key (allowed: {ALLOWED_REST})"),
     "fail-unknown-ops-key": fail(top({"ops": {"tls": {}}}), "ops.tls: unknown key (allowed: listen)"),
-    "fail-unknown-ledger-key": fail(top({"ledger": {"url": "x"}}), "ledger.url: unknown key (allowed: path)"),
+    "fail-unknown-ledger-key": fail(top({"ledger": {"file": "x"}}), "ledger.file: unknown key (allowed: path, url)"),
     # --- wrong types
     "fail-managed-cas-not-a-list": fail(top({"managed-cas": {"id": "x"}}), "managed-cas: must be a list, found a mapping"),
     "fail-ca-entry-not-a-mapping": fail(top({"managed-cas": ["sectigo-ov"]}),

@@ -32,47 +32,11 @@ from service.ledger import (
     SQLiteLedger,
     open_ledger,
 )
-from service.ledger.migrations import LATEST_VERSION, MIGRATIONS, UNFINISHED_SQL, migrate
+from service.ledger.sqlite.migrations import LATEST_VERSION, MIGRATIONS, UNFINISHED_SQL, migrate
 from service.ledger.sqlite import translate_sqlite_error
+from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
 
 ROOT = Path(__file__).resolve().parents[2]
-T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-
-
-class ManualClock:
-    """A clock that moves only when told, so stored times are exact."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float = 1.0) -> dt.datetime:
-        self.now += dt.timedelta(seconds=seconds)
-        return self.now
-
-
-def new_order(order_id: str, *, ca_id: str = "ca-1", request_id: str | None = None, fingerprint: str = "",
-              requested_dn: str = "cn=host.example.com") -> NewOrder:
-    return NewOrder(
-        id=order_id, ca_id=ca_id, profile_id="web", ca_profile_id="101", term_days=365,
-        csr_pem="-----BEGIN CERTIFICATE REQUEST-----\n...", fingerprint=fingerprint or f"fp-{order_id}",
-        requested_dn=requested_dn, common_name="host.example.com",
-        subject_alt_names=(SubjectAltName("dNSName", "host.example.com"), SubjectAltName("dNSName", "www.example.com")), marker=f"cagw:{order_id}",
-        request_id=request_id, requested_by="client-a", options={"format": "PEM", "includeCa": "true"},
-    )
-
-
-def new_certificate(serial: str, *, ca_id: str = "ca-1", subject_dn: str = "cn=host.example.com",
-                    issued_at: dt.datetime | None = T0) -> CertificateRecord:
-    return CertificateRecord(
-        serial_number=serial, ca_id=ca_id, order_id=None, certificate_der=b"\x30\x82leaf-" + serial.encode(),
-        chain_der=(b"\x30\x82intermediate", b"\x30\x82root"), subject_dn=subject_dn, issuer_dn="cn=issuing ca",
-        not_before=T0, not_after=T0 + dt.timedelta(days=365), issued_at=issued_at,
-    )
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
@@ -206,16 +170,16 @@ async def test_ok_find_unfinished_by_fingerprint(ledger: SQLiteLedger, clock: Ma
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") is None
     await ledger.create_order(new_order("ok-old", fingerprint="fp"))
     clock.advance()
-    await ledger.create_order(new_order("ok-new", fingerprint="fp"))
+    record, created = await ledger.create_order(new_order("ok-new", fingerprint="fp"))
+    assert not created and record.id == "ok-old"  # one unfinished order per CSR (migration 3)
+    await ledger.update_order("ok-old", state=OrderState.FAILED, detail="rejected")
     clock.advance()
-    await ledger.create_order(new_order("ok-done", fingerprint="fp"))
-    await ledger.update_order("ok-done", state=OrderState.FAILED, detail="rejected")
+    await ledger.create_order(new_order("ok-new", fingerprint="fp"))
     await ledger.create_order(new_order("ok-elsewhere", ca_id="ca-2", fingerprint="fp"))
     found = await ledger.find_unfinished_by_fingerprint("ca-1", "fp")
     assert found is not None and found.id == "ok-new"
     await ledger.update_order("ok-new", state=OrderState.ABANDONED)
-    found = await ledger.find_unfinished_by_fingerprint("ca-1", "fp")
-    assert found is not None and found.id == "ok-old"
+    assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") is None
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "other") is None
 
 
@@ -733,6 +697,103 @@ async def test_ok_v1_database_migrates_to_latest(tmp_path: Path) -> None:
     assert versions == [(v,) for v in range(1, LATEST_VERSION + 1)]
 
 
+async def insert_v2_order(conn: aiosqlite.Connection, order_id: str, state: str, minute: int, *,
+                          ca_id: str = "ca-1", fingerprint: str = "fp-dup", ca_order_id: str | None = None,
+                          history: int = 1) -> None:
+    """An order row and its history as release 2 wrote them (in its own SQL)."""
+    created = f"2030-01-01T00:{minute:02d}:00.000000Z"
+    await conn.execute(
+        "INSERT INTO orders (id, ca_id, kind, profile_id, ca_profile_id, term_days, csr_pem, fingerprint,"
+        " requested_dn, common_name, subject_alt_names, marker, request_id, renewal_of_serial, requested_by,"
+        " options, state, created_at, updated_at, ca_order_id) VALUES (?, ?, 'ENROLL', 'web', '101', 365, 'csr',"
+        " ?, 'cn=dup', 'dup', '[]', ?, NULL, NULL, 'client-a', '{}', ?, ?, ?, ?)",
+        (order_id, ca_id, fingerprint, f"cagw:{order_id}", state, created, created, ca_order_id))
+    for seq in range(1, history + 1):
+        await conn.execute("INSERT INTO order_history (order_id, seq, time, state, detail) VALUES (?, ?, ?, ?, '')",
+                           (order_id, seq, created, "RECEIVED" if seq == 1 else state))
+
+
+async def test_ok_migration_3_keeps_every_duplicate_an_old_file_holds(tmp_path: Path, clock: ManualClock) -> None:
+    """Several unfinished orders for one CSR (possible before migration 3): none is closed, since
+    each may be paid at the CA; the oldest keeps the fingerprint, the others finish as they would."""
+    path = tmp_path / "ledger.db"
+    await build_database_at(path, 2)
+    async with aiosqlite.connect(path) as conn:
+        await insert_v2_order(conn, "dup-done", "FAILED", 0, history=2)
+        await insert_v2_order(conn, "dup-old", "COLLECTING", 1, ca_order_id="1", history=3)
+        await insert_v2_order(conn, "dup-mid", "SUBMITTED", 2, ca_order_id="2", history=2)
+        await insert_v2_order(conn, "dup-new", "RECEIVED", 3)
+        await insert_v2_order(conn, "dup-other-ca", "COLLECTING", 4, ca_id="ca-2", ca_order_id="3", history=2)
+        await conn.commit()
+    async with SQLiteLedger(path, clock=clock) as ledger:
+        assert [o.id for o in await ledger.unfinished_orders()] == ["dup-old", "dup-mid", "dup-new", "dup-other-ca"]
+        assert await raw_rows(path, "SELECT id, duplicate_of, version FROM orders ORDER BY created_at") == [
+            ("dup-done", None, 2), ("dup-old", None, 3), ("dup-mid", "dup-old", 2), ("dup-new", "dup-old", 1),
+            ("dup-other-ca", None, 2)]
+        keeper = await ledger.find_unfinished_by_fingerprint("ca-1", "fp-dup")
+        assert keeper is not None and keeper.id == "dup-old"
+        record, created = await ledger.create_order(new_order("dup-later", fingerprint="fp-dup"))
+        assert not created and record == keeper
+        # The others go on as before: they collect and finish, and while one is unfinished a
+        # new identical request is still deduplicated to it (never a third paid order).
+        await ledger.update_order("dup-old", state=OrderState.FAILED, detail="rejected")
+        record, created = await ledger.create_order(new_order("dup-later", fingerprint="fp-dup"))
+        assert not created and record.id == "dup-mid"
+        issued = await ledger.record_issued("dup-mid", new_certificate("d0", subject_dn="cn=dup"))
+        assert issued is not None and issued.state is OrderState.ISSUED
+        await ledger.update_order("dup-new", state=OrderState.COLLECTING, ca_order_id="4")
+        await ledger.update_order("dup-new", state=OrderState.ABANDONED)
+        record, created = await ledger.create_order(new_order("dup-later", fingerprint="fp-dup"))
+        assert created and record.id == "dup-later"
+
+
+async def test_fail_unique_index_refuses_a_second_unfinished_order_for_one_csr(ledger: SQLiteLedger) -> None:
+    """The index itself, as another program writing the file would meet it."""
+    await ledger.create_order(new_order("fail-first", fingerprint="fp"))
+    async with aiosqlite.connect(ledger.path) as conn:
+        await insert_v2_order(conn, "fail-finished", "FAILED", 5, fingerprint="fp")  # finished: allowed
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            await insert_v2_order(conn, "fail-second", "RECEIVED", 6, fingerprint="fp")
+        await conn.rollback()
+
+
+RACE_CHILD = r"""
+import asyncio, sys
+from pathlib import Path
+from service.ledger import NewOrder, open_ledger
+
+async def main():
+    ledger = await open_ledger(Path(sys.argv[1]))
+    worker = sys.argv[2]
+    created = 0
+    for n in range(60):
+        _, made = await ledger.create_order(NewOrder(
+            id=f"{worker}-{n}", ca_id="ca-1", profile_id="web", ca_profile_id="101", term_days=365, csr_pem="csr",
+            fingerprint=f"fp-{n % 20}", requested_dn="", common_name="race", subject_alt_names=(),
+            marker=f"{worker}-{n}"))
+        created += made
+    await ledger.close()
+    print(created)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_ok_processes_racing_on_one_file_make_one_order_per_csr(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    async with SQLiteLedger(path):  # created and migrated once, so the children only race on orders
+        pass
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    children = [await asyncio.create_subprocess_exec(sys.executable, "-c", RACE_CHILD, str(path), f"w{i}", env=env,
+                                                     stdout=asyncio.subprocess.PIPE) for i in range(3)]
+    outputs = [await asyncio.wait_for(child.communicate(), timeout=60) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0]
+    assert sum(int(out) for out, _ in outputs) == 20
+    assert await raw_rows(path, "SELECT fingerprint, COUNT(*) FROM orders GROUP BY fingerprint") == [
+        (f"fp-{n}", 1) for n in sorted(range(20), key=lambda n: f"fp-{n}")]
+
+
 @pytest.mark.parametrize("start", range(0, LATEST_VERSION + 1), ids=lambda v: f"ok-from-version-{v}")
 async def test_every_version_opens_at_latest(tmp_path: Path, start: int) -> None:
     path = tmp_path / "ledger.db"
@@ -795,9 +856,10 @@ def test_every_sqlite_error_is_translated(error: sqlite3.Error, code: int | None
     assert "/var/lib/cagw/ledger.db" in translated.message
 
 
-def test_only_the_ledger_touches_sqlite3() -> None:
+def test_only_the_sqlite_ledger_touches_sqlite3() -> None:
     offenders = [
         str(path.relative_to(ROOT)) for path in (ROOT / "service").rglob("*.py")
-        if path.parent.name != "ledger" and ("import sqlite3" in path.read_text() or "aiosqlite" in path.read_text())
+        if ROOT / "service" / "ledger" / "sqlite" not in path.parents
+        and ("import sqlite3" in path.read_text() or "aiosqlite" in path.read_text())
     ]
     assert offenders == []

@@ -146,7 +146,45 @@ _V2: Sequence[str] = (
     "ALTER TABLE certificates ADD COLUMN compromise_date TEXT",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2)
+# 3: the guarantees a shared ledger keeps across processes (see ledger/base.py).
+# - ``version``: what a conditional update compares; for old rows, the length of their history.
+# - One unfinished order per (ca_id, fingerprint), by a unique index. An older file may already
+#   hold several for one CSR (a request id retrying a failed order revived it next to a newer
+#   one; two processes on one file). Each of them may already be paid at the CA, so none is
+#   closed: the oldest keeps the fingerprint, and the others get ``duplicate_of`` (the oldest's
+#   id), which keeps them out of the unique index while they finish as they would have.
+# - ``revocation_claims``: who sends a serial's revoke to the CA, until when.
+_V3: Sequence[str] = (
+    "ALTER TABLE orders ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    "UPDATE orders SET version = (SELECT COUNT(*) FROM order_history h WHERE h.order_id = orders.id)",
+    "ALTER TABLE orders ADD COLUMN duplicate_of TEXT REFERENCES orders (id)",
+    """
+    UPDATE orders SET duplicate_of = (
+        SELECT k.id FROM orders k
+        WHERE k.ca_id = orders.ca_id AND k.fingerprint = orders.fingerprint
+          AND k.state NOT IN ('ISSUED', 'FAILED', 'ABANDONED')
+        ORDER BY k.created_at, k.rowid LIMIT 1)
+    WHERE state NOT IN ('ISSUED', 'FAILED', 'ABANDONED') AND EXISTS (
+        SELECT 1 FROM orders k
+        WHERE k.ca_id = orders.ca_id AND k.fingerprint = orders.fingerprint
+          AND k.state NOT IN ('ISSUED', 'FAILED', 'ABANDONED')
+          AND (k.created_at, k.rowid) < (orders.created_at, orders.rowid))
+    """,
+    "CREATE UNIQUE INDEX orders_pending_fingerprint ON orders (ca_id, fingerprint) "
+    "WHERE state NOT IN ('ISSUED', 'FAILED', 'ABANDONED') AND duplicate_of IS NULL",
+    """
+    CREATE TABLE revocation_claims (
+        ca_id         TEXT NOT NULL,
+        serial_number TEXT NOT NULL,
+        claimant      TEXT NOT NULL,
+        claimed_at    TEXT NOT NULL,
+        expires_at    TEXT NOT NULL,
+        PRIMARY KEY (ca_id, serial_number)
+    )
+    """,
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -1,0 +1,145 @@
+"""Rows of the SQLite ledger <-> the ledger's records, and the stored time format."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from service.connectors.base import SubjectAltName
+from service.ledger.base import CertificateRecord, NewOrder, OrderKind, OrderRecord, OrderState
+
+__all__ = [
+    "CERT_COLUMNS",
+    "CERT_SELECT",
+    "NEW_ORDER_COLUMNS",
+    "TS_FORMAT",
+    "certificate_from_row",
+    "from_ts",
+    "new_order_values",
+    "order_from_row",
+    "sans_json",
+    "ts",
+    "ts_or_none",
+]
+
+NEW_ORDER_COLUMNS = (
+    "id", "ca_id", "kind", "profile_id", "ca_profile_id", "term_days", "csr_pem", "fingerprint",
+    "requested_dn", "common_name", "subject_alt_names", "marker", "request_id", "renewal_of_serial",
+    "requested_by", "options", "state", "created_at", "updated_at", "version",
+)
+
+CERT_COLUMNS = (
+    "ca_id", "serial_number", "order_id", "der", "chain", "subject_dn", "issuer_dn", "not_before",
+    "not_after", "status", "revoked_at", "revocation_reason", "revocation_comment", "issued_at", "compromise_date",
+)
+# Prefixed, so the columns keep their names when joined with orders and subjects.
+CERT_SELECT = ", ".join(f"c.{name} AS c_{name}" for name in CERT_COLUMNS)
+
+
+def new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
+    return (
+        order.id, order.ca_id, order.kind.value, order.profile_id, order.ca_profile_id, order.term_days,
+        order.csr_pem, order.fingerprint, order.requested_dn, order.common_name,
+        sans_json(order.subject_alt_names), order.marker, order.request_id, order.renewal_of_serial,
+        order.requested_by, json.dumps(dict(order.options), sort_keys=True), OrderState.RECEIVED.value,
+        now, now, 1,  # version 1: the history's first entry
+    )
+
+
+def order_from_row(row: sqlite3.Row) -> OrderRecord:
+    options: Mapping[str, str] = json.loads(row["options"])
+    return OrderRecord(
+        id=str(row["id"]),
+        ca_id=str(row["ca_id"]),
+        profile_id=str(row["profile_id"]),
+        ca_profile_id=str(row["ca_profile_id"]),
+        term_days=int(row["term_days"]),
+        csr_pem=str(row["csr_pem"]),
+        fingerprint=str(row["fingerprint"]),
+        requested_dn=str(row["requested_dn"]),
+        common_name=str(row["common_name"]),
+        subject_alt_names=_sans_from_json(row["subject_alt_names"]),
+        marker=str(row["marker"]),
+        kind=OrderKind(row["kind"]),
+        request_id=row["request_id"],
+        renewal_of_serial=row["renewal_of_serial"],
+        requested_by=str(row["requested_by"]),
+        options=options,
+        state=OrderState(row["state"]),
+        created_at=from_ts(row["created_at"]),
+        updated_at=from_ts(row["updated_at"]),
+        ca_order_id=row["ca_order_id"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=from_ts(row["next_attempt_at"]) if row["next_attempt_at"] is not None else None,
+        detail=str(row["detail"]),
+        error_reason=str(row["error_reason"]),
+        serial_number=row["serial_number"],
+        version=int(row["version"]),
+    )
+
+
+def sans_json(sans: Sequence[SubjectAltName]) -> str:
+    return json.dumps([[san.type, san.value] for san in sans])
+
+
+def _sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
+    """``[[type, value], …]``; a ledger written before SANs were typed holds bare values, whose
+    type shows in their form (an ``@`` is an e-mail address, an address parses as IP)."""
+    return tuple(SubjectAltName(*item) if isinstance(item, list) else _legacy_san(str(item))
+                 for item in json.loads(text))
+
+
+def _legacy_san(value: str) -> SubjectAltName:
+    if "@" in value:
+        return SubjectAltName("rfc822Name", value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return SubjectAltName("dNSName", value)
+    return SubjectAltName("iPAddress", value)
+
+
+def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
+    """From a row selected with ``CERT_SELECT`` (``c_``-prefixed columns)."""
+    return CertificateRecord(
+        serial_number=str(row["c_serial_number"]),
+        ca_id=str(row["c_ca_id"]),
+        order_id=row["c_order_id"],
+        certificate_der=bytes(row["c_der"]),
+        chain_der=tuple(base64.b64decode(item) for item in json.loads(row["c_chain"])),
+        subject_dn=str(row["c_subject_dn"]),
+        issuer_dn=str(row["c_issuer_dn"]),
+        not_before=from_ts(row["c_not_before"]),
+        not_after=from_ts(row["c_not_after"]),
+        status=str(row["c_status"]),
+        revoked_at=from_ts(row["c_revoked_at"]) if row["c_revoked_at"] is not None else None,
+        revocation_reason=str(row["c_revocation_reason"]),
+        revocation_comment=str(row["c_revocation_comment"]),
+        issued_at=from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
+        compromise_date=from_ts(row["c_compromise_date"]) if row["c_compromise_date"] is not None else None,
+    )
+
+
+# Times: fixed-width ISO-8601 UTC text, so text order is time order.
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def ts(value: dt.datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"the ledger stores timezone-aware times only, got naive {value.isoformat()}")
+    return value.astimezone(dt.UTC).strftime(TS_FORMAT)
+
+
+def ts_or_none(value: dt.datetime | None) -> str | None:
+    return ts(value) if value is not None else None
+
+
+def from_ts(text: Any) -> dt.datetime:
+    return dt.datetime.strptime(str(text), TS_FORMAT).replace(tzinfo=dt.UTC)
+
+

@@ -1,0 +1,321 @@
+"""The ``Ledger`` protocol's guarantees, for every backend: one suite, parametrised by backend.
+
+Each test gets a ``store``: one backing store (a SQLite file here) that any number of
+gateways open, each with connections of its own, exactly as separate processes would. The
+guarantees are checked both within one ledger and between two of them, so a ledger shared by
+several gateways keeps them too. Only protocol methods are used: no SQL, no private state.
+
+A new backend adds one entry to ``BACKENDS``: a function that opens one more ledger on a store
+of its own per test (in its own database or schema, cleaned up afterwards). Its ledgers must
+take their time from ``clock``, so expiries can be tested without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+
+from service.errors import AlreadyExists, NotFound
+from service.ledger import (
+    DuplicateOrder,
+    Ledger,
+    OrderChanged,
+    OrderState,
+    open_ledger,
+    parse_target,
+)
+from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
+
+OpenLedger = Callable[[], Awaitable[Ledger]]
+
+
+def sqlite_store(tmp_path: Path, clock: ManualClock) -> OpenLedger:
+    # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
+    target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
+    return lambda: open_ledger(target, clock=clock)
+
+
+BACKENDS: dict[str, Callable[[Path, ManualClock], OpenLedger]] = {"sqlite": sqlite_store}
+
+
+class Store:
+    """Opens ledgers on one backing store; :meth:`gateway` is one more gateway on it."""
+
+    def __init__(self, opener: OpenLedger, stack: AsyncExitStack) -> None:
+        self._opener = opener
+        self._stack = stack
+
+    async def gateway(self) -> Ledger:
+        ledger = await self._opener()
+        self._stack.push_async_callback(ledger.close)
+        return ledger
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+    async with AsyncExitStack() as stack:
+        yield Store(BACKENDS[request.param](tmp_path, clock), stack)
+
+
+@pytest.fixture
+async def ledger(store: Store) -> Ledger:
+    return await store.gateway()
+
+
+@pytest.fixture
+async def other(store: Store) -> Ledger:
+    """A second gateway on the same store."""
+    return await store.gateway()
+
+
+# -- one unfinished order per CSR
+
+
+async def test_ok_identical_pending_csr_returns_the_unfinished_order(ledger: Ledger, clock: ManualClock) -> None:
+    first, created = await ledger.create_order(new_order("ok-first", fingerprint="fp"))
+    assert created and first.version == 1
+    clock.advance()
+    again, created = await ledger.create_order(new_order("ok-second", fingerprint="fp", request_id="req-2"))
+    assert not created and again == first
+    assert await ledger.get_order("ok-second") is None
+    assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") == first
+    assert [order.id for order in await ledger.unfinished_orders()] == ["ok-first"]
+
+
+@pytest.mark.parametrize("final", [OrderState.ISSUED, OrderState.FAILED, OrderState.ABANDONED], ids=lambda s: s.value)
+async def test_ok_a_finished_order_does_not_hold_its_fingerprint(ledger: Ledger, final: OrderState) -> None:
+    await ledger.create_order(new_order("ok-done", fingerprint="fp"))
+    await ledger.update_order("ok-done", state=final)
+    record, created = await ledger.create_order(new_order("ok-next", fingerprint="fp"))
+    assert created and record.id == "ok-next"
+
+
+async def test_ok_fingerprints_are_per_ca(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("ok-ca1", fingerprint="fp"))
+    record, created = await ledger.create_order(new_order("ok-ca2", ca_id="ca-2", fingerprint="fp"))
+    assert created and record.ca_id == "ca-2"
+
+
+async def test_ok_request_id_wins_over_fingerprint(ledger: Ledger) -> None:
+    by_request, _ = await ledger.create_order(new_order("ok-by-request", request_id="req", fingerprint="fp-a"))
+    await ledger.create_order(new_order("ok-by-fp", fingerprint="fp-b"))
+    # Same request id, another CSR: the request id's order comes back (the caller sees the mismatch).
+    record, created = await ledger.create_order(new_order("ok-x", request_id="req", fingerprint="fp-b"))
+    assert not created and record == by_request
+
+
+async def test_fail_order_id_reused_for_another_request(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("fail-dup", request_id="req-1", fingerprint="fp"))
+    with pytest.raises(AlreadyExists, match="fail-dup"):
+        await ledger.create_order(new_order("fail-dup", request_id="req-2", fingerprint="fp"))
+
+
+async def test_ok_many_concurrent_creates_with_one_fingerprint_make_one_order(ledger: Ledger) -> None:
+    results = await asyncio.gather(*(
+        ledger.create_order(new_order(f"ok-race-{n}", fingerprint="fp-race")) for n in range(25)))
+    assert [created for _, created in results].count(True) == 1
+    assert len({record.id for record, _ in results}) == 1
+    assert len(await ledger.unfinished_orders()) == 1
+
+
+async def test_ok_two_gateways_racing_on_many_csrs_make_one_order_each(ledger: Ledger, other: Ledger) -> None:
+    def creates(gateway: Ledger, name: str) -> list[Awaitable[tuple[object, bool]]]:
+        return [gateway.create_order(new_order(f"ok-{name}-{n}", fingerprint=f"fp-{n % 10}")) for n in range(30)]
+
+    results = await asyncio.gather(*creates(ledger, "a"), *creates(other, "b"))
+    assert [created for _, created in results].count(True) == 10
+    unfinished = await ledger.unfinished_orders()
+    assert sorted(order.fingerprint for order in unfinished) == sorted(f"fp-{n}" for n in range(10))
+    assert await other.unfinished_orders() == unfinished
+
+
+async def test_ok_two_gateways_racing_on_one_request_id_make_one_order(ledger: Ledger, other: Ledger) -> None:
+    results = await asyncio.gather(*(
+        gateway.create_order(new_order(f"ok-req-{n}", request_id="req-race"))
+        for n in range(10) for gateway in (ledger, other)))
+    assert [created for _, created in results].count(True) == 1
+    assert len({record.id for record, _ in results}) == 1
+
+
+async def test_fail_reviving_an_order_next_to_its_unfinished_twin(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("fail-old", request_id="req", fingerprint="fp"))
+    failed = await ledger.update_order("fail-old", state=OrderState.FAILED, error_reason="CA_UNAVAILABLE")
+    twin, _ = await ledger.create_order(new_order("fail-twin", fingerprint="fp"))
+    with pytest.raises(DuplicateOrder, match="fail-twin") as caught:
+        await ledger.update_order("fail-old", state=OrderState.RECEIVED, detail="retried")
+    assert caught.value.existing == twin
+    assert await ledger.get_order("fail-old") == failed
+    assert len(await ledger.order_history("fail-old")) == 2
+
+
+async def test_ok_reviving_an_order_without_a_twin(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("ok-revive", fingerprint="fp"))
+    await ledger.update_order("ok-revive", state=OrderState.FAILED)
+    revived = await ledger.update_order("ok-revive", state=OrderState.RECEIVED)
+    assert revived.state is OrderState.RECEIVED
+    record, created = await ledger.create_order(new_order("ok-after", fingerprint="fp"))
+    assert not created and record.id == "ok-revive"
+
+
+# -- versions and conditional updates
+
+
+async def test_ok_version_counts_the_state_changes(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("ok-v"))
+    submitted = await ledger.update_order("ok-v", state=OrderState.SUBMITTED, ca_order_id="1")
+    collecting = await ledger.update_order("ok-v", state=OrderState.COLLECTING, attempts=1)
+    assert (submitted.version, collecting.version) == (2, 3)
+    issued = await ledger.record_issued("ok-v", new_certificate("a1"))
+    assert issued is not None and issued.version == 4
+    again = await ledger.record_issued("ok-v", new_certificate("a1"))
+    assert again == issued  # idempotent: no new version
+    assert len(await ledger.order_history("ok-v")) == issued.version
+
+
+async def test_ok_conditional_update_applies_when_nothing_moved(ledger: Ledger) -> None:
+    record, _ = await ledger.create_order(new_order("ok-cas"))
+    updated = await ledger.update_order("ok-cas", state=OrderState.SUBMITTED, ca_order_id="7",
+                                        expected_state=OrderState.RECEIVED, expected_version=record.version)
+    assert (updated.state, updated.ca_order_id, updated.version) == (OrderState.SUBMITTED, "7", 2)
+
+
+@pytest.mark.parametrize(
+    ("expected_state", "stale_version"),
+    [
+        pytest.param(OrderState.RECEIVED, False, id="fail-state-moved"),
+        pytest.param(None, True, id="fail-version-moved"),
+        pytest.param(OrderState.SUBMITTED, True, id="fail-same-state-newer-version"),
+    ],
+)
+async def test_fail_conditional_update_loses_to_a_change_made_meanwhile(
+        ledger: Ledger, expected_state: OrderState | None, stale_version: bool) -> None:
+    read, _ = await ledger.create_order(new_order("fail-cas"))
+    await ledger.update_order("fail-cas", state=OrderState.SUBMITTED, ca_order_id="1")
+    current = await ledger.update_order("fail-cas", state=OrderState.SUBMITTED, detail="again")
+    with pytest.raises(OrderChanged) as caught:
+        await ledger.update_order("fail-cas", state=OrderState.FAILED, detail="late",
+                                  expected_state=expected_state,
+                                  expected_version=read.version if stale_version else None)
+    assert caught.value.current == current
+    assert caught.value.metadata["version"] == "3"
+    assert await ledger.get_order("fail-cas") == current
+    assert len(await ledger.order_history("fail-cas")) == 3
+
+
+async def test_fail_conditional_update_of_an_unknown_order(ledger: Ledger) -> None:
+    with pytest.raises(NotFound, match="fail-missing"):
+        await ledger.update_order("fail-missing", state=OrderState.SUBMITTED, expected_version=1)
+
+
+async def test_ok_two_gateways_moving_one_order_only_one_wins(ledger: Ledger, other: Ledger) -> None:
+    read, _ = await ledger.create_order(new_order("ok-contested"))
+    await ledger.update_order("ok-contested", state=OrderState.COLLECTING, ca_order_id="9")
+    read = await other.get_order("ok-contested")  # type: ignore[assignment]
+    assert read is not None
+
+    async def attempt(gateway: Ledger, n: int) -> str:
+        try:
+            await gateway.update_order("ok-contested", state=OrderState.COLLECTING, attempts=n,
+                                       expected_version=read.version)
+        except OrderChanged:
+            return "lost"
+        return "won"
+
+    outcomes = await asyncio.gather(*(attempt(gateway, n) for n in range(1, 9) for gateway in (ledger, other)))
+    assert sorted(outcomes).count("won") == 1
+    final = await other.get_order("ok-contested")
+    assert final is not None and final.version == read.version + 1
+    assert len(await ledger.order_history("ok-contested")) == final.version
+
+
+# -- idempotent issue and revoke across gateways
+
+
+async def test_ok_two_gateways_recording_one_certificate_store_it_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(new_order("ok-issue"))
+    results = await asyncio.gather(*(
+        gateway.record_issued("ok-issue", new_certificate("b2")) for _ in range(5) for gateway in (ledger, other)))
+    assert all(result == results[0] for result in results)
+    assert await ledger.count_events("ca-1", since=None) == 1
+    assert [state for _, state, _ in await other.order_history("ok-issue")] == [OrderState.RECEIVED,
+                                                                                 OrderState.ISSUED]
+
+
+async def test_ok_two_gateways_marking_one_revocation_record_it_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.record_issued(None, new_certificate("c3"))
+    results = await asyncio.gather(*(
+        gateway.mark_revoked("ca-1", "c3", reason="superseded", comment=f"n{n}", when=T0 + dt.timedelta(hours=n))
+        for n in range(5) for gateway in (ledger, other)))
+    assert all(result == results[0] for result in results)
+    assert [event.action for event in await other.list_events("ca-1", after_id=0, since=None, limit=10)] == [
+        "issued", "revoked"]
+
+
+# -- revocation claims
+
+
+async def test_ok_claim_is_held_until_it_expires(ledger: Ledger, clock: ManualClock) -> None:
+    mine = await ledger.claim_revocation("ca-1", "d4", claimant="gw-a", seconds=30)
+    assert mine.held_by("gw-a") and mine.expires_at == T0 + dt.timedelta(seconds=30)
+    theirs = await ledger.claim_revocation("ca-1", "d4", claimant="gw-b", seconds=30)
+    assert theirs == mine and not theirs.held_by("gw-b")
+    assert (await ledger.claim_revocation("ca-1", "d5", claimant="gw-b", seconds=30)).held_by("gw-b")  # per serial
+    assert (await ledger.claim_revocation("ca-2", "d4", claimant="gw-b", seconds=30)).held_by("gw-b")  # per CA
+    clock.advance(10)
+    renewed = await ledger.claim_revocation("ca-1", "d4", claimant="gw-a", seconds=30)
+    assert renewed.held_by("gw-a") and renewed.expires_at == T0 + dt.timedelta(seconds=40)
+    clock.advance(30)
+    taken = await ledger.claim_revocation("ca-1", "d4", claimant="gw-b", seconds=30)  # gw-a's has lapsed
+    assert taken.held_by("gw-b") and taken.expires_at == T0 + dt.timedelta(seconds=70)
+
+
+async def test_ok_release_ends_only_the_claimants_own_claim(ledger: Ledger) -> None:
+    await ledger.claim_revocation("ca-1", "e5", claimant="gw-a", seconds=30)
+    assert not await ledger.release_revocation("ca-1", "e5", claimant="gw-b")
+    assert not (await ledger.claim_revocation("ca-1", "e5", claimant="gw-b", seconds=30)).held_by("gw-b")
+    assert await ledger.release_revocation("ca-1", "e5", claimant="gw-a")
+    assert not await ledger.release_revocation("ca-1", "e5", claimant="gw-a")
+    assert (await ledger.claim_revocation("ca-1", "e5", claimant="gw-b", seconds=30)).held_by("gw-b")
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["ok-known-serial", "ok-serial-unknown-to-the-ledger"])
+async def test_ok_mark_revoked_ends_the_claim(ledger: Ledger, known: bool) -> None:
+    if known:
+        await ledger.record_issued(None, new_certificate("f6"))
+    await ledger.claim_revocation("ca-1", "f6", claimant="gw-a", seconds=300)
+    await ledger.mark_revoked("ca-1", "f6", reason="superseded", comment="", when=T0)
+    assert (await ledger.claim_revocation("ca-1", "f6", claimant="gw-b", seconds=30)).held_by("gw-b")
+
+
+async def test_ok_two_gateways_claiming_one_serial_one_holds_it(ledger: Ledger, other: Ledger) -> None:
+    claimants = [(f"{name}-{n}", gateway) for n in range(10) for name, gateway in (("a", ledger), ("b", other))]
+    claims = await asyncio.gather(*(gateway.claim_revocation("ca-1", "a7", claimant=claimant, seconds=60)
+                                    for claimant, gateway in claimants))
+    assert len({claim.claimant for claim in claims}) == 1
+    granted = [claimant for (claimant, _), claim in zip(claimants, claims, strict=True) if claim.held_by(claimant)]
+    assert granted == [claims[0].claimant]
+    assert (await other.claim_revocation("ca-1", "a7", claimant="late", seconds=60)).claimant == granted[0]
+
+
+# -- resume
+
+
+async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: Ledger, other: Ledger,
+                                                                         clock: ManualClock) -> None:
+    for name, state in [("ok-a", OrderState.SUBMITTED), ("ok-b", OrderState.ISSUED), ("ok-c", None),
+                        ("ok-d", OrderState.COLLECTING), ("ok-e", OrderState.ABANDONED)]:
+        await ledger.create_order(new_order(name))
+        if state is not None:
+            await ledger.update_order(name, state=state)
+        clock.advance()
+    assert [order.id for order in await other.unfinished_orders()] == ["ok-a", "ok-c", "ok-d"]
