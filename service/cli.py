@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -52,7 +53,9 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"gRPC  {config.grpc.address} (health, reflection, cagw.v1)", flush=True)
         print(f"REST  http{'s' if rest.listen.tls else ''}://{rest.listen.address}{rest.context_path}/v1/"
               "certificate-authorities", flush=True)
-        print(f"ops   http://{config.ops.address}/health, /metrics", flush=True)
+        bound = gateway.ops.port if gateway.ops is not None else None  # the port really bound (ops.listen :0)
+        ops = dataclasses.replace(config.ops, port=bound or config.ops.port)
+        print(f"ops   http://{ops.address}/health, http://{ops.address}/metrics", flush=True)
         await gateway.serve_forever()
     finally:
         await gateway.stop()

@@ -145,6 +145,8 @@ class CircuitBreaker:
         except BaseException as exc:
             if is_breaker_failure(exc):
                 self._failed(ticket)
+            elif isinstance(exc, CAUnavailable):
+                self._release(ticket)  # throttled (or refused by a circuit further in): neither way
             elif isinstance(exc, Exception):
                 self._succeeded(ticket)  # the CA answered (a refusal, a bad answer): it is there
             else:

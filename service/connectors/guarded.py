@@ -24,7 +24,8 @@ from service.connectors import base
 from service.connectors.breaker import CircuitBreaker, is_breaker_failure
 from service.errors import CAUnavailable, CARejected, CircuitOpen
 
-__all__ = ["CACall", "ConnectorObserver", "GuardedConnector", "guard_connector", "outcome_of", "unwrap"]
+__all__ = ["CACall", "ConnectorObserver", "GuardedConnector", "breaker_of", "guard_connector", "outcome_of",
+           "unwrap"]
 
 T = TypeVar("T")
 
@@ -190,3 +191,15 @@ def guard_connector(connector: base.Connector, *, ca_id: str, breaker: CircuitBr
 def unwrap(connector: base.Connector) -> base.Connector:
     """The connector a :class:`GuardedConnector` wraps (any other connector as it is)."""
     return connector.inner if isinstance(connector, GuardedConnector) else connector
+
+
+def breaker_of(connector: base.Connector) -> CircuitBreaker | None:
+    """The circuit breaker in front of ``connector``, or None when it has none.
+
+    Example (before a scheduled collect)::
+
+        breaker = breaker_of(ca.connector)
+        if breaker is not None:
+            await breaker.wait_closed()
+    """
+    return connector.breaker if isinstance(connector, GuardedConnector) else None

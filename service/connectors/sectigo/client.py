@@ -340,10 +340,7 @@ class SectigoClient:
             # aiohttp sends proxy_headers on CONNECT only; a plain-http request goes to the proxy itself.
             request_headers.update(self._proxy_headers)
         target = _host_port(url)
-        hooked = OutgoingRequest(ca_id=self._ca_id, method=method, path=urlsplit(url).path, attempt=attempt)
-        self._hooks.request(hooked)
-        # Hooks add headers (traceparent); they never see the credentials already in request_headers.
-        request_headers.update({k: v for k, v in hooked.add_headers.items() if k not in request_headers})
+        hooked = self._request_hooks(method, url, attempt, request_headers)
         started = self._clock()
         outcome = "failed"
         status: int | None = None
@@ -368,11 +365,7 @@ class SectigoClient:
                         body = await _read_bounded(answer, self._ca_id, operation)
                         response = SectigoResponse(status=answer.status, headers=CIMultiDictProxy(
                             CIMultiDict(answer.headers)), body=body)
-            status = response.status
-            outcome = f"HTTP {response.status}"
-            if response.status >= 400:
-                code, _ = parse_error_body(body)
-                outcome += f" (code {code})" if code is not None else " (no Sectigo code)"
+            status, outcome = response.status, _answer_text(response)
             return response
         except BaseException as exc:
             error = exc
@@ -384,6 +377,14 @@ class SectigoClient:
                                                  error=error))
             log.debug(self._redact(f"CA {self._ca_id}: {operation}: {method} {urlsplit(url).path} -> {outcome} "
                                    f"in {elapsed:.0f} ms (attempt {attempt})"))
+
+    def _request_hooks(self, method: str, url: str, attempt: int, request_headers: dict[str, str]) -> OutgoingRequest:
+        """Run the request hooks; the headers they ask for (traceparent) join ``request_headers``. They
+        never see the headers already there (credentials), and cannot replace one."""
+        hooked = OutgoingRequest(ca_id=self._ca_id, method=method, path=urlsplit(url).path, attempt=attempt)
+        self._hooks.request(hooked)
+        request_headers.update({k: v for k, v in hooked.add_headers.items() if k not in request_headers})
+        return hooked
 
     async def _fetch_token(self, form: Mapping[str, str]) -> Any:
         """POST the OAuth client-credentials form to the token url (retried: asking for a token is safe)."""
@@ -417,6 +418,15 @@ class SectigoClient:
             exc.message = message
             exc.args = (message,)
         exc.ca_description = self._redact(exc.ca_description)
+
+
+def _answer_text(response: SectigoResponse) -> str:
+    """An answer as the debug line names it: ``HTTP 400 (code -105)``."""
+    text = f"HTTP {response.status}"
+    if response.status >= 400:
+        code, _ = parse_error_body(response.body)
+        text += f" (code {code})" if code is not None else " (no Sectigo code)"
+    return text
 
 
 def _host_port(url: str) -> str:
