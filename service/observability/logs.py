@@ -1,8 +1,8 @@
 """Log lines: text or JSON (the ``log:`` section), each carrying the request id of its call.
 
 ``configure_logging`` installs one handler on the root logger with
-:class:`RequestIdFilter` (the current request id, or ``-`` outside calls) and
-the chosen formatter:
+:class:`RequestIdFilter` (the current request id, or ``-`` outside calls),
+:class:`OwnDebugOnly` and the chosen formatter:
 
 - ``text``: ``2026-01-02 10:11:12,345 INFO cagw.access [4f…]: Enroll grpc ...``
 - ``json``: one object per line: ``time`` (UTC, ISO 8601), ``level``,
@@ -11,9 +11,10 @@ the chosen formatter:
 
 Two loggers are the gateway's records of work: ``cagw.access`` (one line per
 call, :func:`log_access`) and ``cagw.orders`` (one line per order state change,
-:mod:`service.observability.orders`). Libraries whose debug lines would carry
-request data (aiosqlite logs each statement with its parameters, CSRs
-included) are held at INFO whatever the level.
+:mod:`service.observability.orders`). Debug lines of other libraries are
+never written, whatever the level (:class:`OwnDebugOnly`): theirs carry request
+data (a database driver logs each statement with its parameters, CSRs
+included; HTTP libraries log headers), which the gateway's own lines never do.
 """
 
 from __future__ import annotations
