@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from service.errors import Unimplemented
 from service.ledger.base import (
@@ -40,6 +39,7 @@ from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable
 from service.ledger.registry import (
     Clock,
     LedgerBackend,
+    LedgerSection,
     LedgerSettingsError,
     LedgerTarget,
     create_ledger,
@@ -49,9 +49,6 @@ from service.ledger.registry import (
 )
 from service.ledger.sqlite import SQLiteLedger
 from service.ledger.sqlite.migrations import LATEST_VERSION
-
-if TYPE_CHECKING:
-    from service.config.settings import LedgerSettings
 
 __all__ = [
     "LATEST_VERSION",
@@ -80,7 +77,7 @@ __all__ = [
 ]
 
 
-async def open_ledger(where: LedgerSettings | LedgerTarget | os.PathLike[str], *,
+async def open_ledger(where: LedgerSection | LedgerTarget | os.PathLike[str], *,
                       clock: Clock | None = None) -> Ledger:
     """Open (creating or migrating as needed) the ledger ``where`` names and return it OPEN.
 
@@ -93,7 +90,7 @@ async def open_ledger(where: LedgerSettings | LedgerTarget | os.PathLike[str], *
     return ledger
 
 
-async def backup_ledger(where: LedgerSettings | LedgerTarget | os.PathLike[str], copy: Path) -> None:
+async def backup_ledger(where: LedgerSection | LedgerTarget | os.PathLike[str], copy: Path) -> None:
     """Write a consistent copy of the ledger ``where`` names to ``copy``, safe while gateways use it.
 
     A backend without a copy of its own raises ``Unimplemented`` saying so.

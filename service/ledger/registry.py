@@ -27,13 +27,11 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from service.ledger.base import Ledger
 
-if TYPE_CHECKING:
-    from service.config.settings import LedgerSettings
 
 __all__ = [
     "DEFAULT_SCHEME",
@@ -184,7 +182,14 @@ def file_target(path: Path) -> LedgerTarget:
     return parse_target(url_for_path(str(path)))
 
 
-def target_of(where: LedgerSettings | LedgerTarget | os.PathLike[str]) -> LedgerTarget:
+class LedgerSection(Protocol):
+    """What the configuration's ``ledger:`` settings offer the registry (``config.LedgerSettings``)."""
+
+    @property
+    def target(self) -> LedgerTarget: ...
+
+
+def target_of(where: LedgerSection | LedgerTarget | os.PathLike[str]) -> LedgerTarget:
     """The target of a configuration's ``ledger`` settings, of a target, or of a file path."""
     if isinstance(where, LedgerTarget):
         return where
