@@ -15,8 +15,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.connectors import base
-from service.observability.requestid import current_request_id
 from service.ledger.errors import LedgerUnavailable
+from service.observability.requestid import current_request_id
 from service.errors import (
     GATEWAY_ERROR_DOMAIN,
     AlreadyExists,
