@@ -1,9 +1,14 @@
 """Wiring and lifecycle: build the CAs, the ledger, the engine and both servers; stop in order.
 
+Each CA's connector sits behind its circuit breaker and the ledger is observed
+(:class:`~service.observability.gateway.Observability`); the pipeline's first
+middleware counts, times, traces and logs every call, its last refuses new
+enrollments on a CA whose circuit is open.
+
 Shutdown order (SIGTERM/SIGINT through ``loop.add_signal_handler``): health
 NOT_SERVING → end open watch streams → ``grpc server.stop(grace)`` (in-flight
 calls finish) → REST listener → the engine's order tasks → each connector's
-HTTP session → the ledger, last → the embedded simulator, if any.
+HTTP session → the ledger → the last spans out → the embedded simulator, if any.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_p
 
 from service.api.certificate_authorities import CertificateAuthorityApi
 from service.api.certificates import CertificateApi
+from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
 from service.api.grpc_server import GrpcServer
 from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
@@ -32,6 +38,7 @@ from service.connectors.registry import create_connector
 from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
+from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
 
@@ -51,6 +58,7 @@ class Gateway:
 
     config: Config
     middlewares: Sequence[Middleware] = ()
+    observability: Observability | None = None  # built from the configuration when not given
     grpc: GrpcServer | None = field(default=None, init=False)
     rest: RestServer | None = field(default=None, init=False)
     ops: OpsServer | None = field(default=None, init=False)
@@ -71,14 +79,18 @@ class Gateway:
             raise
 
     async def _start(self) -> None:
-        self.ledger = await open_ledger(self.config.ledger)
+        if self.observability is None:
+            self.observability = Observability.from_config(self.config)
+        observability = self.observability
+        self.ledger = observability.observe_ledger(await open_ledger(self.config.ledger))
         log.info("ledger: %s", self.config.ledger.url)
         managed: list[ManagedCA] = []
         for ca in self.config.managed_cas:
             connector = create_connector(ca)
             self._connectors.append(connector)
             await connector.open()
-            managed.append(ManagedCA(settings=ca, connector=connector, catalog=ProfileCatalog(ca, connector)))
+            guarded = observability.guard(ca, connector)  # the circuit breaker and the CA metrics
+            managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
         self.engine = EnrollmentEngine(self.ledger, self.cas)
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
@@ -93,14 +105,16 @@ class Gateway:
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
-        self.pipeline = ServicePipeline(methods, self.middlewares)
+        # Observed first, so every refusal after it is counted and logged like any answer.
+        self.pipeline = ServicePipeline(methods, [observability.middleware(), *self.middlewares,
+                                                  OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
         await self.rest.start()
-        self.ops = OpsServer(self.config.ops, readiness=self.ready)
+        self.ops = OpsServer(self.config.ops, readiness=self.ready, metrics=observability.scrape)
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
@@ -153,6 +167,9 @@ class Gateway:
                     await connector.close()
             if self.ledger is not None:
                 await self.ledger.close()
+            if self.observability is not None:
+                with contextlib.suppress(Exception):
+                    await self.observability.close()  # the last spans go out
             log.info("gateway stopped")
 
     async def serve_forever(self) -> None:

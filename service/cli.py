@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -42,6 +43,9 @@ async def _serve(args: argparse.Namespace) -> int:
         print(embedded.banner(), flush=True)
     else:
         config = load_config(Path(args.config))
+    from service.observability.logs import configure_logging
+
+    configure_logging(config.log, level=args.log_level)  # the command line's level wins over log.level
     gateway = Gateway(config)
     try:
         await gateway.start()
@@ -49,7 +53,9 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"gRPC  {config.grpc.address} (health, reflection, cagw.v1)", flush=True)
         print(f"REST  http{'s' if rest.listen.tls else ''}://{rest.listen.address}{rest.context_path}/v1/"
               "certificate-authorities", flush=True)
-        print(f"ops   http://{config.ops.address}/health", flush=True)
+        bound = gateway.ops.port if gateway.ops is not None else None  # the port really bound (ops.listen :0)
+        ops = dataclasses.replace(config.ops, port=bound or config.ops.port)
+        print(f"ops   http://{ops.address}/health, http://{ops.address}/metrics", flush=True)
         await gateway.serve_forever()
     finally:
         await gateway.stop()
@@ -73,7 +79,8 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cagw", description="Certificate gateway (CAGW v1 over gRPC and REST) "
                                      "in front of the CAs its connectors speak to")
     parser.add_argument("--version", action="version", version=f"cagw {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        help="default: info (for serve: the configuration's log.level)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gateway (gRPC + REST)")
@@ -101,7 +108,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    _setup_logging(args.log_level or "info")
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))

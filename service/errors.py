@@ -13,6 +13,7 @@
     ├── ShuttingDown           the gateway is stopping (retry elsewhere or later)
     └── ConnectorError         the CA side failed
         ├── CAUnavailable      retryable: down, throttling, timeout; retry_after, maybe_processed
+        │   └── CircuitOpen    the CA's circuit is open: nothing was sent
         └── CARejected         the CA refused for good; carries the CA's own code
 
 Business code raises these; only the transport adapters (``api/``, ``rest/``)
@@ -33,6 +34,7 @@ __all__ = [
     "CARejected",
     "CagwError",
     "CallerDenied",
+    "CircuitOpen",
     "ConfigError",
     "ConnectorError",
     "FailedPrecondition",
@@ -172,6 +174,16 @@ class CAUnavailable(ConnectorError):
         self.retry_after = retry_after
         self.maybe_processed = maybe_processed
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class CircuitOpen(CAUnavailable):
+    """The CA failed often enough that its circuit is open: the call was refused without being
+    sent (``maybe_processed`` is False), and ``retry_after`` is when the next probe is allowed."""
+
+    reason = "CA_CIRCUIT_OPEN"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, retry_after=retry_after, maybe_processed=False, **kwargs)
 
 
 class CARejected(ConnectorError):

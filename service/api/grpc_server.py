@@ -3,7 +3,8 @@
 Errors leave through one place: :func:`service.api.status.status_from_error`
 builds the ``google.rpc.Status`` and this adapter aborts the call with it, so
 the details travel in ``grpc-status-details-bin``. Business code never calls
-``context.abort``.
+``context.abort``. Every call's request id (``x-request-id`` metadata, or a new
+one) goes back in the initial metadata and into the error's ``ErrorInfo``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from service.api.status import status_from_error
 from service.config import ListenSettings
 from service.errors import ConfigError
 from service.health import HealthState
+from service.observability.requestid import REQUEST_ID_HEADER, bound_request_id, request_id_of
 
 __all__ = ["GrpcServer"]
 
@@ -44,7 +46,15 @@ def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any])
         caller=caller_of(pem[0]),
         deadline=None if remaining is None else time.monotonic() + remaining,
         metadata=metadata,
+        request_id=request_id_of(metadata),
     )
+
+
+async def _begin(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
+    """The call's context; its request id goes back to the caller first, in the initial metadata."""
+    call = _call_context(spec, context)
+    await context.send_initial_metadata(((REQUEST_ID_HEADER, call.request_id),))
+    return call
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) -> None:
@@ -53,11 +63,13 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
 
 def _unary_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
     async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
-        try:
-            return await pipeline.call_unary(spec, request, _call_context(spec, context))
-        except Exception as exc:  # every failure leaves as a google.rpc.Status
-            await _abort(context, exc)
-            return None
+        call = await _begin(spec, context)
+        with bound_request_id(call.request_id):  # in the error's details too
+            try:
+                return await pipeline.call_unary(spec, request, call)
+            except Exception as exc:  # every failure leaves as a google.rpc.Status
+                await _abort(context, exc)
+                return None
 
     return grpc.unary_unary_rpc_method_handler(
         handle, request_deserializer=spec.request_type.FromString,
@@ -66,16 +78,18 @@ def _unary_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMetho
 
 def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
     async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
-        stream = pipeline.call_stream(spec, request, _call_context(spec, context))
-        try:
-            async for message in stream:
-                yield message
-        except Exception as exc:
-            await _abort(context, exc)
-        finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        call = await _begin(spec, context)
+        with bound_request_id(call.request_id):
+            stream = pipeline.call_stream(spec, request, call)
+            try:
+                async for message in stream:
+                    yield message
+            except Exception as exc:
+                await _abort(context, exc)
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
     return grpc.unary_stream_rpc_method_handler(
         handle, request_deserializer=spec.request_type.FromString,

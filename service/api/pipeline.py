@@ -45,6 +45,7 @@ class CallContext:
     peer: str = ""
     caller: str = "anonymous"  # caller identity (client certificate subject once mTLS is on)
     deadline: float | None = None  # time.monotonic() value by which the caller wants an answer
+    request_id: str = ""  # the transport's (service.observability.requestid); the pipeline makes one if empty
     # lower-case keys; may hold credentials (authorization, cookies), so never in a repr
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
 

@@ -8,6 +8,7 @@ message; the traceback goes to the log, never to the caller.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from google.protobuf import any_pb2, duration_pb2
@@ -15,6 +16,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from service.connectors import base
 from service.ledger.errors import LedgerUnavailable
+from service.observability.requestid import current_request_id
 from service.errors import (
     GATEWAY_ERROR_DOMAIN,
     AlreadyExists,
@@ -30,7 +32,7 @@ from service.errors import (
     Unimplemented,
 )
 
-__all__ = ["ERROR_DOMAIN", "DEFAULT_RETRY_SECONDS", "status_from_error"]
+__all__ = ["ERROR_DOMAIN", "DEFAULT_RETRY_SECONDS", "code_of", "status_from_error"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,17 @@ def _code_of(exc: CagwError) -> int:
     return internal
 
 
+def code_of(exc: BaseException) -> int:
+    """The ``google.rpc.Code`` a caller gets for ``exc`` (as :func:`status_from_error`, without logging)."""
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        cancelled: int = code_pb2.CANCELLED
+        return cancelled
+    if not isinstance(exc, CagwError):
+        internal: int = code_pb2.INTERNAL
+        return internal
+    return _code_of(exc)
+
+
 def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]
@@ -89,6 +102,9 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
     if code == code_pb2.INTERNAL:
         log.error("internal error: %s", exc.message, exc_info=exc)
     metadata = dict(exc.metadata)
+    request_id = current_request_id()
+    if request_id:
+        metadata.setdefault("request_id", request_id)  # the caller can quote it; it is in every log line
     if isinstance(exc, InvalidRequest):
         # BadRequest has no slot for the offending value; REST renders it from here as `value`.
         for violation in exc.violations:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
     StringLoader,
@@ -38,12 +39,12 @@ from service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace"}
+_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay",
+    "retry-base-delay", "circuit-breaker",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -103,6 +104,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
                 custom_fields={str(k): "" if v is None else str(v) for k, v in fields.items()},
                 external_requester=r.text(entry, "external-requester") or "",
             )
+    with r.at("circuit-breaker"):
+        breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
     return GatewaySettings(
         request_timeout=r.convert(section, "request-timeout", positive_duration, defaults.request_timeout),
         connect_timeout=r.convert(section, "connect-timeout", positive_duration, defaults.connect_timeout),
@@ -118,6 +121,7 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
                                  defaults.retry_attempts),
         retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
         profile_options=options,
+        circuit_breaker=breaker,
     )
 
 
@@ -252,11 +256,15 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         r.problem("caller authorization (clients) is not available in this release; remove the section "
                   "rather than believe it is enforced", "clients")
     shutdown_grace = r.convert(top, "shutdown-grace", parse_duration, 10.0)
+    with r.at("log"):
+        log_settings = parse_log(r, r.mapping(top.get("log")))
+    with r.at("tracing"):
+        tracing = parse_tracing(r, r.mapping(top.get("tracing")))
     cas = _managed_cas(r, top.get("managed-cas"))
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

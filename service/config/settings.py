@@ -90,6 +90,18 @@ class ProfileOptions:
 
 
 @dataclass(frozen=True)
+class CircuitBreakerSettings:
+    """When a CA counts as down (the ``gateway.circuit-breaker`` block): ``failure_threshold``
+    calls in a row failed as unavailable (5xx, timeout, reset) within ``window`` seconds open the
+    circuit for ``open_for`` seconds; then one probe call decides whether it closes again."""
+
+    enabled: bool = True
+    failure_threshold: int = 5
+    window: float = 60.0
+    open_for: float = 30.0
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     """What the gateway adds per CA (the ``gateway:`` block)."""
 
@@ -106,6 +118,7 @@ class GatewaySettings:
     # ... waiting about this long before the first retry, doubling after each.
     retry_base_delay: float = 0.5
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,31 @@ class LedgerSettings:
         return self.target.path
 
 
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The ``log:`` section: one line per record, as text or as one JSON object."""
+
+    format: LogFormat = "text"
+    level: LogLevel = "info"
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """The ``tracing:`` section. Without an ``otlp_endpoint`` tracing is off (and costs nothing)."""
+
+    otlp_endpoint: str | None = None  # OTLP over gRPC, e.g. http://127.0.0.1:4317
+    service_name: str = "cagw"
+    sample_ratio: float = 1.0  # of the traces this gateway starts; a caller's sampled flag is followed
+
+    @property
+    def enabled(self) -> bool:
+        return self.otlp_endpoint is not None
+
+
 @dataclass(frozen=True)
 class Config:
     grpc: ListenSettings
@@ -151,6 +189,8 @@ class Config:
     managed_cas: tuple[CASettings, ...]
     shutdown_grace: float = 10.0
     source: Path | None = None
+    log: LogSettings = LogSettings()
+    tracing: TracingSettings = TracingSettings()
 
     def ca(self, ca_id: str) -> CASettings | None:
         return next((ca for ca in self.managed_cas if ca.id == ca_id), None)

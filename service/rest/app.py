@@ -10,6 +10,7 @@ so no request ends in aiohttp's bare 500 or a stack trace.
 Two fixed endpoints sit beside the contract's routes under the context path:
 ``GET /health`` (``{"status": "UP"}`` / 503 ``DOWN``, for load balancers) and
 ``GET /openapi.json`` (the document built from the same descriptors).
+Every answer carries the call's ``X-Request-Id`` (the caller's, or a new one).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
 from service.errors import ConfigError
 from service.keystores import listener_ssl_context
+from service.observability.requestid import bound_request_id, request_id_of
 from service.rest.openapi import build_openapi
 from service.rest.refusals import Refusal
 from service.rest.render import JsonMarshaler, response_type_of, retry_after_seconds
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/health"
 OPENAPI_PATH = "/openapi.json"
+REQUEST_ID_KEY = web.RequestKey("cagw_request_id", str)  # the request's storage slot for its request id
 MAX_QUERY_FIELDS = 100
 
 StatusOf = Callable[[Exception], status_pb2.Status]
@@ -141,11 +144,13 @@ class _Dispatcher:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler: never lets an exception reach aiohttp's bare 500."""
-        try:
-            return await self._handle(request)
-        except Exception:
-            log.exception("REST shim failed on %s %s", request.method, request.raw_path[:200])
-            return self._error(_internal("internal error; see the gateway log"), 500)
+        request[REQUEST_ID_KEY] = request_id = request_id_of(request.headers)
+        with bound_request_id(request_id):  # every log line and error of the call carries it
+            try:
+                return await self._handle(request)
+            except Exception:
+                log.exception("REST shim failed on %s %s", request.method, request.raw_path[:200])
+                return self._error(_internal("internal error; see the gateway log"), 500)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -169,7 +174,7 @@ class _Dispatcher:
             return self._error(refusal.status(), refusal.http_status, refusal.headers)
         endpoint = self.endpoints[binding]
         call = CallContext(method=binding.spec.full_name, transport="rest", peer=_peer(request),
-                           caller=_caller(request), metadata=_metadata(request))
+                           caller=_caller(request), metadata=_metadata(request), request_id=request[REQUEST_ID_KEY])
         if binding.spec.server_streaming:
             return await self._stream(request, endpoint, message, call)
         return await self._unary(endpoint, message, call)
@@ -306,7 +311,15 @@ def build_rest_app(pipeline: ServicePipeline, settings: RestSettings, *,
     app[OPENAPI_KEY] = dispatcher.openapi
     # One catch-all: matching needs the raw path, the `:verb` rule and 404 kept apart from 405.
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatcher.handle)
+    app.on_response_prepare.append(_send_request_id)
     return app
+
+
+async def _send_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer (streams, errors and the fixed endpoints too) names the call's request id."""
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers["X-Request-Id"] = request_id
 
 
 def _server_ssl_context(listen: ListenSettings) -> ssl.SSLContext | None:

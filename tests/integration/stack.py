@@ -20,6 +20,7 @@ import trustme
 
 from service.app import Gateway
 from service.config import Config, parse_config
+from service.observability.gateway import Observability
 from service.simulator import Simulator, SimulatorSettings, start_simulator
 from service.simulator.settings import DEMO_CUSTOMER_URI, DEMO_LOGIN, DEMO_PASSWORD
 
@@ -105,9 +106,10 @@ def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, b
 
 @contextlib.asynccontextmanager
 async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, client_name: str | None = None,
-                        **options: Any) -> AsyncIterator[Stack]:
+                        observability: Observability | None = None, **options: Any) -> AsyncIterator[Stack]:
     """``client_name``: the API listeners demand client certificates, and the stack's channel
-    and ``client_ssl`` present one issued to that name."""
+    and ``client_ssl`` present one issued to that name. ``observability``: the gateway's (e.g.
+    with an in-memory span exporter) instead of the one its configuration makes."""
     trust, cert, key = tls_files(tmp)
     base = simulator or SimulatorSettings(issue_after_polls=1)
     sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
@@ -125,7 +127,7 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
             (tmp / "client.pem").write_bytes(chain + client_key)
             client_ssl.load_cert_chain(tmp / "client.pem")
         config = parse_config(document, base_dir=tmp)
-        gateway = Gateway(config)
+        gateway = Gateway(config, observability=observability)
         await gateway.start()
         assert gateway.grpc is not None and gateway.grpc.port and gateway.rest is not None
         target = f"127.0.0.1:{gateway.grpc.port}"

@@ -28,6 +28,7 @@ from grpc_status import rpc_status
 
 from service.app import Gateway
 from service.config import Config, parse_config
+from service.connectors.guarded import unwrap
 from service.connectors.registry import register_connector, unregister_connector
 from service.errors import ConfigError
 from tests.integration.stack import make_csr
@@ -77,7 +78,7 @@ class Local:
     @property
     def connector(self) -> LocalCAConnector:
         assert self.gateway.cas is not None
-        connector = self.gateway.cas.get(CA_ID).connector
+        connector = unwrap(self.gateway.cas.get(CA_ID).connector)  # the plug-in's own, behind its circuit breaker
         assert isinstance(connector, LocalCAConnector)
         return connector
 

@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, managed-cas, ops, rest, shutdown-grace"
+ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -62,7 +62,7 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("connect-timeout, default-term, give-up-after, max-concurrent-requests, profile-cache-ttl, "
+ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, profile-cache-ttl, "
                    "profile-options, profile-sync, request-timeout, retry-attempts, retry-base-delay, subject-revoke-limit")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"

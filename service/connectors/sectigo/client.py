@@ -13,7 +13,9 @@ which:
   sent once, except after a 401 in the API-key mode, which proves the request
   was not processed and is retried once with a fresh token;
 - turns every failure into the :mod:`.errors` family and writes one redacted
-  debug line per exchange.
+  debug line per exchange;
+- calls the :class:`~service.connectors.hooks.ExchangeHooks` it was given
+  around each exchange (metrics, traces and the ``traceparent`` header).
 
 Example::
 
@@ -43,6 +45,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from service.config import GatewaySettings
 from service.connectors.base import SleepFunction
+from service.connectors.hooks import ExchangeHooks, ExchangeOutcome, OutgoingRequest
 from service.errors import ConfigError
 
 from .auth import ApiKeyAuthenticator, KeyStoreAuthenticator, PasswordAuthenticator, make_authenticator
@@ -154,6 +157,7 @@ class SectigoClient:
         self._session: aiohttp.ClientSession | None = None
         # Created here, so every task that ever calls this client shares the same bound.
         self._slots = asyncio.Semaphore(gateway.max_concurrent_requests)
+        self._hooks = ExchangeHooks()
 
         self._ssl_context = build_ssl_context(properties, ca_id=ca_id)
         self._auth: PasswordAuthenticator | KeyStoreAuthenticator | ApiKeyAuthenticator = make_authenticator(
@@ -214,6 +218,10 @@ class SectigoClient:
             await self._session.close()
             self._session = None
         self._state = ClientState.CLOSED
+
+    def observe_exchanges(self, hooks: ExchangeHooks) -> None:
+        """Add hooks called around every HTTP exchange (see :mod:`service.connectors.hooks`)."""
+        self._hooks = self._hooks + hooks
 
     async def __aenter__(self) -> SectigoClient:
         await self.open()
@@ -332,8 +340,11 @@ class SectigoClient:
             # aiohttp sends proxy_headers on CONNECT only; a plain-http request goes to the proxy itself.
             request_headers.update(self._proxy_headers)
         target = _host_port(url)
+        hooked = self._request_hooks(method, url, attempt, request_headers)
         started = self._clock()
         outcome = "failed"
+        status: int | None = None
+        error: BaseException | None = None
         try:
             async with self._slots:
                 with map_aiohttp_errors(ca_id=self._ca_id, operation=operation, target=target):
@@ -354,18 +365,26 @@ class SectigoClient:
                         body = await _read_bounded(answer, self._ca_id, operation)
                         response = SectigoResponse(status=answer.status, headers=CIMultiDictProxy(
                             CIMultiDict(answer.headers)), body=body)
-            outcome = f"HTTP {response.status}"
-            if response.status >= 400:
-                code, _ = parse_error_body(body)
-                outcome += f" (code {code})" if code is not None else " (no Sectigo code)"
+            status, outcome = response.status, _answer_text(response)
             return response
-        except SectigoError as exc:
+        except BaseException as exc:
+            error = exc
             outcome = type(exc).__name__
             raise
         finally:
             elapsed = (self._clock() - started) * 1000
+            self._hooks.response(ExchangeOutcome(request=hooked, seconds=elapsed / 1000, status=status,
+                                                 error=error))
             log.debug(self._redact(f"CA {self._ca_id}: {operation}: {method} {urlsplit(url).path} -> {outcome} "
                                    f"in {elapsed:.0f} ms (attempt {attempt})"))
+
+    def _request_hooks(self, method: str, url: str, attempt: int, request_headers: dict[str, str]) -> OutgoingRequest:
+        """Run the request hooks; the headers they ask for (traceparent) join ``request_headers``. They
+        never see the headers already there (credentials), and cannot replace one."""
+        hooked = OutgoingRequest(ca_id=self._ca_id, method=method, path=urlsplit(url).path, attempt=attempt)
+        self._hooks.request(hooked)
+        request_headers.update({k: v for k, v in hooked.add_headers.items() if k not in request_headers})
+        return hooked
 
     async def _fetch_token(self, form: Mapping[str, str]) -> Any:
         """POST the OAuth client-credentials form to the token url (retried: asking for a token is safe)."""
@@ -399,6 +418,15 @@ class SectigoClient:
             exc.message = message
             exc.args = (message,)
         exc.ca_description = self._redact(exc.ca_description)
+
+
+def _answer_text(response: SectigoResponse) -> str:
+    """An answer as the debug line names it: ``HTTP 400 (code -105)``."""
+    text = f"HTTP {response.status}"
+    if response.status >= 400:
+        code, _ = parse_error_body(response.body)
+        text += f" (code {code})" if code is not None else " (no Sectigo code)"
+    return text
 
 
 def _host_port(url: str) -> str:

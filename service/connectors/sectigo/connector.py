@@ -49,6 +49,7 @@ from service.connectors.base import (
     SleepFunction,
     SubjectAltName,
 )
+from service.connectors.hooks import ExchangeHooks
 from service.errors import Unimplemented
 
 from . import codes, parsing
@@ -129,6 +130,10 @@ class SectigoConnector:
 
     def __repr__(self) -> str:
         return f"SectigoConnector(ca_id={self._ca_id!r}, client={self.client!r})"
+
+    def observe_exchanges(self, hooks: ExchangeHooks) -> None:
+        """Hooks around each HTTP exchange with Sectigo (metrics, traces, ``traceparent``)."""
+        self.client.observe_exchanges(hooks)
 
     # ------------------------------------------------------------ reads
 
