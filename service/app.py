@@ -92,7 +92,7 @@ class Gateway:
             guarded = observability.guard(ca, connector)  # the circuit breaker and the CA metrics
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
-        self.engine = EnrollmentEngine(self.ledger, self.cas)
+        self.engine = EnrollmentEngine(self.ledger, self.cas, events=observability.events)
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
 
         servicers = [

@@ -49,6 +49,7 @@ from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.observability.events import NO_EVENTS, GatewayEvents
 
 __all__ = [
     "DEADLINE_MARGIN",
@@ -113,12 +114,14 @@ class EnrollmentEngine:
     """Enroll, check, get and watch; owns the tracker and its order tasks."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 events: GatewayEvents = NO_EVENTS) -> None:
         self._ledger = ledger
         self._cas = cas
         self._clock = clock
         self._monotonic = monotonic
-        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep)
+        # ``events`` hears of every collect attempt (the gateway passes its metrics).
+        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep, events=events)
 
     # ------------------------------------------------------------------ enrollments
 

@@ -28,14 +28,16 @@ import datetime as dt
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography import x509
 
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
+from service.connectors.guarded import breaker_of
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
@@ -44,6 +46,7 @@ from service.errors import (
     CAUnavailable,
     CagwError,
     CARejected,
+    CircuitOpen,
     NotFound,
     ShuttingDown,
 )
@@ -55,12 +58,15 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
 )
+from service.observability.events import NO_EVENTS, GatewayEvents
 
 __all__ = ["EnrollmentTracker", "SubmitResult"]
 
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,12 @@ class EnrollmentTracker:
     """Owns the order tasks and their channels."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep) -> None:
+                 sleep: base.SleepFunction = asyncio.sleep, events: GatewayEvents = NO_EVENTS) -> None:
         self._ledger = ledger
         self._cas = cas
         self._clock = clock
         self._sleep = sleep
+        self._events = events
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
@@ -321,6 +328,8 @@ class EnrollmentTracker:
         try:
             result = await ca.connector.enroll(_enroll_request(order))
         except CAUnavailable as exc:
+            if not exc.maybe_processed:
+                raise  # it never reached the CA (refused, 429, 503, open circuit): nothing to look for
             log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
                         order.id, exc.message)
             return await self._resolve_unknown_submission(ca, order, exc)
@@ -356,8 +365,10 @@ class EnrollmentTracker:
         """(the CA order carrying this order's marker or None, whether the CA could be asked)."""
         if not isinstance(ca.connector, base.OrderLookup):
             return None, True
+        lookup = ca.connector
         try:
-            found = await ca.connector.find_order_by_marker(order.common_name, order.marker)
+            found = await self._through_circuit(
+                ca, lambda: lookup.find_order_by_marker(order.common_name, order.marker))
         except CAUnavailable:
             return None, False
         return (None if found is None else found.order_id), True
@@ -391,8 +402,10 @@ class EnrollmentTracker:
                 if error is not None:
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
                 try:
-                    result = await ca.connector.enroll(_enroll_request(order))
+                    result = await self._through_circuit(ca, lambda: ca.connector.enroll(_enroll_request(order)))
                 except CAUnavailable as exc:
+                    if not exc.maybe_processed:
+                        raise  # provably not sent: still not at the CA, and a retry may enroll it again
                     error = exc  # this reply may be lost too: look for the marker again
                     continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
@@ -428,16 +441,48 @@ class EnrollmentTracker:
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:
         """One collect call. None: the certificate is recorded. Otherwise the order as it now stands
-        and the least wait before the next attempt."""
+        and the least wait before the next attempt. The attempt is reported to the events with how
+        late its request went out against its due time."""
+        request = base.CollectRequest(order_id=order.ca_order_id or "")
+        sent: list[dt.datetime] = []
+
+        async def collect() -> base.CollectResult:
+            sent.append(self._clock())
+            return await ca.connector.collect(request)
+
+        outcome = "error"
         try:
-            result = await ca.connector.collect(base.CollectRequest(order_id=order.ca_order_id or ""))
+            result = await self._through_circuit(ca, collect)
+            outcome = "issued" if result.issued is not None else "pending"
         except CAUnavailable as exc:
             # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
+            outcome = "unavailable"
             return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
+        except CARejected:
+            outcome = "rejected"
+            raise
+        finally:
+            if sent:  # not when stopped while waiting for the circuit
+                lateness = max(0.0, (sent[-1] - attempt.due).total_seconds())
+                self._events.collect_attempted(ca_id=ca.id, lateness=lateness, outcome=outcome)
         if result.issued is not None:
             await self._issued(order, result.issued, attempt.number)
             return None
         return await self._still_pending(order, attempt, result.pending_detail or "not issued yet"), 0.0
+
+    async def _through_circuit(self, ca: ManagedCA, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` once the CA's circuit lets calls through. A call the circuit refused unsent (it
+        opened meanwhile, or another order took the half-open probe) waits and goes again: that
+        costs no attempt, since the CA was never asked."""
+        breaker = breaker_of(ca.connector)
+        while True:
+            if breaker is not None:
+                await breaker.wait_closed()
+            try:
+                return await call()
+            except CircuitOpen:
+                if breaker is None or breaker.retry_after() <= 0:
+                    raise  # not this CA's circuit: waiting for it would change nothing
 
     async def _still_pending(self, order: OrderRecord, attempt: Attempt, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt.number,
