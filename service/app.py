@@ -20,8 +20,9 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+from cagw.v1 import admin_pb2, certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
 
+from service.api.admin import OrderAdminApi
 from service.api.certificate_authorities import CertificateAuthorityApi
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
@@ -60,6 +61,7 @@ class Gateway:
     middlewares: Sequence[Middleware] = ()
     observability: Observability | None = None  # built from the configuration when not given
     grpc: GrpcServer | None = field(default=None, init=False)
+    admin: GrpcServer | None = field(default=None, init=False)  # OrderAdminService on admin.listen
     rest: RestServer | None = field(default=None, init=False)
     ops: OpsServer | None = field(default=None, init=False)
     cas: CARegistry | None = field(default=None, init=False)
@@ -112,12 +114,23 @@ class Gateway:
         await self.engine.resume()
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
+        self.admin = self._admin_server(observability)
+        await self.admin.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
         await self.rest.start()
         self.ops = OpsServer(self.config.ops, readiness=self.ready, metrics=observability.scrape)
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
+
+    def _admin_server(self, observability: Observability) -> GrpcServer:
+        """The operator's service on its own loopback listener (``admin.listen``): never on the API
+        listeners, never over REST, since whoever reaches it may abandon any order."""
+        assert self.engine is not None
+        api = OrderAdminApi(self.engine.admin(), observability.journal)
+        methods = methods_of(api, admin_pb2.DESCRIPTOR.services_by_name["OrderAdminService"])
+        return GrpcServer(ServicePipeline(methods, [observability.middleware()]), self.config.admin,
+                          config_key="admin.listen")
 
     def ready(self) -> bool:
         """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""
@@ -155,6 +168,8 @@ class Gateway:
                 self.engine.stop_accepting()
             if self.grpc is not None:
                 await self.grpc.stop(grace)
+            if self.admin is not None:
+                await self.admin.stop(grace)
             if self.rest is not None:
                 await self.rest.stop()
             if self.ops is not None:

@@ -127,7 +127,7 @@ def _print_json(message: Any) -> None:
     print(json_format.MessageToJson(message, indent=2))
 
 
-def _describe_error(error: grpc.RpcError) -> str:
+def describe_error(error: grpc.RpcError) -> str:
     lines = [f"{error.code().name}: {error.details()}"]
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
@@ -341,7 +341,7 @@ def run_client_command(args: argparse.Namespace) -> int:
                 _print_json(stub.ListProfiles(ca_pb.ListProfilesRequest(ca_id=args.ca), timeout=args.timeout))
             return EXIT_OK
     except grpc.RpcError as error:
-        print(_describe_error(error), file=sys.stderr)
+        print(describe_error(error), file=sys.stderr)
         # No google.rpc.Status from the gateway means the call never reached it.
         reached = rpc_status.from_call(error) is not None
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reached:

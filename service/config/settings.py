@@ -191,6 +191,7 @@ class Config:
     source: Path | None = None
     log: LogSettings = LogSettings()
     tracing: TracingSettings = TracingSettings()
+    admin: ListenSettings = ListenSettings("127.0.0.1", 50052)  # the operator's listener (loopback only)
 
     def ca(self, ca_id: str) -> CASettings | None:
         return next((ca for ca in self.managed_cas if ca.id == ca_id), None)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
+from service.enrollment.admin import OrderAdmin
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
@@ -170,6 +171,10 @@ class EnrollmentEngine:
             limits.append(deadline - DEADLINE_MARGIN)
         return WaitBudget(schedule=schedule.foreground_time(call_timeout=ca.settings.gateway.request_timeout),
                           answer_by=min(limits) if limits else None)
+
+    def admin(self) -> OrderAdmin:
+        """The operator's commands on this engine's orders."""
+        return OrderAdmin(self._ledger, self._tracker, clock=self._clock)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -99,6 +99,7 @@ class EnrollmentTracker:
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
         self._submit_gates: dict[tuple[str, str], _Gate] = {}
+        self._pauses: dict[str, asyncio.Future[None]] = {}  # order id -> the wait before its next attempt
 
     # ------------------------------------------------------------------ public
 
@@ -220,7 +221,44 @@ class EnrollmentTracker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # ------------------------------------------------------------------ operator commands
+
+    def is_running(self, order_id: str) -> bool:
+        return order_id in self._tasks
+
+    def collect_now(self, order_id: str) -> bool:
+        """End the wait before the order's next attempt, so it is made at once; False when the
+        order is not waiting for one here (not running, or in a CA call or a circuit wait now)."""
+        pause = self._pauses.get(order_id)
+        if pause is None or pause.done():
+            return False
+        pause.cancel()
+        return True
+
+    def take_up(self, order: OrderRecord) -> None:
+        """Work on an unfinished order again (one the operator revived); nothing when running."""
+        self._ensure_running(order)
+
+    async def stop(self, order_id: str) -> None:
+        """Stop the order's task (its watchers' streams end); the ledger keeps its state."""
+        task = self._tasks.get(order_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     # ------------------------------------------------------------------ internals
+
+    async def _pause(self, order_id: str, delay: float) -> None:
+        """Sleep ``delay`` before the next attempt; :meth:`collect_now` cuts it short."""
+        pause = self._pauses[order_id] = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await pause
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the order task itself is stopped
+        finally:
+            self._pauses.pop(order_id, None)
 
     async def _existing(self, existing: OrderRecord, request: NewOrder) -> SubmitResult:
         if existing.fingerprint != request.fingerprint:
@@ -417,7 +455,7 @@ class EnrollmentTracker:
             order = await self._ledger.update_order(order.id, state=OrderState.RECEIVED, detail=detail)
             self._publish(self._event(order, Phase.PENDING, attempt=attempt.number, detail=detail,
                                       background=attempt.background))
-            await self._sleep(attempt.delay)
+            await self._pause(order.id, attempt.delay)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
         run = self._schedule_run(ca, order, made=order.attempts)
@@ -432,7 +470,7 @@ class EnrollmentTracker:
                                                     attempts=attempt.number - 1, next_attempt_at=attempt.due)
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
                                       next_attempt_at=attempt.due, background=attempt.background))
-            await self._sleep(attempt.delay)
+            await self._pause(order.id, attempt.delay)
             outcome = await self._collect_once(ca, order, attempt)
             if outcome is None:
                 return

@@ -246,6 +246,12 @@ class Ledger(Protocol):
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]: ...
 
+    async def list_orders(self, *, states: Sequence[OrderState] = (), ca_id: str | None = None,
+                          before: tuple[dt.datetime, str] | None = None, limit: int = 100) -> list[OrderRecord]:
+        """Orders newest first (by creation time, then id): only those in ``states`` (every state when
+        empty) and of ``ca_id`` (every CA when None), and only those older than ``before`` (the
+        creation time and id of the last order of the previous page). For the operator's listing."""
+
     # -- certificates
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
                             *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
@@ -286,7 +292,9 @@ class Ledger(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
+                            target: str | None = None) -> list[AuditEntry]:
+        """Newest first; all CAs when ``ca_id`` is None; only entries about ``target`` when given."""
 
     async def backup(self, target: Path) -> None:
         """Write a consistent copy of the ledger while the gateway runs; a ledger that has no copy

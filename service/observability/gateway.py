@@ -29,6 +29,7 @@ from service.connectors.hooks import ExchangeObservable
 from service.ledger.base import Ledger
 from service.observability.connectors import CAObserver, exchange_hooks, watch_circuit
 from service.observability.events import GatewayEvents
+from service.observability.journal import CACallJournal
 from service.observability.ledger import observe_ledger
 from service.observability.metrics import GatewayMetrics
 from service.observability.middleware import ObservedCalls
@@ -56,7 +57,8 @@ class Observability:
         self.tracing = tracing
         self.orders = OrderBook(self.metrics, clock=clock)
         self.breakers: dict[str, CircuitBreaker] = {}
-        self._ca_observer = CAObserver(self.metrics, tracing)
+        self.journal = CACallJournal(clock=clock)  # each order's last CA calls, for the operator
+        self._ca_observer = CAObserver(self.metrics, tracing, self.journal)
 
     @classmethod
     def from_config(cls, config: Config, *, span_exporter: SpanExporter | None = None) -> Observability:

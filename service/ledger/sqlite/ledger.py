@@ -300,6 +300,20 @@ class SQLiteLedger:
                                 (order_id,))
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
 
+    async def list_orders(self, *, states: Sequence[OrderState] = (), ca_id: str | None = None,
+                          before: tuple[dt.datetime, str] | None = None, limit: int = 100) -> list[OrderRecord]:
+        """Newest first; see :meth:`Ledger.list_orders`."""
+        where, params = ["(? IS NULL OR ca_id = ?)"], [ca_id, ca_id]
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += [state.value for state in states]
+        if before is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params += [ts(before[0]), before[1]]
+        rows = await self._read(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
+                                "ORDER BY created_at DESC, id DESC LIMIT ?", (*params, max(limit, 0)))
+        return [order_from_row(row) for row in rows]
+
     # -- certificates
 
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
@@ -458,11 +472,13 @@ class SQLiteLedger:
                            (ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target,
                             entry.outcome, entry.detail))
 
-    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """Newest first; all CAs when ``ca_id`` is None."""
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
+                            target: str | None = None) -> list[AuditEntry]:
+        """Newest first; all CAs when ``ca_id`` is None; only about ``target`` when given."""
         rows = await self._read(
-            "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) ORDER BY time DESC, id DESC LIMIT ?",
-            (ca_id, ca_id, max(limit, 0)))
+            "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) AND (? IS NULL OR target = ?) "
+            "ORDER BY time DESC, id DESC LIMIT ?",
+            (ca_id, ca_id, target, target, max(limit, 0)))
         return [
             AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
                        action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
