@@ -411,6 +411,15 @@ class EnrollmentTracker:
             return None, False
         return (None if found is None else found.order_id), True
 
+    def _settling(self, ca: ManagedCA, lost_at: dt.datetime) -> float:
+        """Seconds still to wait before "not found" after a lost enroll reply is believed: a CA that
+        was slow to answer may still be recording the order, so it gets one call timeout from the
+        loss to do so (none for a CA that cannot be searched: looking again would change nothing)."""
+        if not isinstance(ca.connector, base.OrderLookup):
+            return 0.0
+        elapsed = (self._clock() - lost_at).total_seconds()
+        return max(0.0, ca.settings.gateway.request_timeout - elapsed)
+
     def _schedule_run(self, ca: ManagedCA, order: OrderRecord, *, made: int) -> ScheduleRun:
         give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
         return ScheduleRun(self.schedule_of(ca.id), made=made, give_up_at=give_up_at)
@@ -429,22 +438,27 @@ class EnrollmentTracker:
                                           error: CAUnavailable | None) -> OrderRecord:
         """The order may or may not be at the CA (lost enroll reply, or resumed before its reply was
         recorded). Look for its marker until the CA answers: found → carry on with it; not found
-        → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
+        (still, one call timeout after a lost reply) → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
         asked, since that could pay for the same certificate twice."""
         run = self._schedule_run(ca, order, made=0)
+        lost_at = self._clock()
         while True:
             found, reachable = await self._find_by_marker(ca, order)
             if found is not None:
                 return await self._submitted(order, found, "found at the CA by its marker")
             if reachable:
                 if error is not None:
+                    settling = self._settling(ca, lost_at)
+                    if settling > 0:
+                        await self._pause(order.id, settling)  # then look once more
+                        continue
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
                 try:
                     result = await self._through_circuit(ca, lambda: ca.connector.enroll(_enroll_request(order)))
                 except CAUnavailable as exc:
                     if not exc.maybe_processed:
                         raise  # provably not sent: still not at the CA, and a retry may enroll it again
-                    error = exc  # this reply may be lost too: look for the marker again
+                    error, lost_at = exc, self._clock()  # this reply may be lost too: look for the marker again
                     continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
             attempt = self._next_attempt(order, run, timed_out="the CA is unreachable; checking in the "

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = ["API_PREFIXES", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
 log = logging.getLogger("service.simulator")
 
 API_PREFIXES = ("/api", "/private/api")
+ARRIVALS_KEPT = 10_000
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 _FILE_CONTENT_TYPE = "application/octet-stream;charset=UTF-8"
 # The DOC shows plain application/json on organization endpoints.
@@ -44,12 +46,23 @@ Operation = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class SimulatorStats:
-    """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks."""
+    """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks, and when
+    the last requests came (``arrivals``: monotonic time and route, the latest :data:`ARRIVALS_KEPT`)."""
 
     requests: Counter[str] = field(default_factory=Counter)
+    arrivals: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=ARRIVALS_KEPT))
+
+    def note(self, route: str) -> None:
+        self.requests[route] += 1
+        self.arrivals.append((time.monotonic(), route))
+
+    def arrived(self, route: str) -> list[float]:
+        """When the kept requests of ``route`` arrived (monotonic seconds), in order."""
+        return [when for when, name in self.arrivals if name == route]
 
     def reset(self) -> None:
         self.requests.clear()
+        self.arrivals.clear()
 
 
 def _json(status: int, payload: object, *, content_type: str = JSON_CONTENT_TYPE) -> web.Response:
@@ -114,7 +127,7 @@ class _Routes:
 
     def scm(self, name: str, operation: Operation, *, private: bool) -> Operation:
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            self.stats.requests[name] += 1
+            self.stats.note(name)
             decision = self.faults.decide(name)
             if decision.latency > 0:
                 await self.sleep(decision.latency)
@@ -221,7 +234,7 @@ class _Routes:
     # -- OAuth2 token endpoint -------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.StreamResponse:
-        self.stats.requests["token"] += 1
+        self.stats.note("token")
         decision = self.faults.decide("token")
         if decision.latency > 0:
             await self.sleep(decision.latency)

@@ -164,7 +164,8 @@ async def test_ok_the_marker_search_waits_for_the_open_circuit(tmp_path: Path) -
 async def test_ok_no_marker_search_for_an_enroll_that_never_reached_the_ca(tmp_path: Path,
                                                                           maybe_processed: bool) -> None:
     connector = LookupConnector()
-    world = await _world(tmp_path, connector, VirtualTime(FakeClock()))
+    time = VirtualTime(FakeClock())
+    world = await _world(tmp_path, connector, time)
     world.breaker.settings = CircuitBreakerSettings(enabled=False)
     connector.fail("enroll", CAUnavailable("connection refused", maybe_processed=maybe_processed))
     try:
@@ -172,8 +173,38 @@ async def test_ok_no_marker_search_for_an_enroll_that_never_reached_the_ca(tmp_p
         events = await asyncio.wait_for(_events(world.tracker, submitted.order.id), 5)
         assert events[-1].phase is Phase.FAILED
         searched = connector.names().count("find_order_by_marker")
-        assert searched == (1 if maybe_processed else 0)
+        # A lost reply: looked for at once, and again one call timeout (30 s) after the loss.
+        assert (searched, time.waits) == ((2, [30.0]) if maybe_processed else (0, []))
         order = await world.ledger.get_order(submitted.order.id)
         assert order is not None and order.state is OrderState.FAILED and order.error_reason == "CA_UNAVAILABLE"
+    finally:
+        await _close(world)
+
+
+async def test_ok_an_order_the_ca_records_after_the_lost_reply_is_found_on_the_second_look(
+        tmp_path: Path) -> None:
+    connector = LookupConnector()
+    time = VirtualTime(FakeClock())
+    world = await _world(tmp_path, connector, time)
+    world.breaker.settings = CircuitBreakerSettings(enabled=False)
+    original_enroll = connector.enroll
+    late: list[object] = []
+
+    async def slow_enroll(request: object) -> object:
+        late.append(request)  # the CA is still working on it when the gateway gives up waiting
+        raise CAUnavailable("read timeout")
+
+    def record_late(_: int) -> None:
+        if late:
+            asyncio.ensure_future(original_enroll(late.pop()))  # type: ignore[arg-type]
+
+    connector.enroll = slow_enroll  # type: ignore[assignment,method-assign]
+    time.on_sleep = record_late
+    try:
+        submitted = await world.tracker.submit(_request())
+        events = await asyncio.wait_for(_events(world.tracker, submitted.order.id, until=Phase.SUBMITTED), 5)
+        assert events[-1].phase is Phase.SUBMITTED and events[-1].ca_order_id == next(iter(connector.orders))
+        assert connector.names().count("find_order_by_marker") == 2 and len(connector.orders) == 1
+        assert time.waits[0] == 30.0
     finally:
         await _close(world)
