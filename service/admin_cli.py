@@ -18,10 +18,18 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_orders_command", "ledger_check", "run_orders_command"]
+__all__ = ["add_ledger_check", "add_orders_command", "ledger_check", "run_orders_command"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 DEFAULT_ADMIN = "127.0.0.1:50052"
+
+
+def add_ledger_check(ledger_commands: Any) -> None:
+    check = ledger_commands.add_parser("check", help="check the ledger's integrity and consistency (read-only, "
+                                       "safe while the gateway runs); exit 0 sound, 1 problems found")
+    where = check.add_mutually_exclusive_group(required=True)
+    where.add_argument("--config", help="gateway configuration (the ledger its ledger section names is checked)")
+    where.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
 
 
 def ledger_check(args: argparse.Namespace) -> int:

@@ -103,11 +103,9 @@ def add_client_commands(commands: Any) -> None:
     source.add_argument("--config", help="gateway configuration (the ledger its ledger section names is copied)")
     source.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
     backup.add_argument("path", help="the copy to write (must not exist)")
-    check = ledger_commands.add_parser("check", help="check the ledger's integrity and consistency (read-only, "
-                                       "safe while the gateway runs); exit 0 sound, 1 problems found")
-    where = check.add_mutually_exclusive_group(required=True)
-    where.add_argument("--config", help="gateway configuration (the ledger its ledger section names is checked)")
-    where.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
+    from service.admin_cli import add_ledger_check
+
+    add_ledger_check(ledger_commands)
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:

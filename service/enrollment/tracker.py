@@ -100,6 +100,8 @@ class EnrollmentTracker:
         self._closing = False
         self._submit_gates: dict[tuple[str, str], _Gate] = {}
         self._pauses: dict[str, asyncio.Future[None]] = {}  # order id -> the wait before its next attempt
+        # Resumed orders not yet known at the CA: when they were resumed.
+        self._resumed_at: dict[str, dt.datetime] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -201,6 +203,10 @@ class EnrollmentTracker:
                             order.id, order.ca_id)
                 continue
             orders.append(order)
+            if order.ca_order_id is None:
+                # The stopped gateway may have sent its enroll just before it died, and the CA may still be
+                # recording it: "not found" counts only one call timeout from now.
+                self._resumed_at[order.id] = self._clock()
             self._ensure_running(order)
         if orders:
             log.info("resumed %d unfinished order(s)", len(orders))
@@ -298,6 +304,7 @@ class EnrollmentTracker:
 
     def _forget(self, order_id: str, _task: object = None) -> None:
         self._tasks.pop(order_id, None)
+        self._resumed_at.pop(order_id, None)
         channel = self._channels.pop(order_id, None)
         if channel is not None:
             channel.close()
@@ -441,17 +448,18 @@ class EnrollmentTracker:
         (still, one call timeout after a lost reply) → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
         asked, since that could pay for the same certificate twice."""
         run = self._schedule_run(ca, order, made=0)
-        lost_at = self._clock()
+        resumed_at = self._resumed_at.pop(order.id, None)
+        lost_at = self._clock() if error is not None else resumed_at
         while True:
             found, reachable = await self._find_by_marker(ca, order)
             if found is not None:
                 return await self._submitted(order, found, "found at the CA by its marker")
             if reachable:
+                settling = 0.0 if lost_at is None else self._settling(ca, lost_at)
+                if settling > 0:
+                    await self._pause(order.id, settling)  # then look once more
+                    continue
                 if error is not None:
-                    settling = self._settling(ca, lost_at)
-                    if settling > 0:
-                        await self._pause(order.id, settling)  # then look once more
-                        continue
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
                 try:
                     result = await self._through_circuit(ca, lambda: ca.connector.enroll(_enroll_request(order)))
