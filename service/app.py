@@ -39,6 +39,7 @@ from service.connectors.registry import create_connector
 from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
+from service.ledger_watch import LedgerWatch
 from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
@@ -70,6 +71,7 @@ class Gateway:
     pipeline: ServicePipeline | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
+    _ledger_watch: LedgerWatch | None = field(default=None, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False)
 
@@ -84,7 +86,10 @@ class Gateway:
         if self.observability is None:
             self.observability = Observability.from_config(self.config)
         observability = self.observability
-        self.ledger = observability.observe_ledger(await open_ledger(self.config.ledger))
+        self._ledger_watch = LedgerWatch(self.health, on_recovered=self._take_up_orders)
+        self.ledger = observability.observe_ledger(await open_ledger(self.config.ledger),
+                                                   on_error=self._ledger_watch.failed)
+        self._ledger_watch.ledger = self.ledger
         log.info("ledger: %s", self.config.ledger.url)
         managed: list[ManagedCA] = []
         for ca in self.config.managed_cas:
@@ -132,6 +137,11 @@ class Gateway:
         return GrpcServer(ServicePipeline(methods, [observability.middleware()]), self.config.admin,
                           config_key="admin.listen")
 
+    async def _take_up_orders(self) -> None:
+        """After the ledger could not be written: the orders whose tasks stopped on it go on."""
+        if self.engine is not None:
+            await self.engine.resume()
+
     def ready(self) -> bool:
         """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""
         return self.health.serving()
@@ -175,6 +185,8 @@ class Gateway:
             if self.ops is not None:
                 await self.ops.stop()
         finally:
+            if self._ledger_watch is not None:
+                await self._ledger_watch.close()
             if self.engine is not None:
                 await self.engine.close()
             for connector in self._connectors:

@@ -35,7 +35,7 @@ from service.ledger.base import (
     RevocationClaim,
     SubjectEntry,
 )
-from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
+from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, LedgerUnwritable, OrderChanged
 from service.ledger.registry import (
     Clock,
     LedgerBackend,
@@ -62,6 +62,7 @@ __all__ = [
     "LedgerSettingsError",
     "LedgerTarget",
     "LedgerUnavailable",
+    "LedgerUnwritable",
     "NewOrder",
     "OrderChanged",
     "OrderKind",

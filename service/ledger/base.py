@@ -296,6 +296,10 @@ class Ledger(Protocol):
                             target: str | None = None) -> list[AuditEntry]:
         """Newest first; all CAs when ``ca_id`` is None; only entries about ``target`` when given."""
 
+    async def check_writable(self) -> None:
+        """Return when a write that grows the ledger would go through now; raise ``LedgerUnwritable``
+        when it would not (the disk is full, the file read-only). Writes nothing."""
+
     async def backup(self, target: Path) -> None:
         """Write a consistent copy of the ledger while the gateway runs; a ledger that has no copy
         of its own raises ``Unimplemented`` saying so."""

@@ -76,8 +76,10 @@ class Observability:
     def middleware(self) -> ObservedCalls:
         return ObservedCalls(self.metrics, self.tracing)
 
-    def observe_ledger(self, ledger: Ledger) -> Ledger:
-        return observe_ledger(ledger, metrics=self.metrics, orders=self.orders, tracing=self.tracing)
+    def observe_ledger(self, ledger: Ledger, *,
+                       on_error: Callable[[BaseException], None] | None = None) -> Ledger:
+        return observe_ledger(ledger, metrics=self.metrics, orders=self.orders, tracing=self.tracing,
+                              on_error=on_error)
 
     def guard(self, ca: CASettings, connector: Connector) -> GuardedConnector:
         """``connector`` behind a new circuit breaker of ``ca``, observed (calls, exchanges, circuit)."""

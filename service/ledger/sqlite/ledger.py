@@ -77,6 +77,8 @@ from service.ledger.sqlite.statements import (
 
 __all__ = ["SQLiteLedger"]
 
+_MAX_PAGES = 4294967294  # SQLite's own ceiling of max_page_count: no limit of ours
+
 
 class _State(enum.Enum):
     UNOPENED = "UNOPENED"
@@ -487,6 +489,31 @@ class SQLiteLedger:
         ]
 
     # -- operations
+
+    async def check_writable(self) -> None:
+        """Write (then roll back) a few pages' worth into a scratch table: a full disk (or the
+        ``max_page_count`` reached) and a read-only file fail as ``LedgerUnwritable``."""
+        async with self._write_lock:
+            writer, _ = self._open_connections()
+            with map_sqlite_errors(self.path, doing="checking that it can be written"):
+                try:
+                    await writer.execute("BEGIN IMMEDIATE")
+                    await writer.execute("CREATE TABLE write_probe (x BLOB)")
+                    await writer.execute("INSERT INTO write_probe VALUES (zeroblob(16384))")
+                finally:
+                    await writer.rollback()
+
+    async def restrict_writes(self, *, full: bool = False, read_only: bool = False) -> None:
+        """A fault drill: make this ledger's writes fail as on a full disk (``full``: SQLite's
+        ``max_page_count`` set to the pages the file has now, so it cannot grow) or on a read-only
+        file (``read_only``: ``query_only`` on its writer connection); without either, lift both.
+        Only this connection is affected and nothing is written; the crash suite uses it."""
+        async with self._write_lock:
+            writer, _ = self._open_connections()
+            with map_sqlite_errors(self.path):
+                pages = list(await writer.execute_fetchall("PRAGMA page_count"))[0][0] if full else _MAX_PAGES
+                await writer.execute(f"PRAGMA max_page_count = {int(pages)}")
+                await writer.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
 
     async def backup(self, target: Path) -> None:
         """Write a consistent, compacted copy of the ledger to ``target`` while it is in use
