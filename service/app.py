@@ -20,13 +20,14 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
 
 from service.api.certificate_authorities import CertificateAuthorityApi
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
 from service.api.grpc_server import GrpcServer
+from service.api.inventory import InventoryApi
 from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
 from service.api.subjects import SubjectApi
 from service.authorities import CARegistry, ManagedCA
@@ -38,6 +39,7 @@ from service.connectors.registry import create_connector
 from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
+from service.lifecycle import Inventory
 from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
@@ -101,6 +103,8 @@ class Gateway:
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
+            (InventoryApi(self.cas, Inventory(self.ledger, certificates)), inventory_pb2,
+             "CertificateInventoryService"),
         ]
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:

@@ -31,7 +31,9 @@ from service.connectors.base import SubjectAltName
 __all__ = [
     "AuditEntry",
     "CertificateEventRecord",
+    "CertificateQuery",
     "CertificateRecord",
+    "InventoryEntry",
     "Ledger",
     "NewOrder",
     "OrderKind",
@@ -131,6 +133,40 @@ class CertificateRecord:
     revocation_comment: str = ""
     issued_at: dt.datetime | None = None
     compromise_date: dt.datetime | None = None  # when the key was compromised, if the revoke said so
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    """Which certificates of one CA to list, in expiry order (``not_after``, then serial).
+
+    ``status``: ``normal`` (not revoked, not expired at ``now``), ``revoked``, ``expired``, or
+    None for all. ``name``: a DNS name the certificate carries in its common name or a SAN, either
+    exact or ``*.suffix`` (any name ending in ``.suffix``). ``after``: the (``not_after``, serial) of
+    the last entry of the previous page."""
+
+    ca_id: str
+    now: dt.datetime
+    limit: int
+    status: str | None = None
+    owner: str | None = None
+    name: str | None = None
+    expiring_before: dt.datetime | None = None
+    issued_after: dt.datetime | None = None
+    after: tuple[dt.datetime, str] | None = None
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """A certificate with what the ledger knows around it: the order it came from (profile,
+    owner, names), and the certificate that replaced it (an issued renewal of it), if any."""
+
+    certificate: CertificateRecord
+    profile_id: str = ""  # empty for certificates the gateway did not order
+    owner: str = ""
+    common_name: str = ""
+    subject_alt_names: tuple[SubjectAltName, ...] = ()
+    replaced_by: str | None = None  # serial of the certificate issued by a renewal of this one
+    replacement_order_id: str | None = None  # the renewal order, issued or still pending
 
 
 @dataclass(frozen=True)
@@ -274,6 +310,13 @@ class Ledger(Protocol):
                            ) -> CertificateRecord | None:
         """Mark revoked and append a ``revoked`` event, once: no second event when already revoked
         (the first reason and time stand), whoever calls. Ends any revocation claim on the serial."""
+
+    async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
+        """At most ``query.limit`` certificates of the CA matching the query, by (``not_after``,
+        serial) after ``query.after``; found by an index on (ca_id, not_after), not by a scan."""
+
+    async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
+        """The certificate with what the ledger knows around it (see :class:`InventoryEntry`)."""
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""

@@ -38,7 +38,9 @@ from service.errors import ConfigError, NotFound
 from service.ledger.base import (
     AuditEntry,
     CertificateEventRecord,
+    CertificateQuery,
     CertificateRecord,
+    InventoryEntry,
     NewOrder,
     OrderRecord,
     OrderState,
@@ -48,6 +50,7 @@ from service.ledger.base import (
 from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.errors import map_sqlite_errors
+from service.ledger.sqlite.inventory import INVENTORY_SELECT, inventory_entries, inventory_entry, inventory_where
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
     CERT_SELECT,
@@ -404,6 +407,15 @@ class SQLiteLedger:
             return bool(await execute(
                 w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
                 (ca_id, serial_number, claimant)))
+
+    async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
+        where, params = inventory_where(query)
+        return inventory_entries(await self._read(INVENTORY_SELECT + where, params))
+
+    async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
+        rows = await self._read(INVENTORY_SELECT + " WHERE c.ca_id = ? AND c.serial_number = ?",
+                                (ca_id, serial_number))
+        return inventory_entry(rows[0]) if rows else None
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """One entry per order filed under the DN (with its certificate once

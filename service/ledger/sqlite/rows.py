@@ -22,6 +22,7 @@ __all__ = [
     "from_ts",
     "new_order_values",
     "order_from_row",
+    "sans_from_json",
     "sans_json",
     "ts",
     "ts_or_none",
@@ -63,7 +64,7 @@ def order_from_row(row: sqlite3.Row) -> OrderRecord:
         fingerprint=str(row["fingerprint"]),
         requested_dn=str(row["requested_dn"]),
         common_name=str(row["common_name"]),
-        subject_alt_names=_sans_from_json(row["subject_alt_names"]),
+        subject_alt_names=sans_from_json(row["subject_alt_names"]),
         marker=str(row["marker"]),
         kind=OrderKind(row["kind"]),
         request_id=row["request_id"],
@@ -87,7 +88,7 @@ def sans_json(sans: Sequence[SubjectAltName]) -> str:
     return json.dumps([[san.type, san.value] for san in sans])
 
 
-def _sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
+def sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
     """``[[type, value], …]``; a ledger written before SANs were typed holds bare values, whose
     type shows in their form (an ``@`` is an e-mail address, an address parses as IP)."""
     return tuple(SubjectAltName(*item) if isinstance(item, list) else _legacy_san(str(item))
