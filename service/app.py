@@ -40,6 +40,7 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
+from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
@@ -68,8 +69,10 @@ class Gateway:
     ledger: Ledger | None = field(default=None, init=False)
     engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
+    certificate_gauges: CertificateGauges | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
+    _background: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False)
 
@@ -114,6 +117,8 @@ class Gateway:
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
+        self.certificate_gauges = observability.count_certificates(self.ledger, [ca.id for ca in self.cas])
+        self._background.append(asyncio.create_task(self.certificate_gauges.run(), name="certificate-gauges"))
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
@@ -164,6 +169,9 @@ class Gateway:
             if self.ops is not None:
                 await self.ops.stop()
         finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
             if self.engine is not None:
                 await self.engine.close()
             for connector in self._connectors:

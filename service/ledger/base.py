@@ -315,6 +315,12 @@ class Ledger(Protocol):
         """At most ``query.limit`` certificates of the CA matching the query, by (``not_after``,
         serial) after ``query.after``; found by an index on (ca_id, not_after), not by a scan."""
 
+    async def count_certificates(self, ca_id: str, *, now: dt.datetime,
+                                 horizons: Sequence[dt.timedelta]) -> list[tuple[str, str, int, int]]:
+        """(owner, status, horizon index, count) of the CA's certificates: status ``normal`` or
+        ``revoked``; the horizon index is that of the first horizon (ascending) within which the
+        certificate expires, ``-1`` once expired, ``len(horizons)`` beyond the last."""
+
     async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
         """The certificate with what the ledger knows around it (see :class:`InventoryEntry`)."""
 

@@ -10,7 +10,16 @@ import aiohttp
 import grpc
 import pytest
 
-from cagw.v1 import enrollments_pb2, enrollments_pb2_grpc, inventory_pb2, inventory_pb2_grpc
+from cagw.v1 import (
+    certificates_pb2,
+    certificates_pb2_grpc,
+    common_pb2,
+    enrollments_pb2,
+    enrollments_pb2_grpc,
+    inventory_pb2,
+    inventory_pb2_grpc,
+)
+from tests.integration.observed import scrape
 from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
 
 
@@ -98,3 +107,23 @@ async def test_fail_renewal_info_of_an_unknown_serial_is_not_found(tmp_path: Pat
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await inventory.GetRenewalInfo(inventory_pb2.GetRenewalInfoRequest(ca_id=CA_ID, serial_number="0abc"))
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_ok_expiry_gauges_count_the_inventory_on_the_ops_listener(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        first = await _enroll(stack, "gauge-a.example.com")
+        await _enroll(stack, "gauge-b.example.com")
+        gauges = stack.gateway.certificate_gauges
+        assert gauges is not None
+        await gauges.refresh()
+        scraped = await scrape(stack)
+        assert scraped.value("cagw_certificates", ca=CA_ID, status="normal", expires_in="later") == 2
+
+        stub = certificates_pb2_grpc.CertificateServiceStub(stack.channel)
+        await stub.PerformCertificateAction(certificates_pb2.PerformCertificateActionRequest(
+            ca_id=CA_ID, serial_number=first.serial_number,
+            action=common_pb2.Action(type="RevokeAction", reason="superseded")))
+        await gauges.refresh()
+        scraped = await scrape(stack)
+        assert scraped.value("cagw_certificates", ca=CA_ID, status="normal", expires_in="later") == 1
+        assert scraped.value("cagw_certificates", ca=CA_ID, status="revoked", expires_in="later") == 1

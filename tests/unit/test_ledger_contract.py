@@ -378,3 +378,15 @@ async def test_ok_inventory_entry_knows_its_order_and_its_replacement(ledger: Le
     done = await ledger.inventory_entry("ca-1", "d1")
     assert done is not None and (done.replacement_order_id, done.replaced_by) == ("o-2", "d2")
     assert await ledger.inventory_entry("ca-1", "unknown") is None
+
+
+async def test_ok_certificates_counted_by_owner_status_and_expiry_horizon(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))  # requested by client-a
+    await ledger.record_issued("o-1", replace(_expiring("e1", 5), order_id="o-1"))
+    for serial, days in (("e2", 5), ("e3", 20), ("e4", 400), ("e5", -3)):
+        await ledger.record_issued(None, _expiring(serial, days))
+    await ledger.mark_revoked("ca-1", "e3", reason="superseded", comment="", when=T0)
+    await ledger.record_issued(None, _expiring("x1", 5, ca_id="ca-2"))
+    counts = await ledger.count_certificates("ca-1", now=T0, horizons=[dt.timedelta(days=7), dt.timedelta(days=30)])
+    assert sorted(counts) == [("", "normal", -1, 1), ("", "normal", 0, 1), ("", "normal", 2, 1),
+                              ("", "revoked", 1, 1), ("client-a", "normal", 0, 1)]

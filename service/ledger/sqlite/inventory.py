@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Sequence
 
 from service.ledger.base import CertificateQuery, InventoryEntry
 from service.ledger.sqlite.rows import CERT_SELECT, certificate_from_row, sans_from_json, ts
 
-__all__ = ["INVENTORY_SELECT", "inventory_entries", "inventory_entry", "inventory_where"]
+__all__ = ["INVENTORY_SELECT", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
 
 # The renewal of a certificate is the newest renewal order naming its serial; its certificate,
 # once issued, is the replacement. ``orders_renewal_of`` (migration 4) finds it without a scan.
@@ -94,3 +95,14 @@ def inventory_entry(row: sqlite3.Row) -> InventoryEntry:
 
 def inventory_entries(rows: Sequence[sqlite3.Row]) -> list[InventoryEntry]:
     return [inventory_entry(row) for row in rows]
+
+
+def count_statement(ca_id: str, now: dt.datetime, horizons: Sequence[dt.timedelta]) -> tuple[str, list[object]]:
+    """Certificates of a CA counted by owner, status and expiry horizon (see ``Ledger.count_certificates``)."""
+    cases = " ".join(f"WHEN c.not_after <= ? THEN {index}" for index in range(len(horizons)))
+    sql = ("SELECT COALESCE(o.requested_by, '') AS owner, "
+           "CASE WHEN c.status = 'revoked' THEN 'revoked' ELSE 'normal' END AS status, "
+           f"CASE WHEN c.not_after <= ? THEN -1 {cases} ELSE {len(horizons)} END AS horizon, COUNT(*) "
+           "FROM certificates c LEFT JOIN orders o ON o.id = c.order_id WHERE c.ca_id = ? "
+           "GROUP BY owner, status, horizon")
+    return sql, [ts(now), *(ts(now + horizon) for horizon in horizons), ca_id]

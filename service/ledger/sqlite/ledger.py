@@ -50,7 +50,13 @@ from service.ledger.base import (
 from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.errors import map_sqlite_errors
-from service.ledger.sqlite.inventory import INVENTORY_SELECT, inventory_entries, inventory_entry, inventory_where
+from service.ledger.sqlite.inventory import (
+    INVENTORY_SELECT,
+    count_statement,
+    inventory_entries,
+    inventory_entry,
+    inventory_where,
+)
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
     CERT_SELECT,
@@ -411,6 +417,11 @@ class SQLiteLedger:
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
         return inventory_entries(await self._read(INVENTORY_SELECT + where, params))
+
+    async def count_certificates(self, ca_id: str, *, now: dt.datetime,
+                                 horizons: Sequence[dt.timedelta]) -> list[tuple[str, str, int, int]]:
+        sql, params = count_statement(ca_id, now, horizons)
+        return [(str(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in await self._read(sql, params)]
 
     async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
         rows = await self._read(INVENTORY_SELECT + " WHERE c.ca_id = ? AND c.serial_number = ?",
