@@ -40,10 +40,12 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
+from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
+from service.webhook_sender import WebhookSender
 
 __all__ = ["Gateway", "build_connectors"]
 
@@ -70,6 +72,8 @@ class Gateway:
     engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
     certificate_gauges: CertificateGauges | None = field(default=None, init=False)
+    webhooks: WebhookDispatcher | None = field(default=None, init=False)
+    _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
     _background: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -119,6 +123,10 @@ class Gateway:
         await self.engine.resume()
         self.certificate_gauges = observability.count_certificates(self.ledger, [ca.id for ca in self.cas])
         self._background.append(asyncio.create_task(self.certificate_gauges.run(), name="certificate-gauges"))
+        if self.config.webhooks:
+            self._webhook_sender = WebhookSender(self.config.webhooks)
+            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
+            self._background.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
@@ -172,6 +180,8 @@ class Gateway:
             for task in self._background:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
+            if self._webhook_sender is not None:
+                await self._webhook_sender.close()
             if self.engine is not None:
                 await self.engine.close()
             for connector in self._connectors:

@@ -38,6 +38,7 @@ from service.config.settings import (
     StaticProfile,
     TLSListenSettings,
     TracingSettings,
+    WebhookSettings,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "StaticProfile",
     "TLSListenSettings",
     "TracingSettings",
+    "WebhookSettings",
     "load_config",
     "parse_config",
     "parse_duration",

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from service.config.lifecycle import parse_renewal
+from service.config.lifecycle import parse_renewal, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -40,7 +40,8 @@ from service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing"}
+_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
+             "webhooks"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
@@ -265,10 +266,13 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     with r.at("tracing"):
         tracing = parse_tracing(r, r.mapping(top.get("tracing")))
     cas = _managed_cas(r, top.get("managed-cas"))
+    with r.at("webhooks"):
+        webhooks = parse_webhooks(r, top.get("webhooks"), [ca.id for ca in cas])
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
+                  webhooks=webhooks)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -209,6 +209,21 @@ class TracingSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """One receiver of certificate events (``webhooks:``): where, signed with what, which events."""
+
+    name: str
+    url: str
+    secret: Secret
+    tls_ca: Path | None = None  # PEM of the CA(s) the receiver's certificate chains to; None: the system's
+    owner: str | None = None  # only certificates ordered by this client
+    cas: frozenset[str] | None = None  # only these CAs; None: every CA
+    events: frozenset[str] | None = None  # only these event types; None: all
+    timeout: float = 10.0
+    retry_delay: float = 1.0  # first wait after a failed delivery, doubled up to 5 min
+
+
+@dataclass(frozen=True)
 class Config:
     grpc: ListenSettings
     rest: RestSettings
@@ -219,6 +234,7 @@ class Config:
     source: Path | None = None
     log: LogSettings = LogSettings()
     tracing: TracingSettings = TracingSettings()
+    webhooks: tuple[WebhookSettings, ...] = ()
 
     def ca(self, ca_id: str) -> CASettings | None:
         return next((ca for ca in self.managed_cas if ca.id == ca_id), None)

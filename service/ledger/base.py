@@ -34,6 +34,7 @@ __all__ = [
     "CertificateQuery",
     "CertificateRecord",
     "InventoryEntry",
+    "OutboxEvent",
     "Ledger",
     "NewOrder",
     "OrderKind",
@@ -191,6 +192,16 @@ class CertificateEventRecord:
 
 
 @dataclass(frozen=True)
+class OutboxEvent:
+    """A certificate event with what a receiver outside needs around it: who ordered the
+    certificate, and the serial it renewed (when its order was a renewal)."""
+
+    event: CertificateEventRecord
+    owner: str = ""
+    renewal_of: str | None = None
+
+
+@dataclass(frozen=True)
 class RevocationClaim:
     """Who may send the revoke of one serial to the CA, until when (the ledger's time)."""
 
@@ -332,6 +343,16 @@ class Ledger(Protocol):
                           limit: int) -> list[CertificateEventRecord]: ...
 
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int: ...
+
+    async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
+        """Events of every CA with ``id > after_id``, by id: the outbox webhooks deliver from.
+        An event is written in the transaction of the change it tells of."""
+
+    async def webhook_cursor(self, name: str) -> int | None:
+        """The id of the last event delivered to the webhook; None before its first delivery."""
+
+    async def advance_webhook_cursor(self, name: str, event_id: int) -> None:
+        """Record a delivery; the cursor only moves forward (a slower writer cannot move it back)."""
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 

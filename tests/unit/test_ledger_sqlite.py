@@ -22,9 +22,8 @@ import service.ledger
 from service.connectors.base import SubjectAltName
 from service.errors import AlreadyExists, CagwError, ConfigError, FailedPrecondition, NotFound
 from service.ledger import (
-    CertificateQuery,
     AuditEntry,
-    CertificateRecord,
+    CertificateQuery,
     LedgerError,
     LedgerUnavailable,
     NewOrder,

@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.connectors.base import SubjectAltName
-from service.ledger.base import CertificateRecord, NewOrder, OrderKind, OrderRecord, OrderState
+from service.ledger.base import (
+    CertificateEventRecord,
+    CertificateRecord,
+    NewOrder,
+    OrderKind,
+    OrderRecord,
+    OrderState,
+)
 
 __all__ = [
     "CERT_COLUMNS",
@@ -19,6 +26,7 @@ __all__ = [
     "NEW_ORDER_COLUMNS",
     "TS_FORMAT",
     "certificate_from_row",
+    "event_from_row",
     "from_ts",
     "new_order_values",
     "order_from_row",
@@ -124,6 +132,12 @@ def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
         issued_at=from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
         compromise_date=from_ts(row["c_compromise_date"]) if row["c_compromise_date"] is not None else None,
     )
+
+
+def event_from_row(row: sqlite3.Row) -> CertificateEventRecord:
+    return CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
+                                  serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
+                                  detail=str(row["detail"]), reason=str(row["reason"]))
 
 
 # Times: fixed-width ISO-8601 UTC text, so text order is time order.
