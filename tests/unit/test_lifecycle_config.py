@@ -45,3 +45,47 @@ def test_fail_every_problem_named_by_its_path(tmp_path: Path) -> None:
         f"{at}.profiles.p.window: must be more than 0% and less than 100% of the lifetime",
         f"{at}.profiles.p.jitter: must be at most 50% of the renewal period",
     ]
+
+
+def webhooks_of(tmp: Path, webhooks: Any) -> Any:
+    return parse_config({**document(tmp, None), "webhooks": webhooks}, base_dir=tmp).webhooks
+
+
+def test_ok_a_webhook_with_every_key(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    [hook] = webhooks_of(tmp_path, [{"name": "team-a", "url": "https://hooks.example.com/cagw",
+                                     "secret": "0123456789abcdef", "tls-ca": "ca.pem", "owner": "team-a",
+                                     "cas": ["ca-1"], "events": ["issued", "revoked"], "timeout": "5s",
+                                     "retry-delay": "250ms"}])
+    assert (hook.name, hook.url, hook.secret.reveal(), hook.tls_ca, hook.owner) == (
+        "team-a", "https://hooks.example.com/cagw", "0123456789abcdef", tmp_path / "ca.pem", "team-a")
+    assert (hook.cas, hook.events, hook.timeout, hook.retry_delay) == (
+        frozenset({"ca-1"}), frozenset({"issued", "revoked"}), 5.0, 0.25)
+    assert "0123456789abcdef" not in repr(hook)
+
+
+def test_fail_webhook_problems_named_by_their_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        webhooks_of(tmp_path, [
+            {"name": "a", "url": "http://hooks.example.com/x", "secret": "short"},
+            {"name": "b b", "url": "https://u:p@hooks.example.com/", "secret": "0123456789abcdef",
+             "events": ["expired"], "cas": ["nope"]},
+            {"name": "c", "url": "https://ok.example.com", "secret": "0123456789abcdef"},
+            {"name": "c", "url": "https://ok.example.com", "secret": "0123456789abcdef"},
+        ])
+    problems = caught.value.problems
+    assert problems[0].startswith("webhooks[0].url: must be https://")
+    assert problems[1] == ("webhooks[0].secret: must be at least 16 characters "
+                           "(it keys the events' HMAC-SHA256 signature)")
+    assert problems[2:5] == [
+        "webhooks[1].name: must be 1-64 letters, digits, '.', '_' or '-' (it labels metrics and logs)",
+        "webhooks[1].url: must not carry credentials in the URL; the receiver checks the signature instead",
+        "webhooks[1].events: unknown expired (allowed: issued, renewed, revoked)",
+    ]
+    assert problems[5:] == ["webhooks[3].name: duplicate webhook name 'c'"]
+
+
+def test_ok_http_is_accepted_for_a_loopback_receiver(tmp_path: Path) -> None:
+    [hook] = webhooks_of(tmp_path, [{"name": "local", "url": "http://127.0.0.1:8080/x",
+                                     "secret": "0123456789abcdef"}])
+    assert hook.url == "http://127.0.0.1:8080/x"
