@@ -1,14 +1,18 @@
 """Wiring and lifecycle: build the CAs, the ledger, the engine and both servers; stop in order.
 
 Each CA's connector sits behind its circuit breaker and the ledger is observed
-(:class:`~service.observability.gateway.Observability`); the pipeline's first
-middleware counts, times, traces and logs every call, its last refuses new
-enrollments on a CA whose circuit is open.
+(:class:`~service.observability.gateway.Observability`), its unwritable
+moments watched (:class:`~service.ledger_watch.LedgerWatch`); the pipeline's
+first middleware counts, times, traces and logs every call, its last refuses
+new enrollments on a CA whose circuit is open. The operator's
+``OrderAdminService`` has a pipeline and a gRPC server of its own, on
+``admin.listen`` (loopback only).
 
 Shutdown order (SIGTERM/SIGINT through ``loop.add_signal_handler``): health
 NOT_SERVING → end open watch streams → ``grpc server.stop(grace)`` (in-flight
-calls finish) → REST listener → the engine's order tasks → each connector's
-HTTP session → the ledger → the last spans out → the embedded simulator, if any.
+calls finish) → the admin listener → REST listener → the engine's order tasks →
+each connector's HTTP session → the ledger → the last spans out → the embedded
+simulator, if any.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from service.cli import main
-from service.ledger import OrderState, open_ledger
+from service.ledger import LATEST_VERSION, OrderState, open_ledger
 from service.ledger.sqlite.check import check_database
 from tests.unit.fakes import FakeConnector, seed_issued, seed_order
 
@@ -71,7 +71,7 @@ def test_ok_a_sound_ledger_passes_and_is_left_untouched(sound: tuple[Path, dict[
     code = main(["ledger", "check", "--ledger", str(copy)])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.strip() == (f"ledger {copy}: schema version 3, 4 order(s) (1 COLLECTING, 1 FAILED, 1 ISSUED, "
+    assert out.strip() == (f"ledger {copy}: schema version {LATEST_VERSION}, 4 order(s) (1 COLLECTING, 1 FAILED, 1 ISSUED, "
                            "1 RECEIVED), 1 certificate(s): OK")
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == before
 
@@ -174,11 +174,11 @@ def test_fail_a_file_that_is_no_database(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_fail_an_old_schema_is_named(sound: tuple[Path, dict[str, str]], tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    copy = _copy(sound, tmp_path, "DELETE FROM schema_version WHERE version = 3")
+    copy = _copy(sound, tmp_path, f"DELETE FROM schema_version WHERE version = {LATEST_VERSION}")
     code, problems = _run(copy, capsys)
     assert code == 1
-    assert problems == ["PROBLEM schema: schema version 2, this gateway writes version 3: open it with the "
-                        "gateway first (it migrates), then check again"]
+    assert problems == [f"PROBLEM schema: schema version {LATEST_VERSION - 1}, this gateway writes version "
+                        f"{LATEST_VERSION}: open it with the gateway first (it migrates), then check again"]
 
 
 def test_fail_no_ledger_there_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
