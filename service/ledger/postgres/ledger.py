@@ -61,7 +61,7 @@ from service.ledger.sqlite.rows import (
 )
 from service.ledger.sqlite.statements import existing_for
 
-__all__ = ["PostgresLedger"]
+__all__ = ["PostgresLedger", "application_name"]
 
 # Namespaces of the transaction-scoped advisory locks (hashed with their key parts into one bigint).
 _LOCK_REQUEST, _LOCK_FINGERPRINT, _LOCK_ORDER, _LOCK_EVENTS = 1, 2, 3, 4
@@ -74,6 +74,11 @@ def numbered(sql: str) -> str:
     no ``?`` inside a literal)."""
     counter = iter(range(1, 10_000))
     return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+def application_name(settings: PostgresSettings) -> str:
+    """What ``pg_stat_activity`` shows for the gateway's connections: ``cagw``, or ``cagw:SCHEMA``."""
+    return "cagw" if settings.schema == "public" else f"cagw:{settings.schema}"
 
 
 class _State(enum.Enum):
@@ -109,15 +114,14 @@ class PostgresLedger:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.where}")
         settings = self._settings
-        server_settings = {"search_path": settings.schema,
+        server_settings = {"search_path": settings.schema, "application_name": application_name(settings),
                            "statement_timeout": str(int(settings.statement_timeout * 1000))}
         with map_postgres_errors(self.where, opening=True):
             pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=settings.pool_size,
                                              timeout=settings.connect_timeout, server_settings=server_settings)
             try:
                 async with pool.acquire() as conn:
-                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema}"')
-                    await migrate(conn, where=self.where, clock=self._clock)
+                    await migrate(conn, schema=settings.schema, where=self.where, clock=self._clock)
             except BaseException:
                 await pool.close()
                 raise

@@ -174,14 +174,14 @@ async def _version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
 
 
-async def migrate(conn: asyncpg.Connection, *, where: str, clock: Callable[[], dt.datetime],
+async def migrate(conn: asyncpg.Connection, *, schema: str, where: str, clock: Callable[[], dt.datetime],
                   target: int = LATEST_VERSION) -> tuple[int, int]:
-    """Bring the schema ``conn`` uses (its search_path) to ``target``; ``(before, after)``.
-
-    A schema newer than this gateway raises ``ConfigError`` and changes nothing.
+    """Create ``schema`` if needed (``conn``'s search_path names it) and bring it to ``target``;
+    ``(before, after)``. A schema newer than this gateway raises ``ConfigError`` and changes nothing.
     """
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_version "
                            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
         current = await _version(conn)
