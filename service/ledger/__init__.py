@@ -33,6 +33,7 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
     RevocationClaim,
+    ServerKey,
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
@@ -69,6 +70,7 @@ __all__ = [
     "OrderState",
     "RevocationClaim",
     "SQLiteLedger",
+    "ServerKey",
     "SubjectEntry",
     "backup_ledger",
     "open_ledger",
