@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 
 from service.x509._violations import _violation
 from service.x509.csr import _canonical_key
-from service.x509.dn import parse_dn
+from service.x509.dn import _escape_value, normalize_dn, parse_dn
 from service.x509.san import SubjectAltNameValue
 
-__all__ = ["DEFAULT_KEY", "KeySpec", "Pkcs12Encryption", "build_pkcs12", "choose_key_spec", "generate_key",
-           "make_csr"]
+__all__ = ["DEFAULT_KEY", "KeySpec", "Pkcs12Encryption", "attribute_forms", "build_pkcs12", "choose_key_spec",
+           "generate_key", "make_csr", "subject_from_variables"]
 
 Pkcs12Encryption = Literal["modern", "legacy"]
 _CURVES: Mapping[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(),
@@ -92,6 +92,17 @@ def choose_key_spec(key_types: Mapping[str, Sequence[str]], *, algorithm: str = 
         raise _violation(field, f"{asked_algorithm} {size}".rstrip() + f" is not allowed by the profile; allowed: "
                          f"{listing}", f"{algorithm} {size}".strip())
     return candidates[0]
+
+
+def subject_from_variables(variables: Sequence[tuple[str, str]], *, field: str = "subjectVariables") -> x509.Name:
+    """CAGW ``subjectVariables`` (``(type, value)`` pairs such as ``("cn", "www.example.com")``) as
+    a name, read like an RFC 4514 string written in the order given (most specific first)."""
+    return parse_dn(",".join(f"{kind.strip()}={_escape_value(value)}" for kind, value in variables), field=field)
+
+
+def attribute_forms(name: x509.Name) -> set[str]:
+    """Each attribute of ``name`` in the DN normal form (``cn=www.example.com``), to compare names by parts."""
+    return {normalize_dn(x509.Name([x509.RelativeDistinguishedName([attribute])])) for attribute in name}
 
 
 def generate_key(spec: KeySpec) -> PrivateKeyTypes:
