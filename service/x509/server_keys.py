@@ -32,6 +32,7 @@ Pkcs12Encryption = Literal["modern", "legacy"]
 _CURVES: Mapping[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(),
                                            "P-521": ec.SECP521R1()}
 _RSA_SIZES = range(2048, 8193)
+_GENERATED = "RSA 2048-8192 in steps of 1024, EC P-256, P-384, P-521"
 _PKCS12_KDF_ROUNDS = 50_000  # what OpenSSL 3 writes by default
 
 
@@ -73,8 +74,7 @@ def choose_key_spec(key_types: Mapping[str, Sequence[str]], *, algorithm: str = 
     A profile that lists none allows any; RSA 2048 is then the default."""
     allowed = [spec for spec in _allowed(key_types) if spec.supported]
     if key_types and not allowed:
-        raise _violation("profileId", "the profile allows no key type the gateway can generate (RSA 2048-8192, "
-                         "EC P-256/P-384/P-521)")
+        raise _violation("profileId", f"the profile allows no key type the gateway can generate ({_GENERATED})")
     if not algorithm:
         if size:
             raise _violation(field, "give the key type (RSA or EC) with its size")
@@ -85,7 +85,7 @@ def choose_key_spec(key_types: Mapping[str, Sequence[str]], *, algorithm: str = 
     if size:
         wanted = KeySpec(*_canonical_key(algorithm, size))
         if not wanted.supported:
-            raise _violation(field, f"{wanted} is not a key the gateway can generate", str(wanted))
+            raise _violation(field, f"{wanted} is not a key the gateway can generate ({_GENERATED})", str(wanted))
         candidates = [wanted] if (wanted in allowed or not key_types) else []
     if not candidates:
         listing = ", ".join(str(spec) for spec in allowed)
