@@ -110,6 +110,7 @@ class Gateway:
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
+        self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
