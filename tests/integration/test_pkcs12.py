@@ -12,6 +12,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,6 +32,7 @@ from service.simulator import SimulatorSettings
 from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
 
 PASSWORD = "Tr0ub4dor&3 with spaces"
+IN_URL = PASSWORD.replace(" ", "%20").replace("&", "%26")
 CA = f"/v1/certificate-authorities/{CA_ID}"
 OPENSSL, KEYTOOL = shutil.which("openssl"), shutil.which("keytool")
 pytestmark = pytest.mark.skipif(OPENSSL is None or KEYTOOL is None, reason="needs openssl and keytool")
@@ -188,7 +190,9 @@ async def test_fail_a_ca_with_server_side_keys_off_refuses_as_before(tmp_path: P
 # ------------------------------------------------------------------ REST, pending, restart
 
 
-async def test_ok_rest_pkcs12_after_a_202_then_get_and_watch_and_after_a_restart(tmp_path: Path) -> None:
+async def test_ok_rest_pkcs12_after_a_202_then_get_and_watch_and_after_a_restart(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     settings = SimulatorSettings(issue_after_polls=1000)
     async with running_stack(tmp_path, simulator=settings, attempts=1, client_name="vault") as stack:
         status, body = await _rest(stack, "POST", f"{CA}/enrollments", _request())
@@ -219,12 +223,14 @@ async def test_ok_rest_pkcs12_after_a_202_then_get_and_watch_and_after_a_restart
             assert status == 200 and again["enrollment"]["status"] == "ISSUED", again
             assert _check_keystore(stack, again["enrollment"]["body"], tmp_path).private_numbers() == \
                 key.private_numbers()
-            query = f"?protection.password={PASSWORD.replace(' ', '%20').replace('&', '%26')}"
+            query = f"?protection.password={IN_URL}"
             status, by_query = await _rest(stack, "GET", f"{CA}/enrollments/{enrollment_id}{query}")
             assert status == 200 and by_query["enrollment"]["body"], by_query
         finally:
             await restarted.stop()
         _assert_ledger_holds_no_key(tmp_path / "ledger.db", key)
+    assert "GetEnrollment" in caplog.text  # the calls were logged ...
+    assert PASSWORD not in caplog.text and IN_URL not in caplog.text  # ... never the password
 
 
 async def test_fail_rest_missing_or_empty_password_names_the_field(tmp_path: Path) -> None:

@@ -62,8 +62,9 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, profile-cache-ttl, "
-                   "profile-options, profile-sync, request-timeout, retry-attempts, retry-base-delay, subject-revoke-limit")
+ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, "
+                   "pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, request-timeout, retry-attempts, "
+                   "retry-base-delay, server-side-key-retention, server-side-keys, subject-revoke-limit")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
