@@ -168,12 +168,11 @@ class EnrollmentEngine:
         order = await self._order(ca_id, enrollment_id)
         held = password or self._passwords.get(order.id)
         event = await self._tracker.current_event(order.id, record=order)
-        delivered = await self._deliver(event, held, field=GET_PASSWORD_FIELD)
-        if delivered.detail == KEYSTORE_WITHHELD:
+        if held is None and _needs_keystore(event):
             raise InvalidRequest.of([FieldViolation(
                 GET_PASSWORD_FIELD, f"is required to receive the PKCS#12 of enrollment {order.id}: the gateway "
                 "keeps the password of an order only while it works on it")])
-        return delivered
+        return await self._deliver(event, held, field=GET_PASSWORD_FIELD)
 
     async def watch(self, ca_id: str, enrollment_id: str) -> AsyncIterator[OrderEvent]:
         """The enrollment's current state, then every change until a final one. An issued PKCS12
@@ -270,8 +269,7 @@ class EnrollmentEngine:
     async def _deliver(self, event: OrderEvent, password: Secret | None, *, field: str) -> OrderEvent:
         """``event`` as its caller gets it: an issued PKCS12 order's with its PKCS#12 when
         ``password`` is known, else with a detail that says how to get it."""
-        if event.phase is not Phase.ISSUED or event.certificate is None \
-                or event.order.options.required_format != "PKCS12":
+        if not _needs_keystore(event):
             return event
         if password is None:
             return dataclasses.replace(event, detail=KEYSTORE_WITHHELD)
@@ -286,3 +284,9 @@ class EnrollmentEngine:
             raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
                            metadata={"ca_id": ca_id})
         return order
+
+
+def _needs_keystore(event: OrderEvent) -> bool:
+    """An issued PKCS12 order: its answer is a PKCS#12, which needs the password."""
+    return event.phase is Phase.ISSUED and event.certificate is not None \
+        and event.order.options.required_format == "PKCS12"

@@ -151,6 +151,28 @@ async def test_ok_grpc_enroll_answers_with_a_pkcs12_openssl_and_keytool_open(tmp
     _assert_ledger_holds_no_key(tmp_path / "ledger.db", key)  # after the checkpoint at close too
 
 
+async def test_ok_grpc_pending_then_watch_then_get_with_the_password(tmp_path: Path) -> None:
+    settings = SimulatorSettings(issue_after_polls=1000)
+    async with running_stack(tmp_path, simulator=settings, attempts=1) as stack:
+        pending = (await _stub(stack).Enroll(_grpc_request())).enrollment
+        assert pending.status == "PENDING" and not pending.body
+        manager = stack.simulator.manager
+        manager.settings = dataclasses.replace(manager.settings, issue_after_polls=0)  # type: ignore[misc]
+        watch = _stub(stack).WatchEnrollment(enrollments_pb2.WatchEnrollmentRequest(ca_id=CA_ID,
+                                                                                   enrollment_id=pending.id))
+        events = [message.event async for message in watch]
+        assert events[-1].state == enrollments_pb2.ENROLLMENT_STATE_ISSUED
+        key = _check_keystore(stack, events[-1].enrollment.body, tmp_path)
+        get = enrollments_pb2.GetEnrollmentRequest(ca_id=CA_ID, enrollment_id=pending.id)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _stub(stack).GetEnrollment(get)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "protection.password" in (caught.value.details() or "")
+        get.protection.CopyFrom(enrollments_pb2.Protection(type="PasswordProtection", password=PASSWORD))
+        again = await _stub(stack).GetEnrollment(get)
+        assert _check_keystore(stack, again.enrollment.body, tmp_path).private_numbers() == key.private_numbers()
+
+
 async def test_ok_legacy_encryption_for_old_readers(tmp_path: Path) -> None:
     async with running_stack(tmp_path, extra_gateway={"pkcs12-encryption": "legacy"}) as stack:
         answer = await _stub(stack).Enroll(_grpc_request(properties={"keyType": "EC", "keySize": "P-384"}))
