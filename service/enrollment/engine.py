@@ -212,8 +212,13 @@ class EnrollmentEngine:
             log.info("deleted %d server-side key(s) at the end of their retention", purged)
         return purged
 
-    def start_key_retention(self, interval: float = KEY_PURGE_INTERVAL) -> None:
-        """Run :meth:`purge_expired_keys` now and every ``interval`` seconds until :meth:`close`."""
+    def start_key_retention(self, interval: float | None = None) -> None:
+        """Run :meth:`purge_expired_keys` now and every ``interval`` seconds until :meth:`close`;
+        by default hourly, or as often as the shortest retention of a CA when that is shorter."""
+        if interval is None:
+            retentions = [ca.settings.gateway.server_side_key_retention for ca in self._cas
+                          if ca.settings.gateway.server_side_keys]
+            interval = min([KEY_PURGE_INTERVAL, *retentions])
         if self._key_purge is None:
             self._key_purge = asyncio.create_task(self._purge_loop(interval), name="server-key-retention")
 

@@ -286,3 +286,22 @@ async def test_ok_the_retention_loop_purges_on_its_own_interval(world: World) ->
     world.engine.start_key_retention(interval=3600)
     await asyncio.wait_for(waiting.wait(), 10)
     assert intervals == [3600] and await world.ledger.get_server_key(event.order_id) is None
+
+
+async def test_ok_the_retention_loop_runs_at_least_as_often_as_the_shortest_retention(world: World) -> None:
+    ca = world.engine._cas.get(CA_ID)  # noqa: SLF001 - the CA's settings, as a configuration would give them
+    gateway = dataclasses.replace(ca.settings.gateway, server_side_key_retention=600.0)
+    object.__setattr__(ca, "settings", dataclasses.replace(ca.settings, gateway=gateway))
+    intervals: list[float] = []
+    waiting = asyncio.Event()
+
+    async def first_interval(seconds: float) -> None:
+        intervals.append(seconds)
+        waiting.set()
+        await asyncio.Event().wait()
+
+    world.engine._sleep = first_interval  # noqa: SLF001 - stop the loop at its first wait
+    world.engine.start_key_retention()
+    await asyncio.wait_for(waiting.wait(), 10)
+    assert intervals == [600.0]
+
