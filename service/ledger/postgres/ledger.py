@@ -39,6 +39,7 @@ from service.ledger.base import (
     OrderState,
     OutboxEvent,
     RevocationClaim,
+    ServerKey,
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
@@ -176,6 +177,10 @@ class PostgresLedger:
             await conn.execute(f"INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)}) VALUES ({placeholders})",
                                *new_order_values(order, now))
             await _append_history(conn, order.id, now, OrderState.RECEIVED, "")
+            if order.server_key is not None:
+                await conn.execute("INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) "
+                                   "VALUES ($1, $2, $3, $4)", order.id, order.server_key.encrypted_pkcs8, now,
+                                   ts(order.server_key.expires_at))
             if order.requested_dn:
                 await _file_order(conn, order.ca_id, order.requested_dn, order.id, now)
             record = await _order(conn, order.id)
@@ -240,6 +245,25 @@ class PostgresLedger:
         rows = await self._read("SELECT time, state, detail FROM order_history WHERE order_id = $1 ORDER BY seq",
                                 order_id)
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
+
+    # -- keys the gateway made
+
+    async def get_server_key(self, order_id: str) -> ServerKey | None:
+        rows = await self._read("SELECT encrypted_pkcs8, expires_at FROM server_keys WHERE order_id = $1", order_id)
+        if not rows:
+            return None
+        return ServerKey(encrypted_pkcs8=bytes(rows[0]["encrypted_pkcs8"]), expires_at=from_ts(rows[0]["expires_at"]))
+
+    async def delete_server_key(self, order_id: str) -> bool:
+        async with self._transaction() as conn:
+            gone = await conn.fetchval("WITH gone AS (DELETE FROM server_keys WHERE order_id = $1 RETURNING 1) "
+                                       "SELECT COUNT(*) FROM gone", order_id)
+        return bool(gone)
+
+    async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
+        async with self._transaction() as conn:
+            return int(await conn.fetchval("WITH gone AS (DELETE FROM server_keys WHERE expires_at <= $1 "
+                                           "RETURNING 1) SELECT COUNT(*) FROM gone", ts(expired_at)))
 
     # -- certificates
 

@@ -164,7 +164,19 @@ _V4: Sequence[str] = (
     "WHERE renewal_of_serial IS NOT NULL",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4)
+_V5: Sequence[str] = (
+    """
+    CREATE TABLE server_keys (
+        order_id        TEXT PRIMARY KEY REFERENCES orders (id),
+        encrypted_pkcs8 BYTEA NOT NULL,
+        created_at      TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5)
 """Migration *n* is ``MIGRATIONS[n - 1]``, as in the SQLite ledger."""
 
 LATEST_VERSION = len(MIGRATIONS)
