@@ -37,18 +37,24 @@ from service.ledger import (
     open_ledger,
     parse_target,
 )
+from tests.unit.ledger_backends import OpenLedger, postgres_reason, postgres_store, sqlite_store
 from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
 
-OpenLedger = Callable[[], Awaitable[Ledger]]
 
 
-def sqlite_store(tmp_path: Path, clock: ManualClock) -> OpenLedger:
-    # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
-    target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
-    return lambda: open_ledger(target, clock=clock)
+async def _sqlite(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+    return sqlite_store(tmp_path, clock, stack)
 
 
-BACKENDS: dict[str, Callable[[Path, ManualClock], OpenLedger]] = {"sqlite": sqlite_store}
+async def _postgres(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+    reason = postgres_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return await postgres_store(tmp_path, clock, stack)
+
+
+BACKENDS: dict[str, Callable[[Path, ManualClock, AsyncExitStack], Awaitable[OpenLedger]]] = {
+    "sqlite": _sqlite, "postgresql": _postgres}
 
 
 class Store:
@@ -72,7 +78,7 @@ def clock() -> ManualClock:
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
     async with AsyncExitStack() as stack:
-        yield Store(BACKENDS[request.param](tmp_path, clock), stack)
+        yield Store(await BACKENDS[request.param](tmp_path, clock, stack), stack)
 
 
 @pytest.fixture
