@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -39,7 +39,7 @@ CALL_TIMEOUT = 3.0
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> AsyncIterator[Processes]:  # type: ignore[misc]
+def processes(tmp_path: Path) -> Iterator[Processes]:
     procs = Processes(tmp_path / "logs")
     try:
         yield procs

@@ -32,7 +32,7 @@ def _request(name: str) -> enrollments_pb2.EnrollRequest:
 
 def _reason_and_delay(error: grpc.aio.AioRpcError) -> tuple[str, float]:
     reason, delay = "", 0.0
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()

@@ -101,9 +101,9 @@ class FaultStack:
             assert [m for m, n in markers.items() if n > 1] == [], f"{ca_id}: ordered twice"
             known = {o.marker: o for o in await self.orders(ca_id) if o.ca_order_id}
             assert set(markers) == set(known), f"{ca_id}: the CA and the ledger disagree on what was ordered"
-            for order in at_ca:
-                marker = _MARKER.search(order.comments)
-                assert marker is not None and known[marker.group(0)].ca_order_id == str(order.ssl_id)
+            for ca_order in at_ca:
+                marker = _MARKER.search(ca_order.comments)
+                assert marker is not None and known[marker.group(0)].ca_order_id == str(ca_order.ssl_id)
 
 
 def _ca_entry(document: dict[str, Any], ca_id: str, url: str) -> dict[str, Any]:
