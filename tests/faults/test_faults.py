@@ -34,8 +34,9 @@ async def _all_issued(stack: FaultStack, ids: list[str], *, within: float = 20.0
 
 async def test_ok_a_5xx_burst_opens_the_circuit_orders_wait_and_are_issued_after_it(tmp_path: Path) -> None:
     async with fault_stack(tmp_path, issue_after_polls=3) as stack:
+        stack.fault(route="collect", kind="status", status=503, count=12)  # before the orders: no race
         accepted = await _pending(stack, 4)
-        stack.fault(route="any", kind="status", status=503, count=12)
+        stack.fault(route="enroll", kind="status", status=503, count=1)
         steady = await steady_serves(stack)  # served while the flaky CA fails
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stack.enroll(FLAKY, "during.example.com")
@@ -55,9 +56,8 @@ async def test_ok_a_5xx_burst_opens_the_circuit_orders_wait_and_are_issued_after
 async def test_ok_a_429_retry_after_is_respected_never_sooner(tmp_path: Path, retry_attempts: str) -> None:
     retry_after = 1.2
     async with fault_stack(tmp_path, issue_after_polls=1, **{"retry-attempts": retry_attempts}) as stack:
+        stack.fault(route="collect", kind="throttle", retry_after=retry_after, count=1)  # the first collect
         accepted = await _pending(stack, 1)
-        stack.flaky.stats.reset()
-        stack.fault(route="collect", kind="throttle", retry_after=retry_after, count=1)
         await _all_issued(stack, accepted)
         arrivals = stack.flaky.stats.arrived("collect")
         await stack.check_books(accepted)
@@ -81,8 +81,8 @@ async def test_ok_a_429_on_enroll_fails_fast_without_a_search_and_the_retry_orde
 
 async def test_ok_collect_timeouts_count_as_attempts_and_the_order_is_issued(tmp_path: Path) -> None:
     async with fault_stack(tmp_path, issue_after_polls=1) as stack:
-        accepted = await _pending(stack, 2)
         stack.fault(route="collect", kind="latency", latency=CALL_TIMEOUT + 0.5, count=3)
+        accepted = await _pending(stack, 2)
         steady = await steady_serves(stack)
         await _all_issued(stack, accepted)
         await stack.check_books(accepted + steady)
@@ -103,8 +103,8 @@ async def test_ok_an_enroll_that_times_out_while_the_ca_records_it_is_found_not_
 
 async def test_ok_connection_resets_on_collect_and_on_enroll(tmp_path: Path) -> None:
     async with fault_stack(tmp_path) as stack:
-        accepted = await _pending(stack, 2)
         stack.fault(route="collect", kind="drop", count=3)
+        accepted = await _pending(stack, 2)
         await _all_issued(stack, accepted)
         stack.fault(route="enroll", kind="drop", count=1)
         with pytest.raises(grpc.aio.AioRpcError) as reset:
@@ -144,8 +144,8 @@ async def test_ok_slow_answers_slow_only_their_own_ca(tmp_path: Path) -> None:
 
 async def test_ok_garbage_answers_are_transient_on_collect_and_refused_on_enroll(tmp_path: Path) -> None:
     async with fault_stack(tmp_path) as stack:
-        accepted = await _pending(stack, 2)
         stack.fault(route="collect", kind="status", status=200, body=GARBAGE, count=2)
+        accepted = await _pending(stack, 2)
         await _all_issued(stack, accepted)
         stack.fault(route="enroll", kind="status", status=200, body=GARBAGE, count=1)
         with pytest.raises(grpc.aio.AioRpcError) as garbage:
