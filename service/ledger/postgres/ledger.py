@@ -43,7 +43,7 @@ from service.ledger.base import (
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
-from service.ledger.postgres.errors import map_postgres_errors
+from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.location import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
@@ -151,9 +151,15 @@ class PostgresLedger:
                 yield conn
 
     async def _read(self, sql: str, *params: object) -> list[Any]:
+        """One query. A connection the server closed meanwhile (a failover, an idle reaper) is
+        noticed only when used: a read is tried once more on a fresh one, since it changes nothing."""
         pool = self._open_pool()
         with map_postgres_errors(self.where):
-            return list(await pool.fetch(sql, *params))
+            try:
+                return list(await pool.fetch(sql, *params))
+            except BROKEN_CONNECTION:
+                await pool.expire_connections()  # the others may be cut too: replace them all
+                return list(await pool.fetch(sql, *params))
 
     # -- orders
 
