@@ -40,6 +40,7 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
+from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
@@ -73,6 +74,7 @@ class Gateway:
     pipeline: ServicePipeline | None = field(default=None, init=False)
     certificate_gauges: CertificateGauges | None = field(default=None, init=False)
     webhooks: WebhookDispatcher | None = field(default=None, init=False)
+    drift_sync: DriftSync | None = field(default=None, init=False)
     _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
@@ -121,12 +123,7 @@ class Gateway:
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
-        self.certificate_gauges = observability.count_certificates(self.ledger, [ca.id for ca in self.cas])
-        self._background.append(asyncio.create_task(self.certificate_gauges.run(), name="certificate-gauges"))
-        if self.config.webhooks:
-            self._webhook_sender = WebhookSender(self.config.webhooks)
-            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
-            self._background.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
+        self._start_lifecycle(observability, certificates)
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
@@ -135,6 +132,19 @@ class Gateway:
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
+
+    def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
+        """The background jobs after issuance: expiry gauges, drift sync per CA, webhook delivery."""
+        assert self.ledger is not None and self.cas is not None
+        self.certificate_gauges = observability.count_certificates(self.ledger, [m.id for m in self.cas])
+        jobs = [("certificate-gauges", self.certificate_gauges.run())]
+        self.drift_sync = DriftSync(self.ledger, certificates.lookup)
+        jobs += [(f"sync-{m.id}", self.drift_sync.run(m)) for m in self.cas if m.settings.gateway.sync.interval > 0]
+        if self.config.webhooks:
+            self._webhook_sender = WebhookSender(self.config.webhooks)
+            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
+            jobs.append(("webhooks", self.webhooks.run()))
+        self._background += [asyncio.create_task(job, name=name) for name, job in jobs]
 
     def ready(self) -> bool:
         """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""

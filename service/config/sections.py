@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from service.config.lifecycle import parse_renewal, parse_webhooks
+from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -46,7 +46,7 @@ _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker", "renewal",
+    "retry-base-delay", "circuit-breaker", "renewal", "sync",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -110,6 +110,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
     with r.at("renewal"):
         renewal = parse_renewal(r, r.mapping(section.get("renewal")))
+    with r.at("sync"):
+        sync = parse_sync(r, r.mapping(section.get("sync")))
     return GatewaySettings(
         request_timeout=r.convert(section, "request-timeout", positive_duration, defaults.request_timeout),
         connect_timeout=r.convert(section, "connect-timeout", positive_duration, defaults.connect_timeout),
@@ -127,6 +129,7 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         profile_options=options,
         circuit_breaker=breaker,
         renewal=renewal,
+        sync=sync,
     )
 
 

@@ -129,6 +129,15 @@ class RenewalSettings:
 
 
 @dataclass(frozen=True)
+class SyncSettings:
+    """A CA's ``gateway.sync`` block: how often the gateway compares its ledger with what the CA issued."""
+
+    interval: float = 0.0  # seconds between passes; 0: never
+    max_pages: int = 20  # pages of each listing read in one pass (the rest waits for the next pass)
+    page_size: int = 200
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     """What the gateway adds per CA (the ``gateway:`` block)."""
 
@@ -147,6 +156,7 @@ class GatewaySettings:
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     renewal: RenewalSettings = RenewalSettings()
+    sync: SyncSettings = SyncSettings()
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,10 @@ EVENT_ID_HEADER = "Cagw-Event-Id"
 
 
 def event_type(outbox: OutboxEvent) -> str:
-    """``issued``, ``renewed`` (issued by a renewal of another certificate) or ``revoked``."""
+    """``issued``, ``renewed`` (issued by a renewal of another certificate), ``issued-outside``
+    (a certificate the gateway did not order, found at the CA) or ``revoked``."""
+    if outbox.event.action == "issued" and not outbox.ordered:
+        return "issued-outside"
     if outbox.event.action == "issued" and outbox.renewal_of:
         return "renewed"
     return outbox.event.action
