@@ -124,6 +124,7 @@ class Gateway:
 
         await self.engine.resume()
         self._start_lifecycle(observability, certificates)
+        self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
