@@ -40,6 +40,7 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
+from service.lifecycle.autorenew import AutoRenewal
 from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
@@ -75,6 +76,7 @@ class Gateway:
     certificate_gauges: CertificateGauges | None = field(default=None, init=False)
     webhooks: WebhookDispatcher | None = field(default=None, init=False)
     drift_sync: DriftSync | None = field(default=None, init=False)
+    auto_renewal: AutoRenewal | None = field(default=None, init=False)
     _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
@@ -135,12 +137,16 @@ class Gateway:
         self.health.up("starting")
 
     def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
-        """The background jobs after issuance: expiry gauges, drift sync per CA, webhook delivery."""
+        """The background jobs after issuance: expiry gauges, drift sync and automatic renewal per CA,
+        webhook delivery."""
         assert self.ledger is not None and self.cas is not None
         self.certificate_gauges = observability.count_certificates(self.ledger, [m.id for m in self.cas])
         jobs = [("certificate-gauges", self.certificate_gauges.run())]
         self.drift_sync = DriftSync(self.ledger, certificates.lookup)
         jobs += [(f"sync-{m.id}", self.drift_sync.run(m)) for m in self.cas if m.settings.gateway.sync.interval > 0]
+        assert self.engine is not None
+        self.auto_renewal = AutoRenewal(self.ledger, self.engine)
+        jobs += [(f"renew-{m.id}", self.auto_renewal.run(m)) for m in self.cas if AutoRenewal.enabled(m)]
         if self.config.webhooks:
             self._webhook_sender = WebhookSender(self.config.webhooks)
             self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)

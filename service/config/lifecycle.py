@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.config.reader import Reader, kind_of, parse_duration, parse_int, positive_duration
+from service.config.reader import Reader, kind_of, parse_bool, parse_duration, parse_int, positive_duration
 from service.config.settings import RenewalPolicy, RenewalSettings, Secret, SyncSettings, WebhookSettings
 
 __all__ = ["WEBHOOK_EVENTS", "parse_renewal", "parse_sync", "parse_webhooks", "webhook_url"]
 
 _SHARE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
-_POLICY_KEYS = {"window", "jitter"}
+_POLICY_KEYS = {"window", "jitter", "automatic"}
 
 
 def parse_share(text: str) -> float:
@@ -37,20 +37,23 @@ def _policy(r: Reader, section: Mapping[str, Any], defaults: RenewalPolicy) -> R
     if jitter > 0.5:
         r.problem("must be at most 50% of the renewal period", "jitter")
         jitter = defaults.jitter
-    return RenewalPolicy(window=window, jitter=jitter)
+    return RenewalPolicy(window=window, jitter=jitter,
+                         automatic=r.convert(section, "automatic", parse_bool, defaults.automatic))
 
 
 def parse_renewal(r: Reader, section: Mapping[str, Any]) -> RenewalSettings:
-    """``window``/``jitter`` for every profile of the CA, and ``profiles: {id: {window, jitter}}``."""
-    r.reject_unknown(section, _POLICY_KEYS | {"profiles"})
+    """``window``/``jitter``/``automatic`` for every profile of the CA, ``profiles: {id: {…}}`` for some,
+    and ``check-interval`` (how often automatic renewal looks for due certificates)."""
+    r.reject_unknown(section, _POLICY_KEYS | {"profiles", "check-interval"})
     default = _policy(r, section, RenewalPolicy())
+    check_interval = r.convert(section, "check-interval", positive_duration, RenewalSettings().check_interval)
     profiles: dict[str, RenewalPolicy] = {}
     for profile_id, raw in r.mapping(section.get("profiles"), "profiles").items():
         with r.at(f"profiles.{profile_id}"):
             entry = r.mapping(raw)
             r.reject_unknown(entry, _POLICY_KEYS)
             profiles[str(profile_id)] = _policy(r, entry, default)
-    return RenewalSettings(default=default, profiles=profiles)
+    return RenewalSettings(default=default, profiles=profiles, check_interval=check_interval)
 
 
 # The event types a webhook can ask for (see service.lifecycle.webhooks).

@@ -30,6 +30,7 @@ def test_ok_default_is_the_last_third_with_ten_percent_jitter(tmp_path: Path) ->
 def test_ok_percentages_decimals_and_profile_overrides(tmp_path: Path) -> None:
     settings = renewal_of(tmp_path, {"window": "25%", "jitter": 0.05, "profiles": {"short": {"window": "50%"}}})
     assert settings.for_profile("ov-server") == RenewalPolicy(window=0.25, jitter=0.05)
+    assert settings.check_interval == 3600.0
     assert settings.for_profile("short") == RenewalPolicy(window=0.5, jitter=0.05)  # jitter inherited
 
 
@@ -39,7 +40,7 @@ def test_fail_every_problem_named_by_its_path(tmp_path: Path) -> None:
                               "profiles": {"p": {"window": "0", "jitter": "60%"}}})
     at = "managed-cas[0] (id ca-1).gateway.renewal"
     assert caught.value.problems == [
-        f"{at}.every: unknown key (allowed: jitter, profiles, window)",
+        f"{at}.every: unknown key (allowed: automatic, check-interval, jitter, profiles, window)",
         f"{at}.jitter: 'third' is not a share (examples: 33%, 0.33)",
         f"{at}.window: must be more than 0% and less than 100% of the lifetime",
         f"{at}.profiles.p.window: must be more than 0% and less than 100% of the lifetime",
@@ -106,3 +107,9 @@ def test_ok_sync_is_off_by_default_and_takes_its_keys(tmp_path: Path) -> None:
         "managed-cas[0] (id ca-1).gateway.sync.interval: must be 0 (off) or at least 1m: each pass lists the "
         "CA's certificates",
         "managed-cas[0] (id ca-1).gateway.sync.page-size: 500 is above the maximum 200"]
+
+
+def test_ok_automatic_renewal_per_profile_and_its_check_interval(tmp_path: Path) -> None:
+    settings = renewal_of(tmp_path, {"check-interval": "15m", "profiles": {"web": {"automatic": "yes"}}})
+    assert (settings.for_profile("web").automatic, settings.for_profile("other").automatic) == (True, False)
+    assert settings.check_interval == 900.0
