@@ -41,6 +41,7 @@ from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
 from service.lifecycle.autorenew import AutoRenewal
+from service.lifecycle.feed import CertificateEventStream
 from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
@@ -114,7 +115,8 @@ class Gateway:
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
-            (InventoryApi(self.cas, Inventory(self.ledger, certificates)), inventory_pb2,
+            (InventoryApi(self.cas, Inventory(self.ledger, certificates), CertificateEventStream(self.ledger)),
+             inventory_pb2,
              "CertificateInventoryService"),
         ]
         methods: list[MethodSpec] = []
