@@ -1,6 +1,6 @@
 """Drift sync: what the CA issued or revoked without the gateway, recorded in the ledger.
 
-Sectigo notifies only e-mail addresses, and its order listing has no date
+A CA may notify only e-mail addresses, and an order listing may have no date
 filter, so a pass lists the CA's orders by status (``Issued``, then
 ``Revoked``), a bounded number of pages each (``gateway.sync.max-pages``), and
 continues where it stopped at the next pass, starting over once it reached the
