@@ -11,8 +11,8 @@ What is supported, minimal but real:
   the default answer, so it changes nothing;
 * unknown paths are ignored, not refused.
 
-Over REST a removed string still shows as ``""`` (the shim prints proto3
-defaults); a removed message or list disappears or is empty.
+Over REST a removed string or message is absent (the shim leaves out every
+field that has no value); a removed list is empty.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ schemas from the message descriptors (proto3 JSON mapping: JSON names, int64 as
 strings, enums as strings, maps as ``additionalProperties``, well-known types
 by their JSON form). Response messages get their CAGW ``type`` discriminator;
 errors are CAGW ``ErrorResponse``; streams are NDJSON lines.
+
+A response never carries an empty string (the shim leaves out a field that has
+no value), so the string fields of messages that only answers use are
+``minLength: 1``: a schema check of the served answers catches a ``""``.
+Messages that requests also use keep plain strings, since a caller may send one.
 """
 
 from __future__ import annotations
@@ -115,8 +120,9 @@ def _ref(name: str) -> Schema:
 class _Schemas:
     """components/schemas, filled on demand by walking message descriptors."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_messages: frozenset[str] = frozenset()) -> None:
         self.components: dict[str, Schema] = {ErrorSchemaName: _ERROR_RESPONSE}
+        self.request_messages = request_messages
 
     def enum(self, enum: EnumDescriptor) -> Schema:
         if enum.full_name not in self.components:
@@ -141,6 +147,9 @@ class _Schemas:
         for field in message.fields:
             if field.name not in without:
                 properties[field.json_name] = self.field(field)
+                if field.type == FieldDescriptor.TYPE_STRING and not field.is_repeated \
+                        and message.full_name not in self.request_messages:
+                    properties[field.json_name]["minLength"] = 1
                 if _is_required(field):
                     required.append(field.json_name)
         # Unknown members are refused with 400, so the schema says so.
@@ -283,6 +292,19 @@ def _responses(binding: Binding, schemas: _Schemas, rule: StatusRule | None) -> 
     return responses
 
 
+def _request_messages(bindings: Sequence[Binding]) -> frozenset[str]:
+    """Full names of every message a request of ``bindings`` can contain."""
+    seen: set[str] = set()
+    pending = [b.spec.descriptor.input_type for b in bindings]
+    while pending:
+        message = pending.pop()
+        if message.full_name in seen:
+            continue
+        seen.add(message.full_name)
+        pending.extend(message_of(f) for f in message.fields if is_message(f))
+    return frozenset(seen)
+
+
 def _health_path() -> dict[str, Any]:
     body = {"type": "object", "required": ["status"],
             "properties": {"status": {"type": "string", "enum": ["UP", "DOWN"]}}}
@@ -301,7 +323,7 @@ def build_openapi(bindings: Sequence[Binding], *, context_path: str = "", title:
     the documented statuses (200/202/404 on enrollment) match what is served.
     ``health_path`` adds the health endpoint.
     """
-    schemas = _Schemas()
+    schemas = _Schemas(_request_messages(bindings))
     paths: dict[str, dict[str, Any]] = {}
     packages = sorted({b.spec.descriptor.containing_service.file.package for b in bindings})
     for binding in bindings:

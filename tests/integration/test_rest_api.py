@@ -205,6 +205,8 @@ async def test_ok_200_issued_in_time(tmp_path: Path) -> None:
         leaf = _verify_pem_chain(rest.stack, enrollment["body"])
         assert enrollment["serialNumber"] == format(leaf.serial_number, "x")
         assert enrollment["subjectName"] == "CN=in-time.example.com" and enrollment["sectigoOrderId"]
+        assert answer.body["message"] == {"code": "ISSUED", "message": f"Certificate {enrollment['serialNumber']} "
+                                          "issued.", "details": []}
 
 
 async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
@@ -213,7 +215,15 @@ async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
         assert answer.status == 202
         enrollment = answer.body["enrollment"]
         assert answer.body["type"] == "EnrollmentResponse"
-        assert enrollment["status"] == "PENDING" and enrollment["body"] == "" and enrollment["serialNumber"] == ""
+        # No value, no member: a client must not write an empty certificate file.
+        assert enrollment["status"] == "PENDING" and "body" not in enrollment and "serialNumber" not in enrollment
+        assert "validityPeriod" not in enrollment
+        message = answer.body["message"]
+        assert message["code"] == "PENDING" and "not issued yet" in message["message"]
+        assert f"enrollments/{enrollment['id']}" in message["message"]
+        assert {d["target"]: d["value"] for d in message["details"]} == {
+            "enrollment.id": enrollment["id"], "enrollment.subjectName": "CN=late.example.com",
+            "enrollment.sectigoOrderId": enrollment["sectigoOrderId"]}
         assert enrollment["id"] and enrollment["sectigoOrderId"]
         assert enrollment["subjectName"] == "CN=late.example.com"
         assert enrollment["properties"]["enrollmentState"] == "TIMED_OUT"
@@ -233,7 +243,7 @@ async def test_ok_202_then_subject_then_certificate(tmp_path: Path) -> None:
             assert subject.status == 200 and subject.body["type"] == "SubjectResponse"
             items = subject.body["subject"]["certificates"]
             assert items[0]["enrollmentId"] == pending.body["enrollment"]["id"]
-            serial = items[0]["serialNumber"]
+            serial = items[0].get("serialNumber", "")
             if not serial:
                 assert items[0]["status"] == "PENDING"
                 await asyncio.sleep(0.2)
@@ -480,6 +490,8 @@ async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(tmp_path: Path) ->
         shown = (await rest.call("GET", f"{CA}/certificates/{serial.upper()}")).body["certificate"]
         assert shown["status"] == "revoked"
         assert (shown["revocationInfo"]["reason"], shown["revocationInfo"]["comment"]) == ("keyCompromise", "x")
+        # No compromise date was given: none is shown (never "", which no date parser reads).
+        assert "compromiseDate" not in shown["revocationInfo"] and shown["revocationInfo"]["revocationDate"]
 
 
 # ---------------------------------------------------------------- certificate events
@@ -501,7 +513,7 @@ async def test_ok_certificate_events_paging(tmp_path: Path) -> None:
         assert [(e["action"], e["serialNumber"], e["reason"]) for e in second["events"]] == [
             ("revoked", serials[0], "keyCompromise")]
         assert second["morePages"] is False and second["metadata"]["currentOffset"] == 3
-        assert second["events"][0]["certificate"] == ""  # left out by $fields
+        assert "certificate" not in second["events"][0]  # left out by $fields
         assert int(second["events"][0]["event"]) > int(first["events"][-1]["event"])
 
 

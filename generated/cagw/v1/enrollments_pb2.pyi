@@ -1,5 +1,6 @@
 import datetime
 
+from cagw.v1 import common_pb2 as _common_pb2
 from cagw.v1 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
@@ -167,10 +168,12 @@ class Enrollment(_message.Message):
     def __init__(self, id: _Optional[str] = ..., serial_number: _Optional[str] = ..., subject_name: _Optional[str] = ..., status: _Optional[str] = ..., body: _Optional[str] = ..., validity_period: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ..., sectigo_order_id: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("enrollment",)
+    __slots__ = ("enrollment", "message")
     ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     enrollment: Enrollment
-    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ...) -> None: ...
+    message: _common_pb2.Message
+    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class EnrollAndWatchRequest(_message.Message):
     __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait")
@@ -250,12 +253,14 @@ class GetEnrollmentRequest(_message.Message):
     def __init__(self, ca_id: _Optional[str] = ..., enrollment_id: _Optional[str] = ...) -> None: ...
 
 class GetEnrollmentResponse(_message.Message):
-    __slots__ = ("enrollment", "last_event")
+    __slots__ = ("enrollment", "last_event", "message")
     ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
     LAST_EVENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     enrollment: Enrollment
     last_event: EnrollmentEvent
-    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., last_event: _Optional[_Union[EnrollmentEvent, _Mapping]] = ...) -> None: ...
+    message: _common_pb2.Message
+    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., last_event: _Optional[_Union[EnrollmentEvent, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class WatchEnrollmentRequest(_message.Message):
     __slots__ = ("ca_id", "enrollment_id")
