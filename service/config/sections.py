@@ -7,9 +7,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from cryptography import x509 as crypto_x509
 
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
@@ -36,6 +37,7 @@ from service.config.settings import (
 )
 from service.connectors.registry import ConnectorPlugin, find_connector, installed_connectors, known_connectors
 from service.errors import ConfigError
+from service.x509.pem import der_from_pem_bundle
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,9 @@ _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker",
+    "retry-base-delay", "circuit-breaker", "validity-rounding", "ca-certificates",
 }
+VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 DEFAULT_LEDGER_FILE = "cagw-ledger.db"
@@ -122,7 +125,35 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
         profile_options=options,
         circuit_breaker=breaker,
+        validity_rounding=r.convert(section, "validity-rounding", _rounding, defaults.validity_rounding),
+        ca_certificates=_ca_certificates(r, section),
     )
+
+
+def _rounding(text: str) -> Literal["exact", "up"]:
+    lowered = text.strip().lower()
+    if lowered == "exact":
+        return "exact"
+    if lowered == "up":
+        return "up"
+    raise ValueError(f"{text!r} is not one of {', '.join(VALIDITY_ROUNDINGS)}")
+
+
+def _ca_certificates(r: Reader, section: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """The PEM file ``ca-certificates`` names, as DER certificates (issuing CA first)."""
+    path = r.path(section, "ca-certificates")
+    if path is None:
+        return ()
+    try:
+        ders = der_from_pem_bundle(path.read_text(encoding="utf-8"))
+        for der in ders:
+            crypto_x509.load_der_x509_certificate(der)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        r.problem(f"{path}: not a readable PEM file of certificates ({exc})", "ca-certificates")
+        return ()
+    if not ders:
+        r.problem(f"{path}: holds no CERTIFICATE block", "ca-certificates")
+    return tuple(ders)
 
 
 def _plugin(r: Reader, entry: Mapping[str, Any]) -> ConnectorPlugin | None:

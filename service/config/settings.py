@@ -119,6 +119,12 @@ class GatewaySettings:
     retry_base_delay: float = 0.5
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    # A requested validity no term matches exactly: "exact" orders the longest term that does not
+    # exceed it (and refuses when none fits); "up" orders the shortest term that covers it.
+    validity_rounding: Literal["exact", "up"] = "exact"
+    # The issuing CA's chain (DER, issuing CA first) read from gateway.ca-certificates; empty means
+    # learned from the first chain the CA sends with an issued certificate.
+    ca_certificates: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,12 @@ __all__ = [
     "Violations",
     "check_key",
     "check_request_fields",
+    "check_subject_variables",
     "order_options",
     "prepare_order",
     "read_csr",
     "renewal_target",
+    "requested_validity",
     "required_format",
     "resolve_profile",
     "subject_alt_names",
@@ -223,20 +225,41 @@ def subject_of(request: EnrollmentInput, *, csr: x.ParsedCSR | None, renewal: Re
                problems: Violations) -> Subject:
     """The subject asked for: ``subjectDn`` when given, else the CSR's, else the renewed certificate's."""
     subject = Subject()
+    name: crypto_x509.Name | None = None
     if request.subject_dn:
         name = problems.attempt(x.parse_dn, request.subject_dn, field=_SUBJECT_DN_FIELD)
         if name is not None:
             subject = Subject(x.normalize_dn(name), request.subject_dn, _common_name(name))
     elif csr is not None:
         subject = Subject(csr.normalized_subject, csr.subject_dn, csr.common_name)
+        name = csr.csr.subject
     elif renewal is not None:
         subject = Subject(renewal.subject_dn, renewal.subject_dn)
+        name = _parsed_or_none(renewal.subject_dn)
     if csr is not None and not csr.subject_dn and not request.subject_dn:
         problems.add("csr", f"the CSR has an empty subject; give a subject or {_SUBJECT_DN_FIELD}")
+    check_subject_variables(request, name, problems)
+    return subject
+
+
+def _parsed_or_none(dn: str) -> crypto_x509.Name | None:
+    try:
+        return x.parse_dn(dn)
+    except InvalidRequest:
+        return None
+
+
+def check_subject_variables(request: EnrollmentInput, name: crypto_x509.Name | None, problems: Violations) -> None:
+    """Each ``subjectVariables`` entry must be an attribute, with that value, of the subject the
+    certificate will carry (``name``): one it would not carry is refused by name, never dropped."""
     for index, (attr_type, value) in enumerate(request.subject_variables):
         if not attr_type or not value:
             problems.add(f"subjectVariables[{index}]", "type and value are both required")
-    return subject
+            continue
+        problem = x.attribute_mismatch(name, attr_type, value) if name is not None else None
+        if problem is not None:
+            problems.add(f"subjectVariables[{index}]", f"{attr_type}: {problem}; the subject comes from the CSR "
+                         f"or {_SUBJECT_DN_FIELD}", f"{attr_type[:32]}={value[:64]}")
 
 
 def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: ManagedCA,
@@ -259,24 +282,46 @@ def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: 
     return tuple(typed)
 
 
+def requested_validity(request: EnrollmentInput, *, now: dt.datetime, problems: Violations) -> dt.timedelta | None:
+    """The lifetime ``validityPeriod`` asks for; ``None`` when it asks for none (absent, blank, or a
+    zero duration such as ``PT0M``, which CAGW clients send when no lifetime is configured)."""
+    if not request.validity_period.strip() or x.is_zero_duration(request.validity_period):
+        return None
+    return problems.attempt(x.parse_validity_period, request.validity_period, now=now, field=_VALIDITY_FIELD)
+
+
+def _days(terms: tuple[int, ...]) -> str:
+    return ", ".join(str(t) for t in sorted(terms)) + " days"
+
+
 def term_days(request: EnrollmentInput, *, profile: ResolvedProfile | None, now: dt.datetime,
-              problems: Violations) -> int:
-    """The term to order: the profile's term that covers ``validityPeriod`` (or its default)."""
+              problems: Violations, rounding: str = "exact") -> int:
+    """The term to order for ``validityPeriod``, never longer than it asks for: the longest profile
+    term within it (refused, listing the terms, when none is), or with ``rounding="up"`` the
+    shortest term covering it. No validity asked: the profile's default or first term."""
     if profile is None:
         return 0
-    requested_days: int | None = None
-    if request.validity_period:
-        try:
-            period = x.parse_validity_period(request.validity_period, now=now, field=_VALIDITY_FIELD)
-            requested_days = None if period is None else x.lifetime_days(period)
-        except InvalidRequest as exc:
-            problems.absorb(exc)
-    if profile.terms:
-        return x.choose_term(requested_days if requested_days is not None else profile.default_term, profile.terms)
-    if requested_days or profile.default_term:
-        return requested_days or profile.default_term or 0
-    problems.add("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the profile")
-    return 0
+    lifetime = requested_validity(request, now=now, problems=problems)
+    if lifetime is None:
+        if profile.terms:
+            return x.choose_term(profile.default_term, profile.terms)
+        if profile.default_term:
+            return profile.default_term
+        problems.add("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the "
+                     "profile")
+        return 0
+    if rounding == "up":
+        return x.choose_term(x.lifetime_days(lifetime), profile.terms) if profile.terms else x.lifetime_days(lifetime)
+    within = x.whole_days_within(lifetime)
+    term = x.longest_term_within(within, profile.terms) if profile.terms else (within or None)
+    if term is None:
+        offered = f"the terms profile {profile.id} offers are {_days(profile.terms)}" if profile.terms \
+            else "certificates are issued for whole days"
+        problems.add(_VALIDITY_FIELD, f"asks for {within} whole days, shorter than any term this CA issues: "
+                     f"{offered}; ask for one of them, or send no validityPeriod for the default",
+                     request.validity_period[:64])
+        return 0
+    return term
 
 
 def order_options(request: EnrollmentInput, *, required: Format, subject: Subject, ca: ManagedCA,
@@ -319,7 +364,8 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
     check_key(csr, profile, problems)
     subject = subject_of(request, csr=csr, renewal=renewal, problems=problems)
     sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
-    term = term_days(request, profile=profile, now=now, problems=problems)
+    term = term_days(request, profile=profile, now=now, problems=problems,
+                     rounding=ca.settings.gateway.validity_rounding)
     if problems or profile is None:
         return None
     kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
