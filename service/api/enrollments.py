@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from cagw.v1 import common_pb2
 from cagw.v1 import enrollments_pb2 as pb
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from service.api.pipeline import CallContext
 from service.api.status import status_from_error
@@ -53,6 +53,8 @@ def enrollment_input(request: pb.EnrollRequest, call: CallContext) -> Enrollment
         subject_alt_names=tuple((s.type, s.value) for s in request.subject_alt_names),
         subject_dn=details.subject_dn, validity_period=details.validity_period,
         encoded_private_key=bool(details.encoded_private_key), properties=dict(request.properties),
+        property_values=json_format.MessageToDict(request.property_values) if request.HasField("property_values")
+        else {},
         renewal=request.renewal, include_ca=request.include_ca if request.HasField("include_ca") else True,
         request_id=request.request_id, caller=call.caller, max_wait=max_wait)
 

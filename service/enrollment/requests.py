@@ -14,6 +14,7 @@ usable), so later checks go on and the caller hears of every bad field.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -29,6 +30,7 @@ from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
 from service.connectors import base
 from service.enrollment.orders import FORMATS, Format, OrderOptions
+from service.enrollment.properties import text_properties
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
 
@@ -82,6 +84,7 @@ class EnrollmentInput:
     validity_period: str = ""  # optionalCertificateRequestDetails.validityPeriod
     encoded_private_key: bool = False  # optionalCertificateRequestDetails.encodedPrivateKey was sent
     properties: Mapping[str, str] = field(default_factory=dict)
+    property_values: Mapping[str, object] = field(default_factory=dict)  # properties with JSON values
     renewal: bool = False
     include_ca: bool = True
     request_id: str = ""
@@ -356,6 +359,9 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
                         problems: Violations) -> NewOrder | None:
     """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
     (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
+    properties, refused = text_properties(request.properties, request.property_values)
+    problems.items.extend(refused)
+    request = dataclasses.replace(request, properties=properties, property_values={})
     required = required_format(request, problems)
     check_request_fields(request, problems)
     profile = await resolve_profile(request, ca=ca, problems=problems)

@@ -33,7 +33,7 @@ from service.rest.fields import (
 from service.rest.render import ERROR_RESPONSE_TYPE, TYPE_PROPERTY, response_type_of
 from service.rest.routes import Binding
 from service.rest.status_table import HTTP_STATUS_BY_CODE, StatusRule, http_status_from_code
-from service.rest.transcode import IDEMPOTENCY_FIELD, IDEMPOTENCY_HEADER
+from service.rest.transcode import IDEMPOTENCY_FIELD, IDEMPOTENCY_HEADER, json_values_fields
 
 __all__ = ["OPENAPI_VERSION", "build_openapi"]
 
@@ -161,6 +161,11 @@ class _Schemas:
     def field(self, field: FieldDescriptor) -> Schema:
         if is_map(field):
             value = message_of(field).fields_by_name["value"]
+            if field.containing_type is not None and field.json_name in json_values_fields(field.containing_type):
+                # The shim accepts JSON values here (moved to the Struct sibling), not only strings.
+                return {"type": "object", "additionalProperties": {"anyOf": [
+                    self.single(value), {"type": "number"}, {"type": "boolean"},
+                    {"type": "array", "items": {"type": "string"}}]}}
             return {"type": "object", "additionalProperties": self.single(value)}
         single = self.single(field)
         return {"type": "array", "items": single} if field.is_repeated else single

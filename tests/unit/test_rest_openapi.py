@@ -131,3 +131,14 @@ def test_fields_the_contract_marks_required_are_required_in_the_document() -> No
     assert body("/v1/certificate-authorities/{caId}/enrollments")["required"] == ["profileId"]
     assert body("/v1/certificate-authorities/{caId}/certificates/{serialNumber}/actions")["required"] == ["action"]
     assert body("/v1/certificate-authorities/{caId}/subjects/{dn}/actions")["required"] == ["action"]
+
+
+def test_enrollment_properties_take_json_values() -> None:
+    body = DOCUMENT["paths"]["/cagw/v1/certificate-authorities/{caId}/enrollments"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    values = schema["properties"]["properties"]["additionalProperties"]["anyOf"]
+    assert {"type": "string"} in values and {"type": "number"} in values and {"type": "boolean"} in values
+    assert {"type": "array", "items": {"type": "string"}} in values
+    # Other string maps keep string values.
+    assert SCHEMAS["cagw.v1.Action"]["properties"]["properties"] == {
+        "type": "object", "additionalProperties": {"type": "string"}}
