@@ -96,7 +96,8 @@ class Gateway:
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
 
         servicers = [
-            (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
+            (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
+             "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),

@@ -92,6 +92,7 @@ class EnrollmentTracker:
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
         self._submit_gates: dict[tuple[str, str], _Gate] = {}
+        self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
 
     # ------------------------------------------------------------------ public
 
@@ -469,7 +470,19 @@ class EnrollmentTracker:
         updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject])
         order = updated or order
         log.info("order %s issued: serial %s", order.id, record.serial_number)
+        await self._learn_ca_chain(order.ca_id, issued.chain_der)
         self._publish(self._event(order, Phase.ISSUED, attempt=attempt, certificate=record))
+
+    async def _learn_ca_chain(self, ca_id: str, chain: tuple[bytes, ...]) -> None:
+        """Keep the first chain a CA sends as its own (served as the CA's certificate), unless the
+        CA has one configured. Best effort: the certificate is issued whatever happens here."""
+        if not chain or ca_id in self._chains_kept or self._cas.get(ca_id).settings.gateway.ca_certificates:
+            return
+        try:
+            await self._ledger.keep_ca_chain(ca_id, chain)
+            self._chains_kept.add(ca_id)
+        except CagwError as exc:
+            log.warning("CA %s: could not keep its chain in the ledger: %s", ca_id, exc.message)
 
 
 def _stored_error(order: OrderRecord) -> CagwError:

@@ -278,6 +278,14 @@ class Ledger(Protocol):
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""
 
+    # -- the CA's own chain
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        """The issuing CA chain kept for ``ca_id`` (DER, issuing CA first), or ``()``."""
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        """Keep ``chain`` as the CA's unless one is kept already, atomically (the first wins, from
+        any gateway), and return the chain kept now. An empty ``chain`` changes nothing."""
+
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
                           limit: int) -> list[CertificateEventRecord]: ...

@@ -14,8 +14,10 @@ or a clean ledger start their own stack, which costs a few milliseconds.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -475,6 +477,43 @@ async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(tmp_path: Pa
         certificate = await rest.call("GET", f"{CA}/certificates/{serial}")
         assert certificate.body["certificate"]["status"] == "revoked"
         assert certificate.body["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
+
+
+async def test_ok_ca_certificate_learned_from_the_first_chain_and_kept(tmp_path: Path) -> None:
+    issuing = x509.load_pem_x509_certificate
+    async with rest_stack(tmp_path) as rest:
+        before = await rest.call("GET", "/v1/certificate-authorities")
+        assert "certificate" not in before.body["caList"][0]  # nothing known yet: no value, no member
+        await rest.issued("learn.example.com")
+        expected = issuing(rest.stack.issuing_ca_pem).public_bytes(serialization.Encoding.DER)
+        listed = await rest.call("GET", "/v1/certificate-authorities?%24fields=caList.certificate.certificateData")
+        data = listed.body["caList"][0]["certificate"]["certificateData"]
+        assert base64.b64decode(data) == expected
+        one = await rest.call("GET", CA)
+        assert base64.b64decode(one.body["ca"]["certificate"]["certificateData"]) == expected
+        without = await rest.call("GET", f"{CA}?%24fields=-ca.certificate")
+        assert "certificate" not in without.body["ca"] and without.body["ca"]["id"] == CA_ID
+    # The ledger kept it: a gateway started on the same ledger serves it before issuing anything.
+    async with rest_stack(tmp_path) as again:
+        one = await again.call("GET", CA)
+        assert one.body["ca"]["certificate"]["certificateData"] == data
+
+
+async def test_ok_ca_certificate_from_the_configured_file(tmp_path: Path) -> None:
+    chain = tmp_path / "configured-chain.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Configured Issuing CA")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(7).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+                   .sign(key, hashes.SHA256()))
+    chain.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    async with rest_stack(tmp_path, extra_gateway={"ca-certificates": str(chain)}) as rest:
+        await rest.issued("configured.example.com")  # a collected chain does not replace the configured one
+        one = await rest.call("GET", CA)
+        assert base64.b64decode(one.body["ca"]["certificate"]["certificateData"]) == certificate.public_bytes(
+            serialization.Encoding.DER)
+        assert one.body["ca"]["chain"] == []
 
 
 async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(tmp_path: Path) -> None:
