@@ -99,7 +99,7 @@ class Gateway:
             (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
              "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
-            (CertificateApi(self.cas, certificates), certificates_pb2,
+            (CertificateApi(self.cas, certificates, engine=self.engine), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
         ]

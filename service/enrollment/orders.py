@@ -5,7 +5,8 @@ the one every gateway release wrote, so rows of older releases read back the
 same::
 
     {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com",
-     "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "..."}
+     "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "...",
+     "reissue_reason": "..."}
 
 ``OrderOptions.to_ledger`` and ``OrderOptions.from_ledger`` are the only
 readers and writers of that shape.
@@ -30,6 +31,7 @@ _SUBJECT_DN = "subject_dn"
 _CUSTOM_FIELD = "custom-field."
 _EXTERNAL_REQUESTER = "external-requester"
 _RENEWAL_OF_CA_ORDER = "renewal_of_ca_order"
+_REISSUE_REASON = "reissue_reason"
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class OrderOptions:
     subject_dn: str = ""  # the subject to show the caller, as the caller wrote it (not normalised)
     custom_fields: Mapping[str, str] = field(default_factory=dict)  # the CA's custom fields, by name
     external_requester: str = ""
-    renewal_of_ca_order: str = ""  # the CA order a renewal renews
+    renewal_of_ca_order: str = ""  # the CA order a renewal renews (or a reissue issues again)
+    reissue_reason: str = ""  # what a reissue tells the CA
 
     def to_ledger(self) -> dict[str, str]:
         """The ledger's JSON shape (see the module docstring)."""
@@ -52,6 +55,8 @@ class OrderOptions:
             stored[_EXTERNAL_REQUESTER] = self.external_requester
         if self.renewal_of_ca_order:
             stored[_RENEWAL_OF_CA_ORDER] = self.renewal_of_ca_order
+        if self.reissue_reason:
+            stored[_REISSUE_REASON] = self.reissue_reason
         return stored
 
     @classmethod
@@ -65,6 +70,7 @@ class OrderOptions:
                            if key.startswith(_CUSTOM_FIELD)},
             external_requester=stored.get(_EXTERNAL_REQUESTER, ""),
             renewal_of_ca_order=stored.get(_RENEWAL_OF_CA_ORDER, ""),
+            reissue_reason=stored.get(_REISSUE_REASON, ""),
         )
 
 

@@ -86,6 +86,8 @@ class EnrollmentInput:
     properties: Mapping[str, str] = field(default_factory=dict)
     property_values: Mapping[str, object] = field(default_factory=dict)  # properties with JSON values
     renewal: bool = False
+    reissue: bool = False  # with RenewalSerialNumber: issue that certificate's CA order again for ``csr``
+    reissue_reason: str = ""
     include_ca: bool = True
     request_id: str = ""
     caller: str = ""
@@ -184,8 +186,9 @@ async def resolve_profile(request: EnrollmentInput, *, ca: ManagedCA, problems: 
 async def renewal_target(request: EnrollmentInput, *, ca_id: str, ledger: Ledger,
                          problems: Violations) -> RenewalTarget | None:
     """The certificate ``properties.RenewalSerialNumber`` names (with ``renewal: true`` only); it
-    must have been issued through this gateway, since the CA renews by its order id."""
-    if not request.renewal:
+    must have been issued through this gateway, since the CA renews by its order id. A reissue
+    names its certificate the same way."""
+    if not (request.renewal or request.reissue):
         return None
     raw_serial = request.properties.get(RENEWAL_SERIAL, "")
     if not raw_serial:
@@ -344,7 +347,8 @@ def order_options(request: EnrollmentInput, *, required: Format, subject: Subjec
             external_requester = value
     return OrderOptions(required_format=required, include_ca=request.include_ca, subject_dn=subject.display_dn,
                         custom_fields=custom_fields, external_requester=external_requester,
-                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "")
+                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "",
+                        reissue_reason=request.reissue_reason if request.reissue else "")
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -374,7 +378,7 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
                      rounding=ca.settings.gateway.validity_rounding)
     if problems or profile is None:
         return None
-    kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
+    kind = OrderKind.REISSUE if request.reissue else OrderKind.RENEW if request.renewal else OrderKind.ENROLL
     options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal)
     renewal_serial = renewal.serial if renewal is not None else None
     return NewOrder(

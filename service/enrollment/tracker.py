@@ -61,6 +61,7 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
+REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,8 @@ class EnrollmentTracker:
         retried after the CA was unreachable) may already be at the CA: it is looked for first."""
         if order.kind is OrderKind.RENEW:
             return await self._renew_at_ca(ca, order, fresh=fresh)
+        if order.kind is OrderKind.REISSUE:
+            return await self._reissue_at_ca(ca, order, fresh=fresh)
         if not fresh:
             return await self._resolve_unknown_submission(ca, order, None)
         try:
@@ -346,6 +349,27 @@ class EnrollmentTracker:
                                  reason=base.REASON_REJECTED) from exc
             raise
         return await self._submitted(order, renewed.order_id, "renewal accepted by the CA")
+
+    async def _reissue_at_ca(self, ca: ManagedCA, order: OrderRecord, *, fresh: bool) -> OrderRecord:
+        """Ask the CA to issue the order's certificate again for the new CSR; the CA order keeps its id,
+        so the usual collect schedule then fetches the new certificate."""
+        options = OrderOptions.from_ledger(order.options)
+        previous = options.renewal_of_ca_order
+        if not previous or not isinstance(ca.connector, base.CertificateReplace):
+            raise CARejected(f"reissue {order.id}: CA {ca.id} cannot issue order {previous or '?'} again",
+                             reason=base.REASON_REJECTED)
+        if not fresh:
+            raise CARejected(f"reissue {order.id} was interrupted before the CA answered; check CA order "
+                             f"{previous} before reissuing again", reason=base.REASON_REJECTED)
+        try:
+            await ca.connector.replace(base.ReplaceRequest(
+                order_id=previous, csr_pem=order.csr_pem, reason=options.reissue_reason or REISSUE_REASON))
+        except CAUnavailable as exc:
+            if exc.maybe_processed:
+                raise CARejected(f"reissue {order.id}: the CA's answer was lost ({exc.message}); check CA order "
+                                 f"{previous} before reissuing again", reason=base.REASON_REJECTED) from exc
+            raise
+        return await self._submitted(order, previous, "reissue accepted by the CA")
 
     async def _submitted(self, order: OrderRecord, ca_order_id: str, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.SUBMITTED, ca_order_id=ca_order_id,

@@ -57,7 +57,8 @@ class OrderState(enum.Enum):
 
 class OrderKind(enum.Enum):
     ENROLL = "ENROLL"
-    RENEW = "RENEW"
+    RENEW = "RENEW"  # a new CA order renewing an issued one
+    REISSUE = "REISSUE"  # the same CA order issued again for a new CSR
 
 
 @dataclass(frozen=True)

@@ -516,6 +516,87 @@ async def test_ok_ca_certificate_from_the_configured_file(tmp_path: Path) -> Non
         assert one.body["ca"]["chain"] == []
 
 
+async def test_ok_renew_action_issues_a_new_certificate_and_the_old_one_still_answers(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        old = (await rest.issued("renew.example.com"))["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{old.upper()}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 200, answer.body
+        action, enrollment = answer.body["action"], answer.body["enrollment"]
+        assert (action["type"], action["status"]) == ("RenewAction", "COMPLETED")
+        assert action["properties"]["enrollmentId"] == enrollment["id"] and enrollment["status"] == "ISSUED"
+        new = enrollment["serialNumber"]
+        assert new != old and action["properties"]["serialNumber"] == new
+        assert rest.stack.simulator.stats.requests["renew"] == 1
+        renewed = await rest.call("GET", f"{CA}/certificates/{new}")
+        assert renewed.body["certificate"]["subjectName"] == "cn=renew.example.com"
+        still = await rest.call("GET", f"{CA}/certificates/{old}")
+        assert still.status == 200 and still.body["certificate"]["serialNumber"] == old
+        tracked = await rest.call("GET", f"{CA}/enrollments/{enrollment['id']}")
+        assert tracked.body["enrollment"]["serialNumber"] == new
+
+
+async def test_ok_renew_action_pending_is_202_and_collected_later(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=0), attempts=1) as rest:
+        old = (await rest.issued("slow-renew.example.com"))["serialNumber"]
+        _set_issue_after_polls(rest.stack, 3)
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions", json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 202, answer.body
+        assert answer.body["action"]["status"] == "ACCEPTED" and "body" not in answer.body["enrollment"]
+        enrollment_id = answer.body["action"]["properties"]["enrollmentId"]
+        assert f"enrollments/{enrollment_id}" in answer.body["message"]["message"]
+        deadline = time.monotonic() + 15
+        while True:
+            tracked = (await rest.call("GET", f"{CA}/enrollments/{enrollment_id}")).body["enrollment"]
+            if tracked["status"] == "ISSUED":
+                break
+            assert time.monotonic() < deadline, tracked
+            await asyncio.sleep(0.2)
+        assert tracked["serialNumber"] != old
+
+
+async def test_ok_reissue_action_with_a_new_csr(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        old = (await rest.issued("reissue.example.com"))["serialNumber"]
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reissue.example.com")]))
+               .sign(key, hashes.SHA256()))
+        der = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "ReissueAction", "csr": der, "comment": "new key"}})
+        assert answer.status == 200, answer.body
+        assert answer.body["action"]["status"] == "COMPLETED"
+        new = answer.body["enrollment"]["serialNumber"]
+        assert new != old and rest.stack.simulator.stats.requests["replace"] == 1
+        issued = x509.load_der_x509_certificate(base64.b64decode(
+            (await rest.call("GET", f"{CA}/certificates/{new}")).body["certificate"]["certificateData"]))
+        assert issued.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo) == \
+            key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert (await rest.call("GET", f"{CA}/certificates/{old}")).status == 200
+
+
+@pytest.mark.parametrize(("action", "status", "target"), [
+    pytest.param({"type": "ReissueAction"}, 400, "action.csr", id="fail-reissue-without-csr"),
+    pytest.param({"type": "ReissueAction", "csr": "not a csr"}, 400, "action.csr", id="fail-reissue-bad-csr"),
+    pytest.param({"type": "RevokeAction", "csr": "x"}, 400, "action.csr", id="fail-csr-on-revoke"),
+    pytest.param({"type": "HoldAction"}, 501, "", id="fail-hold-stays-501"),
+])
+async def test_fail_certificate_actions(tmp_path: Path, action: dict[str, str], status: int, target: str) -> None:
+    async with rest_stack(tmp_path) as rest:
+        serial = (await rest.issued("act.example.com"))["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{serial}/actions", json_body={"action": action})
+        assert answer.status == status, answer.body
+        assert answer.body["error"]["target"] == target and answer.body["error"]["message"]
+
+
+async def test_fail_renew_of_an_unknown_serial(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        answer = await rest.call("POST", f"{CA}/certificates/0abc/actions", json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 404 and answer.body["error"]["code"] == "CERTIFICATE_NOT_FOUND"
+
+
 async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(tmp_path: Path) -> None:
     async with rest_stack(tmp_path) as rest:
         serial = (await rest.issued("revoke.example.com"))["serialNumber"]
