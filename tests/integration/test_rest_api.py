@@ -575,6 +575,13 @@ async def test_ok_reissue_action_with_a_new_csr(tmp_path: Path) -> None:
                                                 serialization.PublicFormat.SubjectPublicKeyInfo) == \
             key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         assert (await rest.call("GET", f"{CA}/certificates/{old}")).status == 200
+        # Revoking the old certificate revokes it alone: the CA order now holds the new one.
+        revoked = await rest.call("POST", f"{CA}/certificates/{old}/actions", json_body=REVOKE)
+        assert revoked.status == 200, revoked.body
+        assert (await rest.call("GET", f"{CA}/certificates/{old}")).body["certificate"]["status"] == "revoked"
+        assert (await rest.call("GET", f"{CA}/certificates/{new}")).body["certificate"]["status"] == "normal"
+        order = rest.stack.simulator.manager.book.by_serial(int(new, 16))
+        assert order is not None and order.status is OrderStatus.ISSUED and int(old, 16) in order.revoked_previous
 
 
 @pytest.mark.parametrize(("action", "status", "target"), [
