@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from cryptography import x509 as crypto_x509
 
+from service.config.lifecycle import parse_renewal, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -41,12 +42,13 @@ from service.x509.pem import der_from_pem_bundle
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing"}
+_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
+             "webhooks"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker", "validity-rounding", "ca-certificates",
+    "retry-base-delay", "circuit-breaker", "renewal", "validity-rounding", "ca-certificates",
 }
 VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
@@ -109,6 +111,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
             )
     with r.at("circuit-breaker"):
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
+    with r.at("renewal"):
+        renewal = parse_renewal(r, r.mapping(section.get("renewal")))
     return GatewaySettings(
         request_timeout=r.convert(section, "request-timeout", positive_duration, defaults.request_timeout),
         connect_timeout=r.convert(section, "connect-timeout", positive_duration, defaults.connect_timeout),
@@ -125,6 +129,7 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
         profile_options=options,
         circuit_breaker=breaker,
+        renewal=renewal,
         validity_rounding=r.convert(section, "validity-rounding", _rounding, defaults.validity_rounding),
         ca_certificates=_ca_certificates(r, section),
     )
@@ -292,10 +297,13 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     with r.at("tracing"):
         tracing = parse_tracing(r, r.mapping(top.get("tracing")))
     cas = _managed_cas(r, top.get("managed-cas"))
+    with r.at("webhooks"):
+        webhooks = parse_webhooks(r, top.get("webhooks"), [ca.id for ca in cas])
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
+                  webhooks=webhooks)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing"
+ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -62,9 +62,9 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, "
-                   "profile-cache-ttl, profile-options, profile-sync, request-timeout, retry-attempts, retry-base-delay, "
-                   "subject-revoke-limit, validity-rounding")
+ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
+                   "max-concurrent-requests, profile-cache-ttl, profile-options, profile-sync, renewal, "
+                   "request-timeout, retry-attempts, retry-base-delay, subject-revoke-limit, validity-rounding")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
