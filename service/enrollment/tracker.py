@@ -459,10 +459,13 @@ class EnrollmentTracker:
         except CAUnavailable as exc:
             # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
             return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
-        if result.issued is not None:
+        if result.issued is not None and not _still_the_replaced(order, result.issued):
             await self._issued(order, result.issued, attempt.number)
             return None
-        return await self._still_pending(order, attempt, result.pending_detail or "not issued yet"), 0.0
+        detail = result.pending_detail or "not issued yet"
+        if result.issued is not None:
+            detail = "the CA still shows the certificate being reissued"
+        return await self._still_pending(order, attempt, detail), 0.0
 
     async def _still_pending(self, order: OrderRecord, attempt: Attempt, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt.number,
@@ -507,6 +510,16 @@ class EnrollmentTracker:
             self._chains_kept.add(ca_id)
         except CagwError as exc:
             log.warning("CA %s: could not keep its chain in the ledger: %s", ca_id, exc.message)
+
+
+def _still_the_replaced(order: OrderRecord, issued: base.IssuedCertificate) -> bool:
+    """A reissue's CA order may still hand out the certificate it replaces: that is not the new one."""
+    if order.kind is not OrderKind.REISSUE or not order.renewal_of_serial:
+        return False
+    from service.x509 import format_serial
+
+    return format_serial(x509.load_der_x509_certificate(issued.certificate_der).serial_number) == \
+        order.renewal_of_serial
 
 
 def _stored_error(order: OrderRecord) -> CagwError:
