@@ -35,7 +35,7 @@ from service.api.pipeline import CallContext
 from service.authorities import CARegistry, ManagedCA
 from service.certificates import CertificateManager
 from service.enrollment.engine import CertificateReplacement, EnrollmentEngine, OrderEvent, Phase
-from service.errors import FieldViolation, InvalidRequest, Unimplemented
+from service.errors import Unimplemented
 
 __all__ = ["CertificateApi"]
 
@@ -74,9 +74,6 @@ class CertificateApi:
         kind = request.action.type.strip()
         if kind in (RENEW_ACTION, REISSUE_ACTION):
             return await self._replace(ca, request, kind, call)
-        if request.action.csr:
-            raise InvalidRequest.of([FieldViolation("action.csr", f"is only read by {REISSUE_ACTION}, not by "
-                                                    f"{kind or 'an action without a type'}")])
         order, outcome = await self._certificates.revoke(ca, request.serial_number, action_input(request.action),
                                                          actor=call.caller)
         text = (f"Certificate {outcome.serial_number} was already revoked." if outcome.already_revoked

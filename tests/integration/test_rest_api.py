@@ -662,3 +662,10 @@ async def test_ok_openapi_document_is_served_and_valid(world: World) -> None:
 async def test_ok_health(world: World) -> None:
     answer = await world.rest.call("GET", "/health")
     assert (answer.status, answer.body) == (200, {"status": "UP"})
+
+
+async def test_fail_csr_on_a_subject_action(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        answer = await rest.call("POST", f"{CA}/subjects/{_path_dn('CN=x.example.com')}/actions",
+                                 json_body={"action": {"type": "RevokeAction", "csr": "x"}})
+        assert answer.status == 400 and answer.body["error"]["target"] == "action.csr"
