@@ -7,13 +7,12 @@ revocation is idempotent and audited; ``RenewAction`` and ``ReissueAction``
 become orders of the enrollment engine (:mod:`service.enrollment.replacement`)
 and answer ``COMPLETED`` with the new certificate when it is issued in time,
 else ``ACCEPTED`` (REST 202) with the enrollment id to follow; hold and unhold
-answer UNIMPLEMENTED (saying why: the CA or the gateway cannot serve them). ``$fields`` support is described in
-:mod:`service.api._convert`; the events page size defaults to 50 and is
-capped at 500.
+answer UNIMPLEMENTED (saying why: the CA or the gateway cannot serve them).
+``$fields`` support is described in :mod:`service.api._convert`; the events
+page size defaults to 50 and is capped at 500.
 """
 
 from __future__ import annotations
-
 
 import uuid
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import AsyncIterator
-
 from urllib.parse import quote
 
 from cagw.v1 import common_pb2

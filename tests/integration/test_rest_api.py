@@ -542,7 +542,8 @@ async def test_ok_renew_action_pending_is_202_and_collected_later(tmp_path: Path
     async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=0), attempts=1) as rest:
         old = (await rest.issued("slow-renew.example.com"))["serialNumber"]
         _set_issue_after_polls(rest.stack, 3)
-        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions", json_body={"action": {"type": "RenewAction"}})
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
         assert answer.status == 202, answer.body
         assert answer.body["action"]["status"] == "ACCEPTED" and "body" not in answer.body["enrollment"]
         enrollment_id = answer.body["action"]["properties"]["enrollmentId"]
@@ -602,7 +603,8 @@ async def test_fail_certificate_actions(tmp_path: Path, action: dict[str, str], 
 
 async def test_fail_renew_of_an_unknown_serial(tmp_path: Path) -> None:
     async with rest_stack(tmp_path) as rest:
-        answer = await rest.call("POST", f"{CA}/certificates/0abc/actions", json_body={"action": {"type": "RenewAction"}})
+        answer = await rest.call("POST", f"{CA}/certificates/0abc/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
         assert answer.status == 404 and answer.body["error"]["code"] == "CERTIFICATE_NOT_FOUND"
 
 
