@@ -199,9 +199,23 @@ _V4: Sequence[str] = (
     "WHERE renewal_of_serial IS NOT NULL",
 )
 
-# 5: ``ca_chains``, the issuing CA chain of a CA (PEM, issuing CA first), learned from the first
-#   certificate collected with a chain; served as the CA's certificate when none is configured.
+# 5: keys the gateway made for PKCS#12 answers, only ever encrypted under the caller's password
+# (DER PKCS#8 EncryptedPrivateKeyInfo), each deleted at its expiry.
 _V5: Sequence[str] = (
+    """
+    CREATE TABLE server_keys (
+        order_id        TEXT PRIMARY KEY REFERENCES orders (id),
+        encrypted_pkcs8 BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
+)
+
+# 6: ``ca_chains``, the issuing CA chain of a CA (PEM, issuing CA first), learned from the first
+#   certificate collected with a chain; served as the CA's certificate when none is configured.
+_V6: Sequence[str] = (
     """
     CREATE TABLE ca_chains (
         ca_id      TEXT PRIMARY KEY,
@@ -211,7 +225,7 @@ _V5: Sequence[str] = (
     """,
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
