@@ -11,6 +11,9 @@ restart and can be watched like any enrollment:
   connector's optional ``CertificateReplace``.
 
 The old certificate stays in the ledger, so it is still found by its serial.
+A certificate first answered as PKCS#12 (a key the gateway made) is renewed
+with PEM answers: the caller already holds that key, and the gateway keeps
+its encrypted copy only for a limited time.
 Only certificates issued through this gateway can be renewed or reissued: the
 CA acts on them by their order id, which only the ledger knows.
 """
@@ -73,7 +76,8 @@ async def replacement_input(request: CertificateReplacement, *, ca: ManagedCA,
     options = OrderOptions.from_ledger(order.options)
     return EnrollmentInput(
         ca_id=ca.id, profile_id=order.profile_id, csr=request.csr if request.reissue else "",
-        required_format=options.required_format, include_ca=options.include_ca,
+        required_format=options.required_format if options.required_format != "PKCS12" else "PEM",
+        include_ca=options.include_ca,
         properties={RENEWAL_SERIAL: serial}, renewal=not request.reissue, reissue=request.reissue,
         reissue_reason=request.comment.strip()[:512], caller=request.caller)
 

@@ -671,3 +671,19 @@ async def test_fail_csr_on_a_subject_action(tmp_path: Path) -> None:
         answer = await rest.call("POST", f"{CA}/subjects/{_path_dn('CN=x.example.com')}/actions",
                                  json_body={"action": {"type": "RevokeAction", "csr": "x"}})
         assert answer.status == 400 and answer.body["error"]["target"] == "action.csr"
+
+
+async def test_ok_renew_of_a_pkcs12_certificate_answers_pem(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        issued = await rest.call("POST", f"{CA}/enrollments", json_body={
+            "profileId": PROFILE_ID,
+            "requiredFormat": {"format": "PKCS12", "protection": {"type": "PasswordProtection",
+                                                                  "password": "a long protection password"}},
+            "subjectVariables": [{"type": "cn", "value": "p12-renew.example.com"}]})
+        assert issued.status == 200, issued.body
+        old = issued.body["enrollment"]["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 200, answer.body
+        renewed = x509.load_pem_x509_certificates(answer.body["enrollment"]["body"].encode())
+        assert format(renewed[0].serial_number, "x") == answer.body["enrollment"]["serialNumber"] != old
