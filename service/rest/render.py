@@ -14,7 +14,9 @@ Fields with presence (messages, ``optional`` scalars) stay absent when unset,
 so an optional ``message`` object is not invented.
 
 Errors render as CAGW's ``ErrorResponse`` built from the ``google.rpc.Status``
-(``ErrorInfo`` reason as the code, ``BadRequest`` violations as details); on a
+(``ErrorInfo`` reason as the code, ``BadRequest`` violations as details), whose
+error object always has its five members (``code``, ``message``, ``target``,
+``value``, ``details``: CAGW's fixed message shape, never a date); on a
 stream, after the first line, as grpc-gateway's ``{"error": <Status>}`` line.
 If rendering itself fails, a fixed fallback body goes out instead.
 """
