@@ -30,6 +30,8 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from service.admin_cli import add_ledger_check
+
 from service.inventory_cli import add_inventory_command, list_certificates
 
 __all__ = ["add_client_commands", "run_client_command"]
@@ -108,8 +110,6 @@ def add_client_commands(commands: Any) -> None:
     source.add_argument("--config", help="gateway configuration (the ledger its ledger section names is copied)")
     source.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
     backup.add_argument("path", help="the copy to write (must not exist)")
-    from service.admin_cli import add_ledger_check
-
     add_ledger_check(ledger_commands)
 
 
