@@ -31,7 +31,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from service.admin_cli import add_ledger_check
-
 from service.inventory_cli import add_inventory_command, list_certificates
 
 __all__ = ["add_client_commands", "run_client_command"]
