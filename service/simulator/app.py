@@ -30,7 +30,7 @@ from .manager import SimulatedCertificateManager
 from .scm_errors import ScmError
 from .state import OrderStatus
 
-__all__ = ["API_PREFIXES", "CALL_LOG_SIZE", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
+__all__ = ["API_PREFIXES", "CALL_LOG_SIZE", "CallRecord", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
 
 log = logging.getLogger("service.simulator")
 
@@ -44,24 +44,40 @@ TOKEN_PATHS = ("/oauth/token", "/auth/realms/apiclients/protocol/openid-connect/
 # The newest calls kept (about 100 bytes each): 10,000 orders with a few collects each fit.
 CALL_LOG_SIZE = 200_000
 
+
 Sleep = Callable[[float], Awaitable[None]]
 Operation = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One entry of the call log: when (the simulator's clock), which route, and the order's sslId
+    (from the path; for an enroll, the id it was given)."""
+
+    at: float
+    route: str
+    ssl_id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"time": self.at, "route": self.route, "sslId": self.ssl_id}
 
 
 @dataclass
 class SimulatorStats:
     """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks,
-    and the log of the newest calls: (time on the simulator's clock, route name, sslId or None)."""
+    and the log of the newest calls."""
 
     requests: Counter[str] = field(default_factory=Counter)
-    calls: deque[tuple[float, str, int | None]] = field(default_factory=lambda: deque(maxlen=CALL_LOG_SIZE))
+    calls: deque[CallRecord] = field(default_factory=lambda: deque(maxlen=CALL_LOG_SIZE))
     calls_dropped: int = 0
 
-    def record(self, name: str, *, at: float, ssl_id: int | None = None) -> None:
+    def record(self, name: str, *, at: float, ssl_id: int | None = None) -> CallRecord:
         self.requests[name] += 1
         if len(self.calls) == self.calls.maxlen:
             self.calls_dropped += 1
-        self.calls.append((at, name, ssl_id))
+        entry = CallRecord(at, name, ssl_id)
+        self.calls.append(entry)
+        return entry
 
     def reset(self) -> None:
         self.requests.clear()
@@ -70,6 +86,9 @@ class SimulatorStats:
     def clear_calls(self) -> None:
         self.calls.clear()
         self.calls_dropped = 0
+
+
+_CALL_RECORD = web.RequestKey("simulator.call_record", CallRecord)  # the request's entry in the call log
 
 
 def _ssl_id_of(request: web.Request) -> int | None:
@@ -146,7 +165,7 @@ class _Routes:
 
     def scm(self, name: str, operation: Operation, *, private: bool) -> Operation:
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            self.stats.record(name, at=self.manager.clock(), ssl_id=_ssl_id_of(request))
+            request[_CALL_RECORD] = self.stats.record(name, at=self.manager.clock(), ssl_id=_ssl_id_of(request))
             decision = self.faults.decide(name)
             if decision.latency > 0:
                 await self.sleep(decision.latency)
@@ -188,7 +207,10 @@ class _Routes:
         body = await _read_json(request)
         # Bearer callers have no login header; SCM shows the API client as requester then.
         requester = request.headers.get("login") or self.manager.settings.oauth_client_id or "api-client"
-        return _json(200, self.manager.enroll(body, requester=requester))
+        answer = self.manager.enroll(body, requester=requester)
+        ssl_id = answer["sslId"]
+        request[_CALL_RECORD].ssl_id = ssl_id if isinstance(ssl_id, int) else None
+        return _json(200, answer)
 
     async def collect_query(self, request: web.Request) -> web.StreamResponse:
         return self._collect(request.match_info["ssl_id"], request.query.get("format", "base64"))
@@ -324,7 +346,7 @@ class _Routes:
         if not _from_loopback(request):
             return _json(403, {"code": -1, "description": "the call log answers loopback callers only"},
                          content_type="application/json")
-        calls = [{"time": at, "route": name, "sslId": ssl_id} for at, name, ssl_id in self.stats.calls]
+        calls = [entry.to_json() for entry in self.stats.calls]
         return _json(200, {"calls": calls, "dropped": self.stats.calls_dropped}, content_type="application/json")
 
     async def admin_clear_calls(self, request: web.Request) -> web.StreamResponse:

@@ -1012,7 +1012,7 @@ async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSi
     async with http.get(f"{sim.url}/__simulator/calls") as resp:
         assert resp.status == 200
         log = await resp.json()
-    assert [(c["route"], c["sslId"]) for c in log["calls"]] == [("enroll", None), ("collect", ssl_id), ("types", None)]
+    assert [(c["route"], c["sslId"]) for c in log["calls"]] == [("enroll", ssl_id), ("collect", ssl_id), ("types", None)]
     assert log["calls"][1]["time"] - log["calls"][0]["time"] == pytest.approx(2.5)
     assert log["dropped"] == 0
     async with http.delete(f"{sim.url}/__simulator/calls") as resp:
@@ -1026,7 +1026,7 @@ async def test_call_log_keeps_the_newest_calls_and_counts_the_dropped() -> None:
     stats = SimulatorStats(calls=deque(maxlen=2))
     for second in range(3):
         stats.record("collect", at=float(second), ssl_id=7)
-    assert [at for at, _, _ in stats.calls] == [1.0, 2.0] and stats.calls_dropped == 1
+    assert [entry.at for entry in stats.calls] == [1.0, 2.0] and stats.calls_dropped == 1
     assert stats.requests["collect"] == 3
     stats.reset()
     assert not stats.calls and stats.calls_dropped == 0 and not stats.requests
