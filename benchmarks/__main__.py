@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
+from .floor import floor_parts, total_floor, unary_floor
 from .load import Load, make_csrs
 from .processes import Backoff, Stack
 from .report import document, machine, missing_figures, summarise, table, write_json
@@ -30,6 +31,20 @@ PENDING_INTERVAL = 32.0
 def _load(stack: Stack, settings: Settings) -> Load:
     return Load(grpc_target=stack.grpc_target, rest_base=stack.rest_base, sim_url=stack.sim_url,
                 sim_tls=stack.client_tls, concurrency=settings.concurrency)
+
+
+async def _floor(stack: Stack, load: Load, settings: Settings, csrs: list[str], figures: Figures) -> None:
+    """The floor of the parts in this run, and each mode's CPU as a multiple of it."""
+    figures.update(await unary_floor(stack, load, settings.enrollments * 2))
+    certificate = stack.simulator_bytes("/__simulator/ca.pem")
+    figures.update(floor_parts(csrs, certificate, stack.folder, repeat=max(50, settings.enrollments)))
+    floors = {transport: total_floor(figures, transport) for transport in ("grpc", "rest")}
+    for transport, floor in floors.items():
+        figures[f"floor.{transport}_ms"] = floor
+    for mode, transport in (("grpc", "grpc"), ("rest", "rest"), ("watch", "grpc")):
+        floor, cpu = floors[transport], figures.get(f"{mode}.cpu_ms")
+        if floor and cpu is not None:
+            figures[f"{mode}.cpu_vs_floor"] = cpu / floor
 
 
 async def _instant(work: Path, settings: Settings, modes: tuple[str, ...], with_lookups: bool,
@@ -61,6 +76,7 @@ async def _instant(work: Path, settings: Settings, modes: tuple[str, ...], with_
                     value = figures.get(f"grpc.{key}_ms")
                     if value is not None:
                         figures[f"grpc.{key}_over_backoff_ms"] = value - settings.backoff_timer * 1000
+                await _floor(stack, load, settings, csrs[(run, "direct")], figures)
             if with_lookups and issued:
                 for run in range(settings.runs):
                     print(f"look-ups {run + 1}/{settings.runs}", flush=True)

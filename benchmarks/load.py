@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import duration_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cagw.v1 import certificates_pb2 as cert_pb
 from cagw.v1 import certificates_pb2_grpc as cert_grpc
@@ -122,6 +123,7 @@ class Load:
         self.enrollments = pb_grpc.EnrollmentServiceStub(self._channel)
         self.certificates = cert_grpc.CertificateServiceStub(self._channel)
         self.subjects = subj_grpc.SubjectServiceStub(self._channel)
+        self.health = health_pb2_grpc.HealthStub(self._channel)
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
         self._sim = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency, ssl=sim_tls),
                                           headers=SIM_HEADERS)
@@ -182,6 +184,23 @@ class Load:
             await self.subjects.GetSubject(subj_pb.GetSubjectRequest(ca_id=CA_ID, dn=dn), timeout=60)
 
         return await _drive(list(subjects), self.concurrency, call)
+
+    async def grpc_health(self, count: int) -> Batch:
+        """``grpc.health.v1`` Check: a unary call that does next to nothing (the gRPC floor)."""
+        async def call(_: int) -> None:
+            await self.health.Check(health_pb2.HealthCheckRequest(), timeout=60)
+
+        return await _drive(range(count), self.concurrency, call)
+
+    async def rest_health(self, count: int) -> Batch:
+        """``GET /cagw/health``: an HTTP exchange with the REST listener that does next to nothing."""
+        async def call(_: int) -> None:
+            async with self._http.get(f"{self.rest_base}/health") as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"REST health HTTP {response.status}")
+
+        return await _drive(range(count), self.concurrency, call)
 
     async def open_watches(self, enrollment_ids: Sequence[str]) -> tuple[list[Any], Batch]:
         """One WatchEnrollment stream per id, each read up to its first event and left open."""

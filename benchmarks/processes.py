@@ -255,11 +255,14 @@ class Stack:
     def gateway_pid(self) -> int:
         return self.gateway.popen.pid
 
-    def simulator_json(self, path: str) -> Any:
+    def simulator_bytes(self, path: str) -> bytes:
         status, body = _get(f"{self.sim_url}{path}", self.client_tls, timeout=30.0)
         if status != 200:
             raise RuntimeError(f"simulator {path}: HTTP {status}")
-        return json.loads(body)
+        return body
+
+    def simulator_json(self, path: str) -> Any:
+        return json.loads(self.simulator_bytes(path))
 
     def simulator_delete(self, path: str) -> None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),

@@ -34,6 +34,7 @@ for _mode, _name in _MODES.items():
         f"{_mode}.ledger_ops": ("", f"ledger operations per enrollment, {_name}"),
         f"{_mode}.failures": ("", f"failed calls, {_name}"),
         f"{_mode}.throughput_vs_direct": ("%", f"throughput of {_name} as a share of the direct baseline"),
+        f"{_mode}.cpu_vs_floor": ("×", f"gateway CPU per enrollment of {_name} as a multiple of the floor of its parts"),
     })
 FIGURES.update({
     "direct.simulator_cpu_ms": ("ms", "simulator CPU per order, direct enroll + 2 downloads"),
@@ -41,6 +42,15 @@ FIGURES.update({
     "direct.p50_ms": ("ms", "latency p50, direct"),
     "direct.p99_ms": ("ms", "latency p99, direct"),
     "direct.sectigo_calls": ("", "Sectigo calls per order, direct"),
+    "direct.client_cpu_ms": ("ms", "this process's CPU per direct order: the client side of 3 keep-alive HTTPS calls"),
+    "floor.grpc_unary_ms": ("ms", "gateway CPU per grpc.health.v1 Check (the gRPC unary floor)"),
+    "floor.rest_unary_ms": ("ms", "gateway CPU per GET /cagw/health (the REST floor)"),
+    "floor.csr_check_ms": ("ms", "CSR parse and signature check (cryptography, in this process)"),
+    "floor.certificate_parse_ms": ("ms", "one certificate parse (cryptography, in this process)"),
+    "floor.sqlite_commit_ms": ("ms", "one SQLite insert + commit, WAL, synchronous NORMAL (in this process)"),
+    "floor.grpc_ms": ("ms", "floor of a gRPC enrollment: unary + CSR check + 3 HTTPS calls + 2 parses + 2 commits"),
+    "floor.rest_ms": ("ms", "floor of a REST enrollment: the same with the REST unary floor"),
+    "parts.gateway_parse_csr_ms": ("ms", "the gateway's own service.x509.parse_csr (compare with floor.csr_check_ms)"),
     "direct.failures": ("", "failed orders, direct"),
     "grpc.p50_over_backoff_ms": ("ms", "gRPC Enroll p50 minus the back-off timer"),
     "grpc.p99_over_backoff_ms": ("ms", "gRPC Enroll p99 minus the back-off timer"),
@@ -150,8 +160,19 @@ def _cell(summary: Mapping[str, Mapping[str, Any]], key: str) -> str:
 
 def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     c = lambda key: _cell(summary, key)  # noqa: E731 - a table of lookups reads best this way
-    rows = [(f"Gateway CPU per enrollment, {name}", c(f"{mode}.cpu_ms"), f"simulator {c(f'{mode}.simulator_cpu_ms')}")
+    floors = {"grpc": "floor.grpc_ms", "rest": "floor.rest_ms", "watch": "floor.grpc_ms"}
+    rows = [(f"Gateway CPU per enrollment, {name}", c(f"{mode}.cpu_ms"),
+             f"floor {c(floors[mode])}; ratio {c(f'{mode}.cpu_vs_floor')}")
             for mode, name in _MODES.items()]
+    rows += [
+        ("  floor parts: gRPC / REST unary, CSR check, 3 HTTPS calls",
+         f"{c('floor.grpc_unary_ms')} / {c('floor.rest_unary_ms')}, {c('floor.csr_check_ms')}, "
+         f"{c('direct.client_cpu_ms')}", f"gateway parse_csr {c('parts.gateway_parse_csr_ms')}"),
+        ("  floor parts: certificate parse, SQLite commit (each; 2 per enrollment)",
+         f"{c('floor.certificate_parse_ms')}, {c('floor.sqlite_commit_ms')}", ""),
+        ("Simulator CPU per order: gRPC Enroll / direct", c("grpc.simulator_cpu_ms"),
+         f"direct {c('direct.simulator_cpu_ms')}"),
+    ]
     rows += [(f"Throughput, {name}", c(f"{mode}.throughput"),
               f"direct {c('direct.throughput')}; ratio {c(f'{mode}.throughput_vs_direct')}")
              for mode, name in _MODES.items()]
@@ -169,7 +190,8 @@ def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]
         ("GetSubject: CPU, p99, rate", f"{c('get_subject.cpu_ms')}, {c('get_subject.p99_ms')}",
          c("get_subject.throughput")),
         ("Watchers: CPU to open one, memory per stream", f"{c('watchers.open_cpu_ms')}, {c('watchers.kb_per_stream')}",
-         f"repeated collects {c('watchers.repeated_collects')}"),
+         f"1 s after closing {c('watchers.kb_per_stream_after_close')}; collects per order "
+         f"{c('watchers.collects_per_order')}, repeated {c('watchers.repeated_collects')}"),
         ("Pending orders: submission rate, CPU per submit", f"{c('pending.submit_rate')}, {c('pending.submit_cpu_ms')}",
          f"Enroll p99 {c('pending.enroll_p99_ms')}"),
         ("Pending orders: collect lateness p50 / p99 / max",
