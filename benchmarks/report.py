@@ -144,7 +144,9 @@ def _fmt(value: float | None) -> str:
         return f"{value:.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    if abs(value) >= 0.1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
 
 
 def _cell(summary: Mapping[str, Mapping[str, Any]], key: str) -> str:
