@@ -161,7 +161,9 @@ def _cell(summary: Mapping[str, Mapping[str, Any]], key: str) -> str:
 
 
 def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]]:
-    c = lambda key: _cell(summary, key)  # noqa: E731 - a table of lookups reads best this way
+    def c(key: str) -> str:
+        return _cell(summary, key)
+
     floors = {"grpc": "floor.grpc_ms", "rest": "floor.rest_ms", "watch": "floor.grpc_ms"}
     rows = [(f"Gateway CPU per enrollment, {name}", c(f"{mode}.cpu_ms"),
              f"floor {c(floors[mode])}; ratio {c(f'{mode}.cpu_vs_floor')}")
