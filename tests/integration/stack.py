@@ -46,8 +46,11 @@ class Stack:
 
 def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str = "50ms",
                      max_timer: str = "50ms", attempts: int = 3, extra_gateway: dict[str, Any] | None = None,
-                     enrollment_status: str = "documented") -> dict[str, Any]:
+                     enrollment_status: str = "documented", extra_top: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """``extra_top``: more top-level sections (e.g. ``webhooks``)."""
     return {
+        **(extra_top or {}),
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
         "ops": {"listen": "127.0.0.1:0"},

@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing"
+ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -63,7 +63,8 @@ ALLOWED_PROPERTIES = (
     "ssl-truststore-type, url"
 )
 ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, profile-cache-ttl, "
-                   "profile-options, profile-sync, request-timeout, retry-attempts, retry-base-delay, subject-revoke-limit")
+                   "profile-options, profile-sync, renewal, request-timeout, retry-attempts, retry-base-delay, "
+                   "subject-revoke-limit")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
