@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
+from aiohttp.test_utils import make_mocked_request
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -43,7 +44,8 @@ from service.simulator import (
     SimulatorSettings,
     start_simulator,
 )
-from service.simulator.app import SimulatorStats
+from service.simulator.app import SimulatorStats, build_app
+from service.simulator.auth import Authenticator
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = 1234
@@ -1020,6 +1022,27 @@ async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSi
     async with http.get(f"{sim.url}/__simulator/calls") as resp:
         assert (await resp.json())["calls"] == []
     assert sim.stats.requests["collect"] == 1  # clearing the log keeps the counters
+
+
+class _RemoteTransport:
+    """The peer address a request from another host would carry."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("10.1.2.3", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("method", [pytest.param("GET", id="fail-read"), pytest.param("DELETE", id="fail-clear")])
+async def test_call_log_refuses_callers_off_loopback(sim: Simulator, method: str) -> None:
+    app = build_app(sim.manager, auth=Authenticator(sim.settings, clock=time.time), faults=sim.faults,
+                    stats=sim.stats, sleep=asyncio.sleep)
+    request = make_mocked_request(method, "/__simulator/calls", app=app, transport=_RemoteTransport())
+    match = await app.router.resolve(request)
+    response = await match.handler(request)
+    assert response.status == 403
+    assert json.loads(response.body)["description"] == "the call log answers loopback callers only"
 
 
 async def test_call_log_keeps_the_newest_calls_and_counts_the_dropped() -> None:
