@@ -127,6 +127,7 @@ class Gateway:
             self._webhook_sender = WebhookSender(self.config.webhooks)
             self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
             self._background.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
+        self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)

@@ -46,7 +46,8 @@ _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker", "renewal",
+    "retry-base-delay", "circuit-breaker", "renewal", "server-side-keys", "server-side-key-retention",
+    "pkcs12-encryption",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -110,6 +111,10 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
     with r.at("renewal"):
         renewal = parse_renewal(r, r.mapping(section.get("renewal")))
+    pkcs12_encryption = r.text(section, "pkcs12-encryption", default="modern")
+    if pkcs12_encryption not in ("modern", "legacy"):
+        r.problem(f"{pkcs12_encryption!r} must be modern (AES-256, SHA-256) or legacy (3DES, SHA-1)",
+                  "pkcs12-encryption")
     return GatewaySettings(
         request_timeout=r.convert(section, "request-timeout", positive_duration, defaults.request_timeout),
         connect_timeout=r.convert(section, "connect-timeout", positive_duration, defaults.connect_timeout),
@@ -127,6 +132,10 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         profile_options=options,
         circuit_breaker=breaker,
         renewal=renewal,
+        server_side_keys=r.convert(section, "server-side-keys", parse_bool, defaults.server_side_keys),
+        server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
+                                            defaults.server_side_key_retention),
+        pkcs12_encryption="legacy" if pkcs12_encryption == "legacy" else "modern",
     )
 
 

@@ -147,6 +147,12 @@ class GatewaySettings:
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     renewal: RenewalSettings = RenewalSettings()
+    # requiredFormat PKCS12: the gateway makes the key; off, such a request is refused.
+    server_side_keys: bool = True
+    # How long the encrypted key of such an order stays in the ledger.
+    server_side_key_retention: float = 7 * 24 * 3600.0
+    # The PKCS#12 answer's encryption: AES-256/SHA-256 ("modern") or 3DES/SHA-1 ("legacy").
+    pkcs12_encryption: Literal["modern", "legacy"] = "modern"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
     RevocationClaim,
+    ServerKey,
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
@@ -73,6 +74,7 @@ __all__ = [
     "OrderState",
     "RevocationClaim",
     "SQLiteLedger",
+    "ServerKey",
     "SubjectEntry",
     "backup_ledger",
     "open_ledger",

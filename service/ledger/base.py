@@ -41,6 +41,7 @@ __all__ = [
     "OrderRecord",
     "OrderState",
     "RevocationClaim",
+    "ServerKey",
     "SubjectEntry",
 ]
 
@@ -64,6 +65,17 @@ class OrderKind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class ServerKey:
+    """The private key the gateway made for an order (``requiredFormat: PKCS12``), only ever
+    encrypted: DER PKCS#8 ``EncryptedPrivateKeyInfo`` under the caller's password. The ledger
+    deletes it at ``expires_at`` (see :meth:`Ledger.purge_server_keys`) and hands it to no call
+    other than :meth:`Ledger.get_server_key`."""
+
+    encrypted_pkcs8: bytes = field(repr=False)
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class NewOrder:
     """An order as recorded before anything is sent to the CA."""
 
@@ -83,6 +95,7 @@ class NewOrder:
     renewal_of_serial: str | None = None
     requested_by: str = ""  # caller identity, for the audit trail
     options: Mapping[str, str] = field(default_factory=dict)  # required format etc., opaque to the ledger
+    server_key: ServerKey | None = field(default=None, repr=False)  # stored with the order, in one write
 
 
 @dataclass(frozen=True)
@@ -292,6 +305,16 @@ class Ledger(Protocol):
         """
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]: ...
+
+    # -- keys the gateway made (requiredFormat PKCS12), kept encrypted only
+    async def get_server_key(self, order_id: str) -> ServerKey | None:
+        """The encrypted key :meth:`create_order` stored with the order, until it is deleted."""
+
+    async def delete_server_key(self, order_id: str) -> bool:
+        """Delete the order's key now; True when there was one."""
+
+    async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
+        """Delete every key whose ``expires_at`` is at or before ``expired_at``; return how many."""
 
     # -- certificates
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,

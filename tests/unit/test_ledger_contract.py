@@ -13,11 +13,13 @@ take their time from ``clock``, so expiries can be tested without waiting.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,24 +29,32 @@ from service.ledger import (
     CertificateRecord,
     DuplicateOrder,
     Ledger,
+    NewOrder,
     OrderChanged,
     OrderKind,
     OrderState,
+    ServerKey,
     open_ledger,
     parse_target,
 )
+from tests.unit.ledger_backends import OpenLedger, postgres_reason, postgres_store, sqlite_store
 from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
 
-OpenLedger = Callable[[], Awaitable[Ledger]]
 
 
-def sqlite_store(tmp_path: Path, clock: ManualClock) -> OpenLedger:
-    # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
-    target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
-    return lambda: open_ledger(target, clock=clock)
+async def _sqlite(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+    return sqlite_store(tmp_path, clock, stack)
 
 
-BACKENDS: dict[str, Callable[[Path, ManualClock], OpenLedger]] = {"sqlite": sqlite_store}
+async def _postgres(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+    reason = postgres_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return await postgres_store(tmp_path, clock, stack)
+
+
+BACKENDS: dict[str, Callable[[Path, ManualClock, AsyncExitStack], Awaitable[OpenLedger]]] = {
+    "sqlite": _sqlite, "postgresql": _postgres}
 
 
 class Store:
@@ -68,7 +78,7 @@ def clock() -> ManualClock:
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
     async with AsyncExitStack() as stack:
-        yield Store(BACKENDS[request.param](tmp_path, clock), stack)
+        yield Store(await BACKENDS[request.param](tmp_path, clock, stack), stack)
 
 
 @pytest.fixture
@@ -390,3 +400,48 @@ async def test_ok_certificates_counted_by_owner_status_and_expiry_horizon(ledger
     counts = await ledger.count_certificates("ca-1", now=T0, horizons=[dt.timedelta(days=7), dt.timedelta(days=30)])
     assert sorted(counts) == [("", "normal", -1, 1), ("", "normal", 0, 1), ("", "normal", 2, 1),
                               ("", "revoked", 1, 1), ("client-a", "normal", 0, 1)]
+
+
+# -- keys the gateway made (stored only encrypted, deleted at their expiry)
+
+
+def _with_key(order_id: str, blob: bytes, expires_at: dt.datetime, **kwargs: Any) -> NewOrder:
+    return dataclasses.replace(new_order(order_id, **kwargs), server_key=ServerKey(blob, expires_at))
+
+
+async def test_ok_a_key_is_stored_with_its_order_and_read_by_every_gateway(ledger: Ledger, other: Ledger) -> None:
+    expiry = T0 + dt.timedelta(days=7)
+    await ledger.create_order(_with_key("ok-key", b"\x30\x82encrypted", expiry))
+    stored = await other.get_server_key("ok-key")
+    assert stored == ServerKey(b"\x30\x82encrypted", expiry)
+    assert "encrypted" not in repr(stored)
+    await ledger.create_order(new_order("ok-no-key"))
+    assert await ledger.get_server_key("ok-no-key") is None
+    assert await ledger.get_server_key("ok-unknown") is None
+
+
+async def test_ok_a_retried_create_keeps_the_first_key(ledger: Ledger) -> None:
+    expiry = T0 + dt.timedelta(days=7)
+    await ledger.create_order(_with_key("ok-first-key", b"first", expiry, request_id="r-1", fingerprint="fp-k"))
+    again, created = await ledger.create_order(_with_key("ok-second-key", b"second", expiry, request_id="r-1",
+                                                         fingerprint="fp-k"))
+    assert not created and again.id == "ok-first-key"
+    assert (await ledger.get_server_key("ok-first-key")) == ServerKey(b"first", expiry)
+    assert await ledger.get_server_key("ok-second-key") is None
+
+
+async def test_ok_delete_removes_the_key_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(_with_key("ok-del", b"blob", T0 + dt.timedelta(days=1)))
+    assert await other.delete_server_key("ok-del") is True
+    assert await ledger.get_server_key("ok-del") is None
+    assert await ledger.delete_server_key("ok-del") is False
+    assert (await ledger.get_order("ok-del")) is not None  # the order stays
+
+
+async def test_ok_purge_deletes_only_the_expired_keys(ledger: Ledger) -> None:
+    for name, days in [("ok-old", 1), ("ok-due", 2), ("ok-young", 3)]:
+        await ledger.create_order(_with_key(name, name.encode(), T0 + dt.timedelta(days=days)))
+    assert await ledger.purge_server_keys(expired_at=T0 + dt.timedelta(days=2)) == 2
+    assert await ledger.get_server_key("ok-old") is None and await ledger.get_server_key("ok-due") is None
+    assert await ledger.get_server_key("ok-young") == ServerKey(b"ok-young", T0 + dt.timedelta(days=3))
+    assert await ledger.purge_server_keys(expired_at=T0 + dt.timedelta(days=2)) == 0

@@ -46,6 +46,7 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
     RevocationClaim,
+    ServerKey,
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
@@ -234,6 +235,10 @@ class SQLiteLedger:
                               f"VALUES ({', '.join('?' * len(NEW_ORDER_COLUMNS))})",
                            new_order_values(order, now))
             await append_history(w, order.id, now, OrderState.RECEIVED, "")
+            if order.server_key is not None:
+                await execute(w, "INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) "
+                                 "VALUES (?, ?, ?, ?)",
+                              (order.id, order.server_key.encrypted_pkcs8, now, ts(order.server_key.expires_at)))
             if order.requested_dn:
                 await file_order(w, order.ca_id, order.requested_dn, order.id, now)
             record = await order_where(w, "id = ?", (order.id,))
@@ -310,6 +315,22 @@ class SQLiteLedger:
         rows = await self._read("SELECT time, state, detail FROM order_history WHERE order_id = ? ORDER BY seq",
                                 (order_id,))
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
+
+    # -- keys the gateway made
+
+    async def get_server_key(self, order_id: str) -> ServerKey | None:
+        rows = await self._read("SELECT encrypted_pkcs8, expires_at FROM server_keys WHERE order_id = ?", (order_id,))
+        if not rows:
+            return None
+        return ServerKey(encrypted_pkcs8=bytes(rows[0]["encrypted_pkcs8"]), expires_at=from_ts(rows[0]["expires_at"]))
+
+    async def delete_server_key(self, order_id: str) -> bool:
+        async with self._transaction() as w:
+            return bool(await execute(w, "DELETE FROM server_keys WHERE order_id = ?", (order_id,)))
+
+    async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
+        async with self._transaction() as w:
+            return await execute(w, "DELETE FROM server_keys WHERE expires_at <= ?", (ts(expired_at),))
 
     # -- certificates
 

@@ -199,7 +199,21 @@ _V4: Sequence[str] = (
     "WHERE renewal_of_serial IS NOT NULL",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4)
+# 5: keys the gateway made for PKCS#12 answers, only ever encrypted under the caller's password
+# (DER PKCS#8 EncryptedPrivateKeyInfo), each deleted at its expiry.
+_V5: Sequence[str] = (
+    """
+    CREATE TABLE server_keys (
+        order_id        TEXT PRIMARY KEY REFERENCES orders (id),
+        encrypted_pkcs8 BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
