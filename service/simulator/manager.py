@@ -72,6 +72,10 @@ class SimulatedCertificateManager:
         self.book = book
         self._clock = clock
 
+    def clock(self) -> float:
+        """Now on the injected clock (the call log's timestamps)."""
+        return self._clock()
+
     # -- catalogue -------------------------------------------------------------------------
 
     def cert_types(self, organization_id: str | None) -> list[dict[str, object]]:

@@ -28,6 +28,9 @@ plugin. Where the known material is silent, this suite decides, and says so here
 * ``subjectVariables`` name DN attributes (``cn``, ``o``); one the certificate would not carry is
   refused naming it. ``properties`` values are JSON values (the Ansible module sends
   ``tracking.additionalEmails`` as a list, custom-field numbers as numbers).
+* PKCS12 (the Vault plugin's ``issue``): no ``csr``; the subject from ``subjectDn``, SANs from the
+  request, ``requiredFormat.protection`` ``PasswordProtection``; ``body`` is the base64 PKCS#12
+  the gateway built around the key it made.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,7 @@ from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from tests.conformance.conftest import CagwClient, cagw_gateway, new_csr
 from tests.integration.stack import PROFILE_ID
@@ -244,6 +249,26 @@ async def test_vault_enrolls_x509_with_pt0m_and_a_subject_dn(cagw: CagwClient) -
     leaf = x509.load_der_x509_certificate(base64.b64decode(enrollment["body"]))
     assert format(leaf.serial_number, "x") == enrollment["serialNumber"]
     assert round(_validity_days(enrollment["validityPeriod"])) == 365  # no validity asked: the first term
+
+
+async def test_vault_issue_gets_a_pkcs12_made_by_the_gateway(cagw: CagwClient) -> None:
+    """The Vault plugin's ``issue``: no CSR, the subject and SANs in the request, PasswordProtection,
+    ``PT0M``; it reads ``body`` as base64 PKCS#12 and opens it with the password."""
+    password = "vault-issued-p12-password"
+    answer = await cagw.post("/enrollments", {
+        "profileId": PROFILE_ID,
+        "requiredFormat": {"format": "PKCS12", "protection": {"type": "PasswordProtection", "password": password}},
+        "subjectAltNames": [{"type": "dNSName", "value": "issued.vault.example.com"}],
+        "optionalCertificateRequestDetails": {"subjectDn": "CN=issued.vault.example.com", "validityPeriod": "PT0M"}})
+    assert answer.status == 200, answer.body
+    enrollment = answer.body["enrollment"]
+    key, leaf, chain = pkcs12.load_key_and_certificates(base64.b64decode(enrollment["body"]), password.encode())
+    assert leaf is not None and key is not None and chain
+    assert leaf.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
+        == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert format(leaf.serial_number, "x") == enrollment["serialNumber"]
+    assert leaf.subject.rfc4514_string() == "CN=issued.vault.example.com"
+    assert password not in json.dumps(answer.body)
 
 
 async def test_vault_ttl_in_minutes_is_never_exceeded(cagw: CagwClient) -> None:

@@ -59,7 +59,7 @@ async def test_ok_a_429_retry_after_is_respected_never_sooner(tmp_path: Path, re
         stack.fault(route="collect", kind="throttle", retry_after=retry_after, count=1)  # the first collect
         accepted = await _pending(stack, 1)
         await _all_issued(stack, accepted)
-        arrivals = stack.flaky.stats.arrived("collect")
+        arrivals = [call.at for call in stack.flaky.stats.calls if call.route == "collect"]  # simulator clock
         await stack.check_books(accepted)
     throttled, following = arrivals[0], arrivals[1]  # the first collect got the 429
     assert following - throttled >= retry_after
