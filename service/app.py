@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
 
 from service.api.certificate_authorities import CertificateAuthorityApi
+from service.api.callers import CallerGate
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
@@ -39,6 +40,8 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.observability.gateway import Observability
+from service.policy import CallerPolicy
+from service.policy.audit import AuditTrail
 from service.ops import OpsServer
 from service.rest import RestServer
 
@@ -105,9 +108,12 @@ class Gateway:
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
-        # Observed first, so every refusal after it is counted and logged like any answer.
-        self.pipeline = ServicePipeline(methods, [observability.middleware(), *self.middlewares,
+        # Observed first, so every refusal after it is counted and logged like any answer; then who
+        # is calling, before anything else looks at the request.
+        gate = CallerGate(CallerPolicy(self.config.clients), AuditTrail(self.ledger))
+        self.pipeline = ServicePipeline(methods, [observability.middleware(), gate, *self.middlewares,
                                                   OpenCircuitGate(observability.breakers.get)])
+        self._warn_about_listeners()
 
         await self.engine.resume()
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
@@ -118,6 +124,16 @@ class Gateway:
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
+
+    def _warn_about_listeners(self) -> None:
+        """What the configuration allowed but an operator should hear of at every start."""
+        if self.config.clients is None:
+            log.warning("no clients section: every caller that reaches the (loopback) API listeners may do "
+                        "everything; see docs/security.md")
+        for name, listen in (("grpc", self.config.grpc), ("rest", self.config.rest.listen)):
+            if listen.insecure:
+                log.warning("%s.listen %s is marked insecure: callers there are not authenticated by mutual TLS",
+                            name, listen.address)
 
     def ready(self) -> bool:
         """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""

@@ -46,7 +46,7 @@ class CertificateApi:
         self._certificates = certificates
 
     async def GetCertificate(self, request: pb.GetCertificateRequest, call: CallContext) -> pb.GetCertificateResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
         record = await self._certificates.find(ca, request.serial_number)
         response = pb.GetCertificateResponse(
             certificate=certificate_message(record, now=self._certificates.now()),
@@ -56,9 +56,10 @@ class CertificateApi:
 
     async def PerformCertificateAction(self, request: pb.PerformCertificateActionRequest,
                                        call: CallContext) -> pb.PerformCertificateActionResponse:
-        ca = self._cas.get(request.ca_id)
+        caller = call.caller_object
+        ca = await self._certificates.authorize(self._cas, request.ca_id, caller, "revoke")
         order, outcome = await self._certificates.revoke(ca, request.serial_number, action_input(request.action),
-                                                         actor=call.caller)
+                                                         caller=caller)
         text = (f"Certificate {outcome.serial_number} was already revoked." if outcome.already_revoked
                 else f"Certificate {outcome.serial_number} revoked.")
         return pb.PerformCertificateActionResponse(action=action_message(request.action, order),
@@ -66,7 +67,7 @@ class CertificateApi:
 
     async def ListCertificateEvents(self, request: pb.ListCertificateEventsRequest,
                                     call: CallContext) -> pb.ListCertificateEventsResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
         projection = FieldProjection.parse(request.fields)
         page = await self._certificates.events(
             ca, start_date=request.start_date, page_size=request.preferred_page_size,

@@ -110,21 +110,22 @@ class EnrollmentApi:
         self._engine = engine
 
     async def Enroll(self, request: pb.EnrollRequest, call: CallContext) -> pb.EnrollResponse:
-        event = await self._engine.enroll(enrollment_input(request, call), deadline=call.deadline)
+        event = await self._engine.enroll(enrollment_input(request, call), deadline=call.deadline,
+                                          caller=call.caller_object)
         return pb.EnrollResponse(enrollment=enrollment_message(event))
 
     async def EnrollAndWatch(self, request: pb.EnrollAndWatchRequest,
                              call: CallContext) -> AsyncIterator[pb.EnrollAndWatchResponse]:
         # Same fields and numbers as EnrollRequest: one conversion serves both.
         unary = pb.EnrollRequest.FromString(request.SerializeToString())
-        async for event in self._engine.enroll_and_watch(enrollment_input(unary, call)):
+        async for event in self._engine.enroll_and_watch(enrollment_input(unary, call), caller=call.caller_object):
             yield pb.EnrollAndWatchResponse(event=event_message(event))
 
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, call: CallContext) -> pb.GetEnrollmentResponse:
-        event = await self._engine.get(request.ca_id, request.enrollment_id)
+        event = await self._engine.get(request.ca_id, request.enrollment_id, caller=call.caller_object)
         return pb.GetEnrollmentResponse(enrollment=enrollment_message(event), last_event=event_message(event))
 
     async def WatchEnrollment(self, request: pb.WatchEnrollmentRequest,
                               call: CallContext) -> AsyncIterator[pb.WatchEnrollmentResponse]:
-        async for event in self._engine.watch(request.ca_id, request.enrollment_id):
+        async for event in self._engine.watch(request.ca_id, request.enrollment_id, caller=call.caller_object):
             yield pb.WatchEnrollmentResponse(event=event_message(event))

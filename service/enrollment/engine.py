@@ -35,20 +35,25 @@ Example (what ``Enroll`` does)::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
+from service.enrollment.authorize import certificate_names, policy_refusals, quota_refusal
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
-from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
+from service.enrollment.requests import EnrollmentInput, Violations, prepare, unsupported
 from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.policy import Caller, CertificateName
+from service.policy.audit import AuditTrail
 
 __all__ = [
     "DEADLINE_MARGIN",
@@ -76,6 +81,16 @@ class EnrollmentCheck:
     ca_id: str
     order: NewOrder | None = None  # what enroll would record; None when refused
     refusals: tuple[CagwError, ...] = ()  # in the order enroll meets them: the first is what it raises
+    operation: str = "enroll"  # enroll | renew
+    grant: str = ""  # the grant that allows it ("open" without a clients section); "" when refused there
+    names: tuple[CertificateName, ...] = ()  # every name the certificate would carry
+
+    def summary(self) -> str:
+        """One line for the audit trail: the grant and names, or every reason."""
+        names = ", ".join(f"{n.type}:{n.value}" for n in self.names) or "-"
+        if self.allowed:
+            return f"grant {self.grant}; names {names}"
+        return "; ".join(f"{r.reason}: {r.message}" for r in self.refusals) + f"; names {names}"
 
     @property
     def allowed(self) -> bool:
@@ -119,40 +134,53 @@ class EnrollmentEngine:
         self._clock = clock
         self._monotonic = monotonic
         self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep)
+        self._audit = AuditTrail(ledger, clock=clock)
 
     # ------------------------------------------------------------------ enrollments
 
-    async def check(self, request: EnrollmentInput) -> EnrollmentCheck:
-        """Every check of an enrollment, and nothing else: no order is written, no CA order placed
+    async def check(self, request: EnrollmentInput, *, caller: Caller | None = None) -> EnrollmentCheck:
+        """Every check of an enrollment (validation, the caller's grants and names, ownership of a
+        renewed certificate, quotas), and nothing else: no order is written, no CA order placed
         (the CA may be asked for its profiles, as an enroll would)."""
-        return await self._check(self._cas.get(request.ca_id), request)
+        caller = caller or Caller.unrestricted()
+        gate = caller.may(_operation(request), request.ca_id, request.profile_id or None)
+        result = (await self._check(self._cas.get(request.ca_id), request, caller) if gate.allowed else
+                  EnrollmentCheck(ca_id=request.ca_id, refusals=(gate.error(),), operation=_operation(request)))
+        if caller.enforced:
+            await self._audit.record(caller, ca_id=result.ca_id, action="check", target=_target(result),
+                                     outcome="ok" if result.allowed else "refused", detail=result.summary())
+        return result
 
-    async def enroll(self, request: EnrollmentInput, *, deadline: float | None = None) -> OrderEvent:
+    async def enroll(self, request: EnrollmentInput, *, deadline: float | None = None,
+                     caller: Caller | None = None) -> OrderEvent:
         """Place the order and wait for it to settle within its :class:`WaitBudget`; ``deadline``
         is the caller's (monotonic time). Returns the issued or the pending (latest) event;
         raises the refusal or the order's failure."""
-        ca = self._cas.get(request.ca_id)
+        caller = caller or Caller.unrestricted()
+        ca = await self._ca_for(request, caller)
         budget = self.wait_budget(ca, request, deadline=deadline)  # before the order exists: it cannot fail after
-        order = await self._place(ca, request)
+        order = await self._place(ca, request, caller)
         event = await self._tracker.wait_settled(order.id, budget.remaining(self._monotonic()))
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
         return event
 
-    async def enroll_and_watch(self, request: EnrollmentInput) -> AsyncIterator[OrderEvent]:
+    async def enroll_and_watch(self, request: EnrollmentInput, *,
+                               caller: Caller | None = None) -> AsyncIterator[OrderEvent]:
         """Place the order, then yield its events until it is issued, failed or timed out."""
-        order = await self._place(self._cas.get(request.ca_id), request)
+        caller = caller or Caller.unrestricted()
+        order = await self._place(await self._ca_for(request, caller), request, caller)
         async for event in self._tracker.watch(order.id, until=lambda e: e.phase.settled, record=order):
             yield event
 
-    async def get(self, ca_id: str, enrollment_id: str) -> OrderEvent:
-        """The latest event of an enrollment of ``ca_id``."""
-        order = await self._order(ca_id, enrollment_id)
+    async def get(self, ca_id: str, enrollment_id: str, *, caller: Caller | None = None) -> OrderEvent:
+        """The latest event of an enrollment of ``ca_id`` (one of the caller's own, unless admin)."""
+        order = await self._order(ca_id, enrollment_id, caller or Caller.unrestricted())
         return await self._tracker.current_event(order.id, record=order)
 
-    async def watch(self, ca_id: str, enrollment_id: str) -> AsyncIterator[OrderEvent]:
+    async def watch(self, ca_id: str, enrollment_id: str, *, caller: Caller | None = None) -> AsyncIterator[OrderEvent]:
         """The enrollment's current state, then every change until a final one."""
-        order = await self._order(ca_id, enrollment_id)
+        order = await self._order(ca_id, enrollment_id, caller or Caller.unrestricted())
         async for event in self._tracker.watch(order.id, record=order):
             yield event
 
@@ -188,28 +216,75 @@ class EnrollmentEngine:
 
     # ------------------------------------------------------------------ internals
 
-    async def _check(self, ca: ManagedCA, request: EnrollmentInput) -> EnrollmentCheck:
+    async def _ca_for(self, request: EnrollmentInput, caller: Caller) -> ManagedCA:
+        """The CA of an order, once the caller may order there: a CA outside its grants is refused
+        (and audited) whether it exists or not, so grants do not reveal the other CAs."""
+        gate = caller.may(_operation(request), request.ca_id, request.profile_id or None)
+        if not gate.allowed:
+            await self._audit.record(caller, ca_id=request.ca_id[:64], action=_operation(request),
+                                     target=request.profile_id[:64] or "-", outcome="refused",
+                                     detail=f"{gate.reason}: {gate.message}")
+            raise gate.error()
+        return self._cas.get(request.ca_id)
+
+    async def _check(self, ca: ManagedCA, request: EnrollmentInput, caller: Caller) -> EnrollmentCheck:
+        operation = _operation(request)
+        gate = caller.may(operation, ca.id, request.profile_id or None)
+        if not gate.allowed:  # nothing else is looked at (the CA is not even asked for its profiles)
+            return EnrollmentCheck(ca_id=ca.id, refusals=(gate.error(),), operation=operation)
+        request = dataclasses.replace(request, client=caller.name, caller=request.caller or caller.actor)
         refusals: list[CagwError] = []
         refusal = unsupported(request)
         if refusal is not None:
             refusals.append(refusal)
         problems = Violations()
-        order = await prepare_order(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
+        order, csr = await prepare(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
         if problems:
             refusals.append(InvalidRequest.of(problems.items))
-        return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals))
+        names = certificate_names(order, csr, request_sans=request.subject_alt_names)
+        decision, denied = await policy_refusals(self._ledger, caller, operation=operation, ca_id=ca.id,
+                                                 profile_id=request.profile_id, order=order, csr=csr, names=names)
+        refusals = denied + refusals  # the caller's refusal first: it is what an enroll raises
+        if not refusals and order is not None:
+            quota = await quota_refusal(self._ledger, caller, order, now=self._clock(),
+                                        ca_max_pending=ca.settings.gateway.max_pending_orders)
+            if quota is not None:
+                refusals.append(quota)
+        return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals),
+                               operation=operation, grant=decision.grant if not refusals else "", names=names)
 
-    async def _place(self, ca: ManagedCA, request: EnrollmentInput) -> OrderRecord:
+    async def _place(self, ca: ManagedCA, request: EnrollmentInput, caller: Caller) -> OrderRecord:
         refusal = unsupported(request)
         if refusal is not None:
             raise refusal  # nothing else in the request could change that: refuse before asking the CA anything
-        order = (await self._check(ca, request)).accepted()
-        return (await self._tracker.submit(order)).order
+        check = await self._check(ca, request, caller)
+        if not check.allowed:
+            if caller.enforced:
+                await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=_target(check),
+                                         outcome="refused", detail=check.summary())
+            check.accepted()  # raises the first refusal
+        result = await self._tracker.submit(check.accepted())
+        if caller.enforced:
+            await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=result.order.id,
+                                     outcome="ok", detail=check.summary())
+        return result.order
 
-    async def _order(self, ca_id: str, order_id: str) -> OrderRecord:
+    async def _order(self, ca_id: str, order_id: str, caller: Caller) -> OrderRecord:
+        if not any(caller.may(op, ca_id).allowed for op in ("read", "enroll", "renew")):
+            caller.may("read", ca_id).check()  # raises the refusal naming what is missing
         self._cas.get(ca_id)
         order = await self._ledger.get_order(order_id)
-        if order is None or order.ca_id != ca_id:
+        # Another client's enrollment reads exactly as one that does not exist.
+        if order is None or order.ca_id != ca_id or not (caller.admin or order.client == caller.name):
             raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
                            metadata={"ca_id": ca_id})
         return order
+
+
+def _operation(request: EnrollmentInput) -> Literal["enroll", "renew"]:
+    return "renew" if request.renewal else "enroll"
+
+
+def _target(check: EnrollmentCheck) -> str:
+    """What an audit entry of an enrollment decision is about before an order exists: its names."""
+    return ", ".join(name.value for name in check.names[:5]) or "-"

@@ -42,9 +42,11 @@ __all__ = [
     "order_options",
     "prepare_order",
     "read_csr",
+    "prepare",
     "renewal_target",
     "required_format",
     "resolve_profile",
+    "scoped_request_id",
     "subject_alt_names",
     "subject_of",
     "term_days",
@@ -85,6 +87,13 @@ class EnrollmentInput:
     request_id: str = ""
     caller: str = ""
     max_wait: float | None = None  # maxWait, seconds: longest a unary enroll waits for the certificate
+    client: str = ""  # the caller's `clients` entry: owner of the order, scope of its idempotency key
+
+
+def scoped_request_id(client: str, request_id: str) -> str:
+    """The idempotency key as the ledger keeps it: per client, so two clients' equal keys are two
+    keys (client names have no "/", so the scoped key is unambiguous)."""
+    return f"{client}/{request_id}" if client else request_id
 
 
 class Violations:
@@ -311,6 +320,13 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
                         problems: Violations) -> NewOrder | None:
     """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
     (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
+    order, _ = await prepare(request, ca=ca, ledger=ledger, now=now, problems=problems)
+    return order
+
+
+async def prepare(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger, now: dt.datetime,
+                  problems: Violations) -> tuple[NewOrder | None, x.ParsedCSR | None]:
+    """:func:`prepare_order`, also answering the parsed CSR (whose names the caller policy checks)."""
     required = required_format(request, problems)
     check_request_fields(request, problems)
     profile = await resolve_profile(request, ca=ca, problems=problems)
@@ -321,15 +337,18 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
     sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
     term = term_days(request, profile=profile, now=now, problems=problems)
     if problems or profile is None:
-        return None
+        return None, csr
     kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
     options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal)
     renewal_serial = renewal.serial if renewal is not None else None
+    # The client is part of the fingerprint: one client's pending order is never another's answer.
+    owner = (request.client,) if request.client else ()
     return NewOrder(
         id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
         fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr.der if csr is not None else b"",
-                                 renewal_serial or "", str(term)),
+                                 renewal_serial or "", str(term), *owner),
         requested_dn=subject.requested_dn, common_name=subject.common_name, subject_alt_names=sans, kind=kind,
-        request_id=request.request_id or None, renewal_of_serial=renewal_serial,
-        requested_by=request.caller, options=options.to_ledger())
+        request_id=scoped_request_id(request.client, request.request_id) if request.request_id else None,
+        renewal_of_serial=renewal_serial, requested_by=request.caller, options=options.to_ledger(),
+        client=request.client), csr

@@ -136,6 +136,16 @@ class Caller:
         index, _ = with_op[0]
         return Decision(True, grant=f"{self.name}.grants[{index}]")
 
+    def may_see(self, ca_id: str) -> Decision:
+        """May the caller see the CA at all (its description, status, profiles): any grant on it."""
+        free = self._free()
+        if free is not None:
+            return free
+        for index, grant in self._grants():
+            if "*" in grant.cas or ca_id in grant.cas:
+                return Decision(True, grant=f"{self.name}.grants[{index}]")
+        return self._denied(CA_NOT_GRANTED, f"client {self.name} has no grant on CA {ca_id[:64]}", ca_id=ca_id[:64])
+
     def may_order(self, operation: Operation, ca_id: str, profile_id: str,
                   names: Sequence[CertificateName]) -> Decision:
         """``may`` plus every name of the certificate: one grant must allow the operation, CA,

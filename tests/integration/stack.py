@@ -106,10 +106,13 @@ def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, b
 
 @contextlib.asynccontextmanager
 async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, client_name: str | None = None,
-                        observability: Observability | None = None, **options: Any) -> AsyncIterator[Stack]:
+                        observability: Observability | None = None, clients: list[dict[str, Any]] | None = None,
+                        **options: Any) -> AsyncIterator[Stack]:
     """``client_name``: the API listeners demand client certificates, and the stack's channel
-    and ``client_ssl`` present one issued to that name. ``observability``: the gateway's (e.g.
-    with an in-memory span exporter) instead of the one its configuration makes."""
+    and ``client_ssl`` present one issued to that name; ``clients`` is the configuration's section
+    then (by default one admin client, ``tests``, matching that certificate's fingerprint).
+    ``observability``: the gateway's (e.g. with an in-memory span exporter) instead of the one its
+    configuration makes."""
     trust, cert, key = tls_files(tmp)
     base = simulator or SimulatorSettings(issue_after_polls=1)
     sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
@@ -121,6 +124,8 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         if client_name is not None:
             section, ca_pem, chain, client_key = api_tls_files(tmp, client_name)
             document["grpc"]["tls"] = document["rest"]["tls"] = section
+            document["clients"] = clients if clients is not None else [
+                {"name": "tests", "match": {"sha256": leaf_sha256(chain)}, "admin": "true"}]
             credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=client_key,
                                                        certificate_chain=chain)
             client_ssl = ssl.create_default_context(cadata=ca_pem.decode())
@@ -142,6 +147,14 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         if gateway is not None:
             await gateway.stop()
         await sim.stop()
+
+
+def leaf_sha256(chain_pem: bytes) -> str:
+    """The SHA-256 fingerprint of the first certificate of a PEM chain (what ``match.sha256`` takes)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return x509.load_pem_x509_certificate(chain_pem).fingerprint(hashes.SHA256()).hex()
 
 
 def make_csr(common_name: str, *, sans: tuple[str, ...] = (), key_type: str = "ec",
