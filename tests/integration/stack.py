@@ -38,6 +38,7 @@ class Stack:
     rest_base: str  # e.g. http://127.0.0.1:PORT/cagw
     channel: grpc.aio.Channel
     client_ssl: ssl.SSLContext | None = None  # for REST calls when the API listeners use mutual TLS
+    credentials: grpc.ChannelCredentials | None = None  # for more gRPC channels, with mutual TLS
 
     @property
     def issuing_ca_pem(self) -> bytes:
@@ -110,7 +111,8 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
                         **options: Any) -> AsyncIterator[Stack]:
     """``client_name``: the API listeners demand client certificates, and the stack's channel
     and ``client_ssl`` present one issued to that name; ``clients`` is the configuration's section
-    then (by default one admin client, ``tests``, matching that certificate's fingerprint).
+    then (by default one admin client, ``tests``, matching that certificate's fingerprint; an entry
+    without ``match`` is given that fingerprint).
     ``observability``: the gateway's (e.g. with an in-memory span exporter) instead of the one its
     configuration makes."""
     trust, cert, key = tls_files(tmp)
@@ -124,8 +126,9 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         if client_name is not None:
             section, ca_pem, chain, client_key = api_tls_files(tmp, client_name)
             document["grpc"]["tls"] = document["rest"]["tls"] = section
-            document["clients"] = clients if clients is not None else [
-                {"name": "tests", "match": {"sha256": leaf_sha256(chain)}, "admin": "true"}]
+            mine = {"sha256": leaf_sha256(chain)}
+            document["clients"] = [{"match": mine, **entry} for entry in clients] if clients is not None else [
+                {"name": "tests", "match": mine, "admin": "true"}]
             credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=client_key,
                                                        certificate_chain=chain)
             client_ssl = ssl.create_default_context(cadata=ca_pem.decode())
@@ -142,7 +145,7 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         async with channel:
             yield Stack(simulator=sim, gateway=gateway, config=config, grpc_target=target,
                         rest_base=f"{scheme}://127.0.0.1:{gateway.rest.port}/cagw", channel=channel,
-                        client_ssl=client_ssl)
+                        client_ssl=client_ssl, credentials=credentials)
     finally:
         if gateway is not None:
             await gateway.stop()

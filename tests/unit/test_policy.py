@@ -177,3 +177,53 @@ def test_caller_unrestricted_is_open() -> None:
     assert Caller.unrestricted().may("enroll", "x").grant == "open"
 
 
+
+
+# ---------------------------------------------------------------- who can reach a listener
+
+
+def _listeners(tmp_path: Path, *, grpc: dict[str, object], clients: object = None,
+               url: str = "http://127.0.0.1:1/api") -> None:
+    (tmp_path / "c.pem").write_text("placeholder")
+    document: dict[str, object] = {
+        "grpc": grpc,
+        "managed-cas": [{"id": "ca-ov", "connector": "sectigo", "properties": {
+            "url": url, "customer-uri": "c", "org-id": "1", "login": "l", "login-password": "p"}}],
+    }
+    if clients is not None:
+        document["clients"] = clients
+    parse_config(document, base_dir=tmp_path, environ={})
+
+
+MUTUAL = {"cert": "c.pem", "key": "c.pem", "client-ca": "c.pem"}
+
+
+@pytest.mark.parametrize("grpc, clients, expected", [
+    pytest.param({"tls": MUTUAL}, None, "grpc.tls.client-ca: tls.client-ca is set, so a clients section is required",
+                 id="fail-client-ca-without-clients"),
+    pytest.param({"listen": "0.0.0.0:1"}, None, "grpc.listen: 0.0.0.0 is not a loopback address: without a clients",
+                 id="fail-open-listener-without-clients"),
+    pytest.param({"listen": "10.0.0.5:1", "tls": {"cert": "c.pem", "key": "c.pem"}}, [ADMIN],
+                 "grpc.listen: 10.0.0.5 is not a loopback address: a listener open to the network needs",
+                 id="fail-open-listener-without-client-ca"),
+])
+def test_fail_listener_rules(tmp_path: Path, grpc: dict[str, object], clients: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _listeners(tmp_path, grpc=grpc, clients=clients)
+    assert any(problem.startswith(expected) for problem in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize("grpc, clients", [
+    pytest.param({}, None, id="ok-loopback-without-clients"),
+    pytest.param({"listen": "[::1]:1"}, None, id="ok-ipv6-loopback"),
+    pytest.param({"listen": "0.0.0.0:1", "tls": MUTUAL}, [ADMIN], id="ok-mutual-tls-with-clients"),
+    pytest.param({"listen": "0.0.0.0:1", "insecure": "true"}, None, id="ok-insecure-by-consent"),
+])
+def test_ok_listener_rules(tmp_path: Path, grpc: dict[str, object], clients: object) -> None:
+    _listeners(tmp_path, grpc=grpc, clients=clients)
+
+
+def test_fail_plain_http_to_a_remote_ca(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _listeners(tmp_path, grpc={}, url="http://cert-manager.example.com/api")
+    assert any("is plain HTTP to a host that is not loopback" in p for p in caught.value.problems)
