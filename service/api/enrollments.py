@@ -23,7 +23,7 @@ from google.rpc import code_pb2
 from service.api.pipeline import CallContext
 from service.api.status import code_of, status_from_error
 from service.enrollment.engine import EnrollmentCheck, EnrollmentEngine, EnrollmentInput, OrderEvent, Phase
-from service.errors import CagwError, InvalidRequest
+from service.errors import CagwError, FieldViolation, InvalidRequest
 from service.x509 import format_validity, pem_bundle
 
 __all__ = ["EnrollmentApi"]
@@ -140,6 +140,8 @@ class EnrollmentApi:
 
     async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest,
                               call: CallContext) -> pb.CheckEnrollmentResponse:
+        if not request.profile_id:  # the one field the contract requires: a malformed request, not a refusal
+            raise InvalidRequest.of([FieldViolation("profileId", "is required")])
         unary = pb.EnrollRequest.FromString(request.SerializeToString())  # same fields and numbers
         caller = call.caller_object
         check = await self._engine.check(enrollment_input(unary, call), caller=caller)

@@ -134,6 +134,8 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
             client_ssl = ssl.create_default_context(cadata=ca_pem.decode())
             (tmp / "client.pem").write_bytes(chain + client_key)
             client_ssl.load_cert_chain(tmp / "client.pem")
+        if client_name is None and clients is not None:  # callers without certificates meet a clients section
+            document["clients"] = clients
         config = parse_config(document, base_dir=tmp)
         gateway = Gateway(config, observability=observability)
         await gateway.start()

@@ -402,3 +402,25 @@ async def test_subject_revocation_revokes_only_own_and_force_is_admin_only(world
     assert list(answer.serial_numbers) == [mine[1].serial_number]  # not the admin's
     status, body, _ = await world.rest("admin", "GET", f"{CA_ID}/certificates/{admins.serial_number}")
     assert body["certificate"]["status"] == "normal"
+
+
+async def test_fail_no_certificate_where_clients_decide_is_unauthenticated(tmp_path: Path) -> None:
+    from tests.integration.stack import running_stack
+
+    admins = [{"name": "admins", "match": {"subject": "CN=pki-admin,O=Example"}, "admin": "true"}]
+    async with running_stack(tmp_path, clients=admins) as stack:  # loopback, no TLS: nobody has a certificate
+        before = len(stack.simulator.state)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await enrollments_pb2_grpc.EnrollmentServiceStub(stack.channel).Enroll(
+                enrollments_pb2.EnrollRequest(ca_id=CA_ID, profile_id=PROFILE_ID, csr=make_csr("a.example.com")),
+                timeout=10)
+        assert (caught.value.code(), _reason(caught.value)) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                               "CALLER_UNAUTHENTICATED")
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{stack.rest_base}/v1/certificate-authorities/{CA_ID}/enrollments",
+                                 json={"profileId": PROFILE_ID, "csr": make_csr("a.example.com")}) as response:
+                assert response.status == 401  # kept on the enrollment endpoint, not folded into 404
+        assert len(stack.simulator.state) == before
+        assert stack.gateway.ledger is not None
+        entries = await stack.gateway.ledger.audit_entries(ca_id=CA_ID)
+        assert [(e.actor, e.outcome) for e in entries] == [("anonymous", "refused")] * 2
