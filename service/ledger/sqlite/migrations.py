@@ -184,16 +184,45 @@ _V3: Sequence[str] = (
     """,
 )
 
-# 4: who ordered what, by client (the ``clients`` section): ownership and quotas. Old rows get ""
-# (ordered before clients existed: only an admin client acts on them).
+# 4: the inventory (certificates of a CA in expiry order, the renewal orders of a serial) and how
+# far each webhook has delivered the certificate events (the events table is their outbox).
 _V4: Sequence[str] = (
+    """
+    CREATE TABLE webhook_cursors (
+        name          TEXT PRIMARY KEY,
+        last_event_id INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX certificates_expiry ON certificates (ca_id, not_after, serial_number)",
+    "CREATE INDEX orders_renewal_of ON orders (ca_id, renewal_of_serial, created_at) "
+    "WHERE renewal_of_serial IS NOT NULL",
+)
+
+# 5: keys the gateway made for PKCS#12 answers, only ever encrypted under the caller's password
+# (DER PKCS#8 EncryptedPrivateKeyInfo), each deleted at its expiry.
+_V5: Sequence[str] = (
+    """
+    CREATE TABLE server_keys (
+        order_id        TEXT PRIMARY KEY REFERENCES orders (id),
+        encrypted_pkcs8 BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
+)
+
+# 6: who ordered what, by client (the ``clients`` section): ownership and quotas. Old rows get ""
+# (ordered before clients existed: only an admin client acts on them).
+_V6: Sequence[str] = (
     "ALTER TABLE orders ADD COLUMN client TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT ''",
     "CREATE INDEX orders_client_created ON orders (client, created_at)",
     f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
