@@ -53,6 +53,7 @@ class InventoryApi:
 
     async def ListCertificates(self, request: pb.ListCertificatesRequest,
                                call: CallContext) -> pb.ListCertificatesResponse:
+        call.caller_object.may("read", request.ca_id).check()  # the clients section's `read` grant
         ca = self._cas.get(request.ca_id)
         page = await self._inventory.list(ca, InventoryQuery(
             status=request.status, owner=request.owner, name=request.name,
@@ -63,6 +64,7 @@ class InventoryApi:
                                            next_page_token=page.next_page_token)
 
     async def GetRenewalInfo(self, request: pb.GetRenewalInfoRequest, call: CallContext) -> pb.GetRenewalInfoResponse:
+        call.caller_object.may("read", request.ca_id).check()
         ca = self._cas.get(request.ca_id)
         entry, advice = await self._inventory.renewal_info(ca, request.serial_number)
         return pb.GetRenewalInfoResponse(

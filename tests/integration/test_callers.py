@@ -351,6 +351,8 @@ async def test_reads_follow_the_read_grant_and_enrollments_stay_private(world: W
     answer = await team_a.certificates.GetCertificate(
         certificates_pb2.GetCertificateRequest(ca_id=CA_ID, serial_number=theirs.serial_number), timeout=10)
     assert answer.certificate.serial_number
+    status, listed, _ = await world.rest("team-a", "GET", f"{CA_ID}/certificates")
+    assert status == 200 and theirs.serial_number in {c["serialNumber"] for c in listed["certificates"]}
     # Another client's enrollment reads exactly like one that does not exist.
     messages = []
     for enrollment_id in (theirs.id, "00000000-0000-0000-0000-000000000000"):
@@ -364,7 +366,9 @@ async def test_reads_follow_the_read_grant_and_enrollments_stay_private(world: W
         enrollments_pb2.GetEnrollmentRequest(ca_id=CA_ID, enrollment_id=theirs.id), timeout=10)
     assert own.enrollment.id == theirs.id
     # No grant on the other CA: nothing there is readable, not even the CA itself.
-    for path in (OTHER_CA, f"{OTHER_CA}/certificates/{theirs.serial_number}", f"{OTHER_CA}/subjects/CN=x"):
+    for path in (OTHER_CA, f"{OTHER_CA}/certificates/{theirs.serial_number}", f"{OTHER_CA}/subjects/CN=x",
+                 f"{OTHER_CA}/certificates", f"{OTHER_CA}/certificates/{theirs.serial_number}/renewal-info",
+                 f"{OTHER_CA}/certificate-events", f"{OTHER_CA}/profiles"):
         status, body, _ = await world.rest("team-a", "GET", path)
         assert (status, body["error"]["code"]) == (403, "CA_NOT_GRANTED")
     assert world.http is not None
