@@ -252,6 +252,11 @@ CA_PATH = "managed-cas[0] (id sim).properties"
                  f"{CA_PATH}.login-password: environment variable CAGW_E2E_NEVER_SET is not set",
                  id="fail-unset-environment-variable"),
     pytest.param(_trust_store(TRUST_SECRET), "CA sim: trust store", id="fail-wrong-trust-store-password"),
+    pytest.param(_break("rest/listen", "0.0.0.0:8444"), "rest.listen: 0.0.0.0 is not a loopback address",
+                 id="fail-open-listener-without-clients"),
+    pytest.param(_break("managed-cas/0/properties/url", "http://cert-manager.example.com/api"),
+                 f"{CA_PATH}.url: 'http://cert-manager.example.com/api' is plain HTTP to a host that is not loopback",
+                 id="fail-plain-http-to-a-remote-ca"),
 ])
 def test_fail_check_config_exits_2_naming_the_key_never_the_secret(tmp_path: Path, change: Any,
                                                                   expected: str) -> None:

@@ -227,3 +227,36 @@ def test_fail_plain_http_to_a_remote_ca(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         _listeners(tmp_path, grpc={}, url="http://cert-manager.example.com/api")
     assert any("is plain HTTP to a host that is not loopback" in p for p in caught.value.problems)
+
+
+def test_insecure_listeners_and_open_policies_warn_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from service.app import Gateway
+
+    document = {
+        "grpc": {"listen": "0.0.0.0:1", "insecure": "true"},
+        "managed-cas": [{"id": "ca-ov", "connector": "sectigo", "properties": {
+            "url": "http://127.0.0.1:1/api", "customer-uri": "c", "org-id": "1", "login": "l",
+            "login-password": "p"}}],
+    }
+    with caplog.at_level("WARNING", logger="service.app"):
+        Gateway(parse_config(document, base_dir=tmp_path, environ={}))._warn_about_listeners()
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("no clients section" in m for m in messages)
+    assert any(m.startswith("grpc.listen 0.0.0.0:1 is marked insecure") for m in messages)
+
+
+def test_certificate_names_counts_every_source() -> None:
+    from service.connectors.base import SubjectAltName
+    from service.enrollment.authorize import certificate_names
+    from service.ledger.base import NewOrder
+    from service.x509 import parse_csr
+    from tests.integration.stack import make_csr
+
+    csr = parse_csr(make_csr("web.team-a.example.com", sans=("web.team-a.example.com", "csr-only.example.com")))
+    order = NewOrder(id="", ca_id="ca", profile_id="p", ca_profile_id="1", term_days=365, csr_pem=csr.pem,
+                     fingerprint="f", requested_dn="cn=web.team-a.example.com", common_name="web.team-a.example.com",
+                     subject_alt_names=(SubjectAltName("dNSName", "request.example.com"),), marker="")
+    names = certificate_names(order, csr, request_sans=(("dNSName", "request.example.com"),))
+    assert [(n.value, n.source) for n in names] == [
+        ("web.team-a.example.com", "csr CN"), ("request.example.com", "subjectAltNames"),
+        ("csr-only.example.com", "csr SAN")]
