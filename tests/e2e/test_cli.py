@@ -82,6 +82,20 @@ def test_ok_csr_writes_a_private_key_and_a_signed_request(tmp_path: Path) -> Non
     assert sans.get_values_for_type(x509.DNSName) == ["csr.example.com", "alt.example.com"]
 
 
+def test_ok_enroll_check_is_a_dry_run(embedded: GatewayProcess, tmp_path: Path) -> None:
+    key, csr = tmp_path / "key.pem", tmp_path / "req.pem"
+    assert run_cagw("csr", "--cn", "dry.example.com", "--key-out", str(key), "--csr-out", str(csr)).returncode == 0
+    checked = _client(embedded, "enroll", "--check", "--ca", EMBEDDED_CA, "--profile", EMBEDDED_PROFILE,
+                      "--csr", str(csr))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[:2] == ["ALLOWED by open: enroll of cn=dry.example.com",
+                                               "  name dNSName:dry.example.com (csr CN)"]
+    refused = _client(embedded, "enroll", "--check", "--ca", EMBEDDED_CA, "--profile", "no-such-profile",
+                      "--csr", str(csr))
+    assert refused.returncode == 1
+    assert "INVALID_ARGUMENT INVALID_REQUEST: profileId:" in refused.stdout
+
+
 _STATE_LINE = re.compile(r"^(RECEIVED|SUBMITTED|WAITING|PENDING|ISSUED|TIMED_OUT|FAILED)[\s:]")
 
 
