@@ -104,8 +104,9 @@ class Gateway:
             guarded = observability.guard(ca, connector)  # the circuit breaker and the CA metrics
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
-        self.engine = EnrollmentEngine(self.ledger, self.cas)
-        certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
+        self.engine = EnrollmentEngine(self.ledger, self.cas, events=observability.events)
+        # One per-serial revoke lock for both services.
+        certificates = CertificateManager(self.ledger, events=observability.events)
 
         servicers = [
             (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
@@ -121,7 +122,7 @@ class Gateway:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
         # Observed first, so every refusal after it is counted and logged like any answer; then who
         # is calling, before anything else looks at the request.
-        gate = CallerGate(CallerPolicy(self.config.clients), AuditTrail(self.ledger))
+        gate = CallerGate(CallerPolicy(self.config.clients), AuditTrail(self.ledger, events=observability.events))
         self.pipeline = ServicePipeline(methods, [observability.middleware(), gate, *self.middlewares,
                                                   OpenCircuitGate(observability.breakers.get)])
         self._warn_about_listeners()

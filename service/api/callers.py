@@ -51,7 +51,7 @@ class CallerGate:
             if self._audit is not None:
                 await self._audit.record(Caller(identity=call.identity, enforced=True), ca_id=ca_id,
                                          action=method, target=ca_id or "-", outcome="refused",
-                                         detail=f"{refusal.reason}: {refusal.message}")
+                                         detail=f"{refusal.reason}: {refusal.message}", refusals=(refusal,))
             raise refusal
 
         if spec.server_streaming:

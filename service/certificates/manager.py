@@ -17,6 +17,7 @@ from service.certificates.subjects import SubjectIndex, SubjectItem
 from service.clock import Clock, utcnow
 from service.config.settings import Operation
 from service.ledger.base import CertificateRecord, Ledger
+from service.observability.events import NO_EVENTS, GatewayEvents
 from service.policy import Caller
 from service.policy.audit import AuditTrail
 
@@ -27,13 +28,14 @@ class CertificateManager:
     """Lookup, revocation, subjects and the events feed over the ledger and the CAs' connectors."""
 
     def __init__(self, ledger: Ledger, *, clock: Clock = utcnow,
-                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL) -> None:
+                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL,
+                 events: GatewayEvents = NO_EVENTS) -> None:
         self._clock = clock
         self.lookup = CertificateLookup(ledger, clock=clock, status_check_interval=status_check_interval)
         self.subjects = SubjectIndex(ledger, clock=clock)
-        self.revocations = Revocations(ledger, self.lookup, self.subjects, clock=clock)
+        self.revocations = Revocations(ledger, self.lookup, self.subjects, clock=clock, events=events)
         self.feed = EventsFeed(ledger)
-        self._audit = AuditTrail(ledger, clock=clock)
+        self._audit = AuditTrail(ledger, clock=clock, events=events)
 
     async def authorize(self, cas: CARegistry, ca_id: str, caller: Caller, operation: Operation) -> ManagedCA:
         """The CA, once ``caller`` may do ``operation`` on it. A CA outside the caller's grants is
@@ -41,7 +43,8 @@ class CertificateManager:
         decision = caller.may(operation, ca_id)
         if not decision.allowed:
             await self._audit.record(caller, ca_id=ca_id[:64], action=operation, target=ca_id[:64],
-                                     outcome="refused", detail=f"{decision.reason}: {decision.message}")
+                                     outcome="refused", detail=f"{decision.reason}: {decision.message}",
+                                     refusals=(decision.error(),))
             raise decision.error()
         return cas.get(ca_id)
 

@@ -32,7 +32,9 @@ from service.errors import (
     Unimplemented,
 )
 from service.ledger.base import AuditEntry, CertificateRecord, Ledger
+from service.observability.events import NO_EVENTS, GatewayEvents
 from service.policy import Caller
+from service.policy.audit import count_refusals
 from service.x509 import format_serial, parse_serial
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,9 @@ class SubjectRevokeOutcome:
 class Revocations:
     """Revokes certificates and subjects, idempotently, one revocation per serial at a time."""
 
-    def __init__(self, ledger: Ledger, lookup: CertificateLookup, subjects: SubjectIndex, *, clock: Clock) -> None:
+    def __init__(self, ledger: Ledger, lookup: CertificateLookup, subjects: SubjectIndex, *, clock: Clock,
+                 events: GatewayEvents = NO_EVENTS) -> None:
+        self._events = events
         self._ledger = ledger
         self._lookup = lookup
         self._subjects = subjects
@@ -175,6 +179,7 @@ class Revocations:
                                     ca_id=ca.id, target=f"certificate {format_serial(serial)}")
             ownership.check()
         except CagwError as exc:
+            count_refusals(self._events, caller, (exc,))
             await self._audit(ca, caller, word, target, "refused", exc.message)
             raise
         outcome = await self._revoke_audited(ca, serial, order, actor=caller, grant=ownership.grant)
@@ -286,6 +291,7 @@ class Revocations:
         if len(to_revoke) > limit and order.force and not caller.admin:
             denial = caller.admin_only(f"force the revocation of {len(to_revoke)} certificates of a subject "
                                        f"(beyond subject-revoke-limit {limit})", ca_id=ca.id)
+            count_refusals(self._events, caller, (denial.error(),))
             await self._audit(ca, actor, word, target, "refused", f"{denial.reason}: {denial.message}")
             raise denial.error()
         if len(to_revoke) > limit and not order.force:

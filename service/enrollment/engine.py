@@ -55,6 +55,7 @@ from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.observability.events import NO_EVENTS, GatewayEvents
 from service.policy import Caller, CertificateName
 from service.policy.audit import AuditTrail
 from service.x509.server_keys import KeySpec
@@ -139,7 +140,8 @@ class EnrollmentEngine:
     """Enroll, check, get and watch; owns the tracker and its order tasks."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 events: GatewayEvents = NO_EVENTS) -> None:
         self._ledger = ledger
         self._cas = cas
         self._clock = clock
@@ -150,7 +152,7 @@ class EnrollmentEngine:
         self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep,
                                           on_order_done=lambda order_id: self._passwords.pop(order_id, None))
         self._key_purge: asyncio.Task[None] | None = None
-        self._audit = AuditTrail(ledger, clock=clock)
+        self._audit = AuditTrail(ledger, clock=clock, events=events)
 
     # ------------------------------------------------------------------ enrollments
 
@@ -281,7 +283,7 @@ class EnrollmentEngine:
         if not gate.allowed:
             await self._audit.record(caller, ca_id=request.ca_id[:64], action=_operation(request),
                                      target=request.profile_id[:64] or "-", outcome="refused",
-                                     detail=f"{gate.reason}: {gate.message}")
+                                     detail=f"{gate.reason}: {gate.message}", refusals=(gate.error(),))
             raise gate.error()
         return self._cas.get(request.ca_id)
 
@@ -318,7 +320,7 @@ class EnrollmentEngine:
         check = await self._check(ca, request, caller)
         if not check.allowed and caller.enforced:
             await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=_target(check),
-                                     outcome="refused", detail=check.summary())
+                                     outcome="refused", detail=check.summary(), refusals=check.refusals)
         placed = await self._submit(ca, check.accepted(), request)  # accepted() raises the first refusal
         if caller.enforced:
             await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=placed.id,

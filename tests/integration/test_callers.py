@@ -262,6 +262,10 @@ async def test_fail_every_refused_name_is_listed_and_audited(world: World) -> No
     entry = (await world.gateway.ledger.audit_entries(ca_id=CA_ID, limit=1))[0]
     assert (entry.client, entry.action, entry.outcome) == ("team-a", "enroll", "refused")
     assert "NAMES_NOT_GRANTED" in entry.detail and entry.actor.startswith("CN=team-a")
+    assert world.gateway.observability is not None
+    counted = world.gateway.observability.metrics.registry.get_sample_value(
+        "cagw_policy_refusals_total", {"client": "team-a", "reason": "NAMES_NOT_GRANTED"})
+    assert counted is not None and counted >= 1
 
 
 # ---------------------------------------------------------------- the dry run

@@ -68,6 +68,9 @@ async def test_fail_max_pending_of_a_client(tmp_path: Path) -> None:
         message, retry = await _refused(stack, stack.channel, "c.example.com")
         assert "limits.max-pending 2" in message and retry > 0
         assert len(stack.simulator.state) == 2  # nothing was sent
+        assert stack.gateway.observability is not None
+        assert stack.gateway.observability.metrics.registry.get_sample_value(
+            "cagw_quota_refusals_total", {"client": "team", "reason": "max-pending"}) == 2  # gRPC and REST
         again = await _enroll(stack.channel, "a.example.com", request_id="first", csr=csr)  # a retry: no new order
         assert again.id == first.id
 
