@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from service.config.clients import parse_clients
-from service.config.lifecycle import parse_renewal, parse_webhooks
+from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -48,7 +48,7 @@ _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker", "renewal", "server-side-keys", "server-side-key-retention",
+    "retry-base-delay", "circuit-breaker", "renewal", "sync", "server-side-keys", "server-side-key-retention",
     "pkcs12-encryption", "max-pending-orders",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
@@ -145,6 +145,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
     with r.at("renewal"):
         renewal = parse_renewal(r, r.mapping(section.get("renewal")))
+    with r.at("sync"):
+        sync = parse_sync(r, r.mapping(section.get("sync")))
     pkcs12_encryption = r.text(section, "pkcs12-encryption", default="modern")
     if pkcs12_encryption not in ("modern", "legacy"):
         r.problem(f"{pkcs12_encryption!r} must be modern (AES-256, SHA-256) or legacy (3DES, SHA-1)",
@@ -168,6 +170,7 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         profile_options=options,
         circuit_breaker=breaker,
         renewal=renewal,
+        sync=sync,
         server_side_keys=r.convert(section, "server-side-keys", parse_bool, defaults.server_side_keys),
         server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
                                             defaults.server_side_key_retention),

@@ -7,6 +7,7 @@ refusal here costs nothing and places no order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ from service.ledger.base import Ledger, NewOrder
 from service.policy import Caller, CertificateName, Decision
 from service.policy.quotas import check_quotas
 
-__all__ = ["certificate_names", "is_new_order", "policy_refusals", "quota_refusal"]
+__all__ = ["certificate_names", "inherit_owner", "is_new_order", "policy_refusals", "quota_refusal"]
 
 
 def certificate_names(order: NewOrder | None, csr: x.ParsedCSR | None, *,
@@ -65,6 +66,15 @@ async def policy_refusals(ledger: Ledger, caller: Caller, *, operation: str, ca_
         if not ownership.allowed:
             refusals.append(ownership.error())
     return decision, refusals
+
+
+async def inherit_owner(ledger: Ledger, caller: Caller, order: NewOrder | None) -> NewOrder | None:
+    """A renewal the gateway places itself (automatic renewal: an unrestricted caller) belongs to
+    the client that owned the renewed certificate, so that team can still revoke and renew it."""
+    if order is None or not order.renewal_of_serial or caller.enforced or order.client:
+        return order
+    owner = await _owner(ledger, order.ca_id, order.renewal_of_serial)
+    return dataclasses.replace(order, client=owner) if owner else order
 
 
 async def _owner(ledger: Ledger, ca_id: str, serial: str) -> str | None:

@@ -46,7 +46,7 @@ from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.config import Secret
 from service.connectors import base
-from service.enrollment.authorize import certificate_names, policy_refusals, quota_refusal
+from service.enrollment.authorize import certificate_names, inherit_owner, policy_refusals, quota_refusal
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
@@ -299,6 +299,7 @@ class EnrollmentEngine:
             refusals.append(refusal)
         problems = Violations()
         order, csr = await prepare(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
+        order = await inherit_owner(self._ledger, caller, order)
         if problems:
             refusals.append(InvalidRequest.of(problems.items))
         names = certificate_names(order, csr, request_sans=request.subject_alt_names)

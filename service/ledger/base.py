@@ -209,11 +209,12 @@ class CertificateEventRecord:
 @dataclass(frozen=True)
 class OutboxEvent:
     """A certificate event with what a receiver outside needs around it: who ordered the
-    certificate, and the serial it renewed (when its order was a renewal)."""
+    certificate, the serial it renewed (when its order was a renewal), whether it was ordered here."""
 
     event: CertificateEventRecord
     owner: str = ""
     renewal_of: str | None = None
+    ordered: bool = True  # False: a certificate the gateway did not order (found at the CA)
 
 
 @dataclass(frozen=True)

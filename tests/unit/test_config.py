@@ -64,7 +64,8 @@ ALLOWED_PROPERTIES = (
 )
 ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, max-pending-orders, "
                    "pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, renewal, request-timeout, "
-                   "retry-attempts, retry-base-delay, server-side-key-retention, server-side-keys, subject-revoke-limit")
+                   "retry-attempts, retry-base-delay, server-side-key-retention, server-side-keys, "
+                   "subject-revoke-limit, sync")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ADMIN_CLIENT = {"name": "admins", "match": {"subject": "CN=admin"}, "admin": "true"}

@@ -260,3 +260,23 @@ def test_certificate_names_counts_every_source() -> None:
     assert [(n.value, n.source) for n in names] == [
         ("web.team-a.example.com", "csr CN"), ("request.example.com", "subjectAltNames"),
         ("csr-only.example.com", "csr SAN")]
+
+
+async def test_a_renewal_the_gateway_places_itself_stays_with_the_owning_client(tmp_path: Path) -> None:
+    import dataclasses
+
+    from service.enrollment.authorize import inherit_owner
+    from service.ledger import open_ledger
+    from tests.unit.ledger_records import new_certificate, new_order
+
+    ledger = await open_ledger(tmp_path / "ledger.db")
+    try:
+        await ledger.create_order(dataclasses.replace(new_order("o-1"), client="team-a"))
+        await ledger.record_issued("o-1", dataclasses.replace(new_certificate("1a"), order_id="o-1"))
+        renewal = dataclasses.replace(new_order("o-2", fingerprint="other"), renewal_of_serial="1a")
+        inherited = await inherit_owner(ledger, Caller.unrestricted(), renewal)
+        assert inherited is not None and inherited.client == "team-a"
+        team_b = Caller(identity=PeerIdentity(subject="CN=b"), client=None, enforced=True)
+        assert (await inherit_owner(ledger, team_b, renewal)) is renewal  # a caller's own renewal is its own
+    finally:
+        await ledger.close()

@@ -504,13 +504,14 @@ class SQLiteLedger:
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         rows = await self._read(
-            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of "
+            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of, "
+            "o.id IS NOT NULL AS ordered "
             "FROM certificate_events e "
             "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
             "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
             (after_id, max(limit, 0)))
-        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"])
-                for row in rows]
+        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
+                            ordered=bool(row["ordered"])) for row in rows]
 
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = ?", (name,))
