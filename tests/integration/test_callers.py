@@ -432,3 +432,15 @@ async def test_fail_no_certificate_where_clients_decide_is_unauthenticated(tmp_p
         assert stack.gateway.ledger is not None
         entries = await stack.gateway.ledger.audit_entries(ca_id=CA_ID)
         assert [(e.actor, e.outcome) for e in entries] == [("anonymous", "refused")] * 2
+
+
+async def test_check_enrollment_reports_a_malformed_request_with_the_policy_refusal(world: World) -> None:
+    status, body, _ = await world.rest("team-a", "POST", f"{CA_ID}/enrollments:check",
+                                       {"profileId": PROFILE_ID, "csr": make_csr("x.team-b.example.com"),
+                                        "requestId": "not a valid key"})
+    assert status == 200 and body["allowed"] is False
+    assert [(r["code"], r["reason"]) for r in body["refusals"]] == [
+        ("PERMISSION_DENIED", "NAMES_NOT_GRANTED"), ("INVALID_ARGUMENT", "INVALID_REQUEST")]
+    assert body["refusals"][1]["fieldViolations"][0].startswith("requestId: ")
+    status, body, _ = await world.rest("team-a", "POST", f"{CA_ID}/enrollments:check", {"csr": "x"})
+    assert (status, body["error"]["target"]) == (400, "profileId")
