@@ -114,9 +114,10 @@ class Gateway:
         certificates = CertificateManager(self.ledger, events=observability.events)
 
         servicers = [
-            (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
+            (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
+             "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
-            (CertificateApi(self.cas, certificates), certificates_pb2,
+            (CertificateApi(self.cas, certificates, engine=self.engine), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
             (InventoryApi(self.cas, Inventory(self.ledger, certificates), CertificateEventStream(self.ledger)),

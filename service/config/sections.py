@@ -8,9 +8,10 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from cryptography import x509 as crypto_x509
 
 from service.config.clients import parse_clients
 from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
@@ -39,6 +40,7 @@ from service.config.settings import (
 )
 from service.connectors.registry import ConnectorPlugin, find_connector, installed_connectors, known_connectors
 from service.errors import ConfigError
+from service.x509.pem import der_from_pem_bundle
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,9 @@ _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
     "retry-base-delay", "circuit-breaker", "renewal", "sync", "server-side-keys", "server-side-key-retention",
-    "pkcs12-encryption", "max-pending-orders",
+    "pkcs12-encryption", "validity-rounding", "ca-certificates", "max-pending-orders",
 }
+VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 DEFAULT_LEDGER_FILE = "cagw-ledger.db"
@@ -175,7 +178,35 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
                                             defaults.server_side_key_retention),
         pkcs12_encryption="legacy" if pkcs12_encryption == "legacy" else "modern",
+        validity_rounding=r.convert(section, "validity-rounding", _rounding, defaults.validity_rounding),
+        ca_certificates=_ca_certificates(r, section),
     )
+
+
+def _rounding(text: str) -> Literal["exact", "up"]:
+    lowered = text.strip().lower()
+    if lowered == "exact":
+        return "exact"
+    if lowered == "up":
+        return "up"
+    raise ValueError(f"{text!r} is not one of {', '.join(VALIDITY_ROUNDINGS)}")
+
+
+def _ca_certificates(r: Reader, section: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """The PEM file ``ca-certificates`` names, as DER certificates (issuing CA first)."""
+    path = r.path(section, "ca-certificates")
+    if path is None:
+        return ()
+    try:
+        ders = der_from_pem_bundle(path.read_text(encoding="utf-8"))
+        for der in ders:
+            crypto_x509.load_der_x509_certificate(der)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        r.problem(f"{path}: not a readable PEM file of certificates ({exc})", "ca-certificates")
+        return ()
+    if not ders:
+        r.problem(f"{path}: holds no CERTIFICATE block", "ca-certificates")
+    return tuple(ders)
 
 
 def _plugin(r: Reader, entry: Mapping[str, Any]) -> ConnectorPlugin | None:

@@ -168,6 +168,12 @@ class GatewaySettings:
     server_side_key_retention: float = 7 * 24 * 3600.0
     # The PKCS#12 answer's encryption: AES-256/SHA-256 ("modern") or 3DES/SHA-1 ("legacy").
     pkcs12_encryption: Literal["modern", "legacy"] = "modern"
+    # A requested validity no term matches exactly: "exact" orders the longest term that does not
+    # exceed it (and refuses when none fits); "up" orders the shortest term that covers it.
+    validity_rounding: Literal["exact", "up"] = "exact"
+    # The issuing CA's chain (DER, issuing CA first) read from gateway.ca-certificates; empty means
+    # learned from the first chain the CA sends with an issued certificate.
+    ca_certificates: tuple[bytes, ...] = ()
 
 
 Operation = Literal["read", "enroll", "renew", "revoke"]

@@ -50,6 +50,7 @@ from service.enrollment.authorize import certificate_names, inherit_owner, polic
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.replacement import CertificateReplacement, replacement_input, with_action_fields
 from service.enrollment.requests import EnrollmentInput, Violations, prepare, unsupported
 from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
@@ -63,6 +64,7 @@ from service.x509.server_keys import KeySpec
 __all__ = [
     "DEADLINE_MARGIN",
     "MAX_WAIT_CAP",
+    "CertificateReplacement",
     "EnrollmentCheck",
     "EnrollmentEngine",
     "EnrollmentInput",
@@ -182,6 +184,21 @@ class EnrollmentEngine:
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
         return await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
+
+    async def replace_certificate(self, request: CertificateReplacement, *, deadline: float | None = None,
+                                  caller: Caller | None = None) -> OrderEvent:
+        """Renew or reissue a certificate issued through this gateway (see
+        :mod:`service.enrollment.replacement`), then wait like :meth:`enroll`: the issued event,
+        or the pending one when the budget runs out (the order goes on in the background). The
+        caller needs the renew grant and must own the certificate, as for any renewal."""
+        caller = caller or Caller.unrestricted()
+        caller.may("renew", request.ca_id).check()  # before the ledger is read for the certificate
+        ca = self._cas.get(request.ca_id)
+        enrollment = await replacement_input(request, ca=ca, ledger=self._ledger)
+        try:
+            return await self.enroll(enrollment, deadline=deadline, caller=caller)
+        except InvalidRequest as exc:
+            raise with_action_fields(exc) from exc
 
     async def enroll_and_watch(self, request: EnrollmentInput, *,
                                caller: Caller | None = None) -> AsyncIterator[OrderEvent]:
@@ -370,7 +387,7 @@ def _needs_keystore(event: OrderEvent) -> bool:
 
 
 def _operation(request: EnrollmentInput) -> Literal["enroll", "renew"]:
-    return "renew" if request.renewal else "enroll"
+    return "renew" if request.renewal or request.reissue else "enroll"
 
 
 def _target(check: EnrollmentCheck) -> str:

@@ -61,7 +61,8 @@ class OrderState(enum.Enum):
 
 class OrderKind(enum.Enum):
     ENROLL = "ENROLL"
-    RENEW = "RENEW"
+    RENEW = "RENEW"  # a new CA order renewing an issued one
+    REISSUE = "REISSUE"  # the same CA order issued again for a new CSR
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,14 @@ class Ledger(Protocol):
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""
+
+    # -- the CA's own chain
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        """The issuing CA chain kept for ``ca_id`` (DER, issuing CA first), or ``()``."""
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        """Keep ``chain`` as the CA's unless one is kept already, atomically (the first wins, from
+        any gateway), and return the chain kept now. An empty ``chain`` changes nothing."""
 
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,

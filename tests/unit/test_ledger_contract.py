@@ -335,6 +335,29 @@ async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: 
     assert [order.id for order in await other.unfinished_orders()] == ["ok-a", "ok-c", "ok-d"]
 
 
+# -- the CA's own chain
+
+
+async def test_ok_ca_chain_is_kept_once_the_first_wins(ledger: Ledger, other: Ledger) -> None:
+    assert await ledger.ca_chain("ca-1") == ()
+    first = (b"\x30\x82issuing", b"\x30\x82root")
+    assert await ledger.keep_ca_chain("ca-1", first) == first
+    assert await other.keep_ca_chain("ca-1", (b"\x30\x82another",)) == first  # from another gateway too
+    assert await other.ca_chain("ca-1") == first
+    assert await ledger.ca_chain("ca-2") == ()  # per CA
+
+
+async def test_ok_empty_ca_chain_changes_nothing(ledger: Ledger) -> None:
+    assert await ledger.keep_ca_chain("ca-1", ()) == ()
+    assert await ledger.keep_ca_chain("ca-1", (b"\x30\x82issuing",)) == (b"\x30\x82issuing",)
+
+
+async def test_ok_many_concurrent_keeps_agree(ledger: Ledger, other: Ledger) -> None:
+    results = await asyncio.gather(*(
+        (ledger if n % 2 else other).keep_ca_chain("ca-1", (f"\x30\x82chain-{n}".encode(),)) for n in range(12)))
+    assert len(set(results)) == 1 and results[0] == await ledger.ca_chain("ca-1")
+
+
 # -- inventory
 
 

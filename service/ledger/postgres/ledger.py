@@ -61,6 +61,7 @@ from service.ledger.sqlite.rows import (
     ts_or_none,
 )
 from service.ledger.sqlite.statements import existing_for
+from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["PostgresLedger", "application_name"]
 
@@ -426,6 +427,17 @@ class PostgresLedger:
             after_id, max(limit, 0))
         return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
                             ordered=bool(row["ordered"])) for row in rows]
+
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        rows = await self._read("SELECT chain_pem FROM ca_chains WHERE ca_id = $1", ca_id)
+        return tuple(der_from_pem_bundle(str(rows[0]["chain_pem"]))) if rows else ()
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        if chain:
+            async with self._transaction() as conn:
+                await conn.execute("INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES ($1, $2, $3) "
+                                   "ON CONFLICT (ca_id) DO NOTHING", ca_id, pem_bundle(chain), ts(self._clock()))
+        return await self.ca_chain(ca_id)
 
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = $1", name)

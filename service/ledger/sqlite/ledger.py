@@ -86,6 +86,7 @@ from service.ledger.sqlite.statements import (
     orders_like,
     unfinished_twin,
 )
+from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
 
@@ -496,6 +497,18 @@ class SQLiteLedger:
             "SELECT * FROM certificate_events WHERE ca_id = ? AND id > ? AND (? IS NULL OR time >= ?) "
             "ORDER BY id LIMIT ?", (ca_id, after_id, ts_or_none(since), ts_or_none(since), max(limit, 0)))
         return [event_from_row(row) for row in rows]
+
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        rows = await self._read("SELECT chain_pem FROM ca_chains WHERE ca_id = ?", (ca_id,))
+        return tuple(der_from_pem_bundle(str(rows[0]["chain_pem"]))) if rows else ()
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        if chain:
+            async with self._transaction() as w:
+                await execute(w, "INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (ca_id) DO NOTHING",
+                              (ca_id, pem_bundle(chain), ts(self._clock())))
+        return await self.ca_chain(ca_id)
 
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",

@@ -213,16 +213,28 @@ _V5: Sequence[str] = (
     "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
 )
 
-# 6: who ordered what, by client (the ``clients`` section): ownership and quotas. Old rows get ""
-# (ordered before clients existed: only an admin client acts on them).
+# 6: ``ca_chains``, the issuing CA chain of a CA (PEM, issuing CA first), learned from the first
+#   certificate collected with a chain; served as the CA's certificate when none is configured.
 _V6: Sequence[str] = (
+    """
+    CREATE TABLE ca_chains (
+        ca_id      TEXT PRIMARY KEY,
+        chain_pem  TEXT NOT NULL,
+        learned_at TEXT NOT NULL
+    )
+    """,
+)
+
+# 7: who ordered what, by client (the ``clients`` section): ownership and quotas. Old rows get ""
+# (ordered before clients existed: only an admin client acts on them).
+_V7: Sequence[str] = (
     "ALTER TABLE orders ADD COLUMN client TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT ''",
     "CREATE INDEX orders_client_created ON orders (client, created_at)",
     f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
