@@ -12,8 +12,8 @@ import datetime as dt
 from collections.abc import Sequence
 
 from service import x509 as x
-from service.errors import CagwError, FieldViolation, InvalidRequest
-from service.ledger.base import Ledger, NewOrder
+from service.errors import CagwError
+from service.ledger.base import Ledger, NewOrder, OrderRecord
 from service.policy import Caller, CertificateName, Decision
 from service.policy.quotas import check_quotas
 
@@ -50,22 +50,32 @@ def certificate_names(order: NewOrder | None, csr: x.ParsedCSR | None, *,
 
 async def policy_refusals(ledger: Ledger, caller: Caller, *, operation: str, ca_id: str, profile_id: str,
                           order: NewOrder | None, csr: x.ParsedCSR | None,
-                          names: Sequence[CertificateName]) -> tuple[Decision, list[CagwError]]:
-    """The names decision and, for a renewal, the ownership of the renewed certificate."""
+                          names: Sequence[CertificateName]) -> tuple[Decision, tuple[CertificateName, ...], list[CagwError]]:
+    """The names decision (with the names it judged) and, for a renewal or reissue, the ownership
+    of the renewed certificate. A renewal without a CSR keeps the old key and subject, so the names
+    of the renewed order are judged: a grant narrowed since then stops its renewals too."""
     refusals: list[CagwError] = []
-    decision = caller.may_order("renew" if operation == "renew" else "enroll", ca_id, profile_id, names)
-    if not decision.allowed:
-        refusals.append(decision.error())
-    if operation == "renew" and caller.enforced and not caller.admin and csr is None:
-        refusals.append(InvalidRequest.of([FieldViolation(
-            "csr", "a renewal by a client must carry a CSR: its names are checked against the client's grants")]))
-    if order is not None and order.renewal_of_serial:
-        owner = await _owner(ledger, ca_id, order.renewal_of_serial)
-        ownership = caller.owns(owner, operation="renew", ca_id=ca_id,
+    renewed = await _renewed_order(ledger, ca_id, order.renewal_of_serial) if order and order.renewal_of_serial \
+        else None
+    judged = tuple(names)
+    if renewed is not None and csr is None:
+        judged += tuple(CertificateName(kind, value, "renewed certificate") for kind, value in
+                        (("dNSName", renewed.common_name), *((s.type, s.value) for s in renewed.subject_alt_names))
+                        if value and (kind, value.lower()) not in {(n.type, n.value.lower()) for n in names})
+    if order is not None and order.renewal_of_serial:  # whose certificate first: the clearer refusal
+        ownership = caller.owns(renewed.client if renewed is not None else None, operation="renew", ca_id=ca_id,
                                 target=f"certificate {order.renewal_of_serial}")
         if not ownership.allowed:
             refusals.append(ownership.error())
-    return decision, refusals
+    decision = caller.may_order("renew" if operation == "renew" else "enroll", ca_id, profile_id, judged)
+    if not decision.allowed:
+        refusals.append(decision.error())
+    return decision, judged, refusals
+
+
+async def _renewed_order(ledger: Ledger, ca_id: str, serial: str) -> OrderRecord | None:
+    certificate = await ledger.get_certificate(ca_id, serial)
+    return await ledger.get_order(certificate.order_id) if certificate and certificate.order_id else None
 
 
 async def inherit_owner(ledger: Ledger, caller: Caller, order: NewOrder | None) -> NewOrder | None:
@@ -78,8 +88,7 @@ async def inherit_owner(ledger: Ledger, caller: Caller, order: NewOrder | None) 
 
 
 async def _owner(ledger: Ledger, ca_id: str, serial: str) -> str | None:
-    certificate = await ledger.get_certificate(ca_id, serial)
-    order = await ledger.get_order(certificate.order_id) if certificate and certificate.order_id else None
+    order = await _renewed_order(ledger, ca_id, serial)
     return order.client if order is not None else None
 
 

@@ -320,8 +320,9 @@ class EnrollmentEngine:
         if problems:
             refusals.append(InvalidRequest.of(problems.items))
         names = certificate_names(order, csr, request_sans=request.subject_alt_names)
-        decision, denied = await policy_refusals(self._ledger, caller, operation=operation, ca_id=ca.id,
-                                                 profile_id=request.profile_id, order=order, csr=csr, names=names)
+        decision, names, denied = await policy_refusals(self._ledger, caller, operation=operation, ca_id=ca.id,
+                                                        profile_id=request.profile_id, order=order, csr=csr,
+                                                        names=names)
         refusals = denied + refusals  # the caller's refusal first: it is what an enroll raises
         if not refusals and order is not None:
             quota = await quota_refusal(self._ledger, caller, order, now=self._clock(),

@@ -444,3 +444,21 @@ async def test_check_enrollment_reports_a_malformed_request_with_the_policy_refu
     assert body["refusals"][1]["fieldViolations"][0].startswith("requestId: ")
     status, body, _ = await world.rest("team-a", "POST", f"{CA_ID}/enrollments:check", {"csr": "x"})
     assert (status, body["error"]["target"]) == (400, "profileId")
+
+
+@pytest.mark.parametrize("owner, expected", [("team-a", "OK"), ("team-b", "PERMISSION_DENIED NOT_OWNER"),
+                                             ("admin", "PERMISSION_DENIED NOT_OWNER")])
+async def test_renew_action_only_on_own_certificates(world: World, owner: str, expected: str) -> None:
+    old = await _issued(world, owner, f"action.{'team-a' if owner == 'admin' else owner}.example.com")
+    before = world.orders()
+    try:
+        await world.parties["team-a"].certificates.PerformCertificateAction(
+            certificates_pb2.PerformCertificateActionRequest(
+                ca_id=CA_ID, serial_number=old.serial_number,
+                action=common_pb2.Action(type="RenewAction")),  # same key and names as the renewed certificate
+            timeout=10)
+        got = "OK"
+    except grpc.aio.AioRpcError as error:
+        got = f"{error.code().name} {_reason(error)}"
+    assert got == expected
+    assert world.orders() == before + (1 if got == "OK" else 0)
