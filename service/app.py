@@ -35,6 +35,7 @@ from cagw.v1 import (
 
 from service.api.admin import OrderAdminApi
 from service.api.certificate_authorities import CertificateAuthorityApi
+from service.api.callers import CallerGate
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
@@ -59,6 +60,8 @@ from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
+from service.policy import CallerPolicy
+from service.policy.audit import AuditTrail
 from service.ops import OpsServer
 from service.rest import RestServer
 from service.webhook_sender import WebhookSender
@@ -125,7 +128,8 @@ class Gateway:
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
         self.engine = EnrollmentEngine(self.ledger, self.cas, events=observability.events)
-        certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
+        # One per-serial revoke lock for both services.
+        certificates = CertificateManager(self.ledger, events=observability.events)
 
         servicers = [
             (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
@@ -141,9 +145,12 @@ class Gateway:
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
-        # Observed first, so every refusal after it is counted and logged like any answer.
-        self.pipeline = ServicePipeline(methods, [observability.middleware(), *self.middlewares,
+        # Observed first, so every refusal after it is counted and logged like any answer; then who
+        # is calling, before anything else looks at the request.
+        gate = CallerGate(CallerPolicy(self.config.clients), AuditTrail(self.ledger, events=observability.events))
+        self.pipeline = ServicePipeline(methods, [observability.middleware(), gate, *self.middlewares,
                                                   OpenCircuitGate(observability.breakers.get)])
+        self._warn_about_listeners()
 
         await self.engine.resume()
         self._start_lifecycle(observability, certificates)
@@ -172,6 +179,16 @@ class Gateway:
         """After the ledger could not be written: the orders whose tasks stopped on it go on."""
         if self.engine is not None:
             await self.engine.resume()
+
+    def _warn_about_listeners(self) -> None:
+        """What the configuration allowed but an operator should hear of at every start."""
+        if self.config.clients is None:
+            log.warning("no clients section: every caller that reaches the (loopback) API listeners may do "
+                        "everything; see docs/security.md")
+        for name, listen in (("grpc", self.config.grpc), ("rest", self.config.rest.listen)):
+            if listen.insecure:
+                log.warning("%s.listen %s is marked insecure: callers there are not authenticated by mutual TLS",
+                            name, listen.address)
 
     def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
         """The background jobs after issuance: expiry gauges, drift sync and automatic renewal per CA,

@@ -63,6 +63,8 @@ def add_client_commands(commands: Any) -> None:
                         help="subject alternative name, e.g. dNSName=www.example.com (repeatable)")
     enroll.add_argument("--request-id", help="idempotency key: a retry with it never orders twice")
     enroll.add_argument("--watch", action="store_true", help="stream every state change")
+    enroll.add_argument("--check", action="store_true",
+                        help="dry run: every check of the enrollment (names, grants, quotas...), no order placed")
 
     certificate = commands.add_parser("certificate", help="show a certificate by serial number")
     _add_connection(certificate)
@@ -183,6 +185,22 @@ def _event_line(event: enr_pb.EnrollmentEvent) -> str:
     return f"{state:<9}{attempt}: {event.detail or event.enrollment_id}{order}"
 
 
+def _check(answer: enr_pb.CheckEnrollmentResponse) -> int:
+    """Print a dry run's answer: ALLOWED with the grant, or REFUSED with every reason; exit 0 / 1."""
+    who = f" for client {answer.client}" if answer.client else ""
+    if answer.allowed:
+        print(f"ALLOWED{who} by {answer.grant}: {answer.operation} of {answer.subject_name}")
+    else:
+        print(f"REFUSED{who}: {answer.operation}")
+        for refusal in answer.refusals:
+            print(f"  {refusal.code} {refusal.reason}: {refusal.message}")
+            for violation in refusal.field_violations:
+                print(f"    {violation}")
+    for name in answer.names:
+        print(f"  name {name.type}:{name.value} ({name.source})")
+    return EXIT_OK if answer.allowed else EXIT_FAILED
+
+
 def _enroll(args: argparse.Namespace, channel: grpc.Channel) -> int:
     csr = Path(args.csr).read_bytes()
     try:
@@ -195,6 +213,8 @@ def _enroll(args: argparse.Namespace, channel: grpc.Channel) -> int:
                   required_format=enr_pb.RequiredFormat(format=args.format), subject_alt_names=_sans(args.san),
                   request_id=args.request_id or "")
     stub = enr_grpc.EnrollmentServiceStub(channel)
+    if args.check:
+        return _check(stub.CheckEnrollment(enr_pb.CheckEnrollmentRequest(**fields), timeout=args.timeout))
     if not args.watch:
         response = stub.Enroll(enr_pb.EnrollRequest(**fields), timeout=args.timeout)
         enrollment = response.enrollment

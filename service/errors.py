@@ -10,6 +10,7 @@
     ├── Unimplemented          a CAGW feature the CA cannot serve (hold, unhold, ...)
     ├── FailedPrecondition     the request is valid but the object's state forbids it
     ├── CallerDenied           the caller's own credentials (unauthenticated / forbidden)
+    ├── QuotaExceeded          a client or CA order limit is reached; retry_after
     ├── ShuttingDown           the gateway is stopping (retry elsewhere or later)
     └── ConnectorError         the CA side failed
         ├── CAUnavailable      retryable: down, throttling, timeout; retry_after, maybe_processed
@@ -41,6 +42,7 @@ __all__ = [
     "FieldViolation",
     "InvalidRequest",
     "NotFound",
+    "QuotaExceeded",
     "ShuttingDown",
     "Unimplemented",
 ]
@@ -136,6 +138,17 @@ class CallerDenied(CagwError):
 
     def __init__(self, message: str, *, authenticated: bool = True, **kwargs: object) -> None:
         self.authenticated = authenticated
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class QuotaExceeded(CagwError):
+    """An order limit (a client's ``limits``, a CA's ``max-pending-orders``) is reached; nothing was
+    written or sent. ``retry_after`` (seconds) is when a retry may succeed."""
+
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
+        self.retry_after = retry_after
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 

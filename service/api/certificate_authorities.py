@@ -68,23 +68,29 @@ class CertificateAuthorityApi:
     async def _chain(self, ca: ManagedCA) -> tuple[bytes, ...]:
         return ca.settings.gateway.ca_certificates or await self._ledger.ca_chain(ca.id)
 
+    def _ca(self, ca_id: str, call: CallContext) -> ManagedCA:
+        """A CA the caller has some grant on (refused alike whether it exists or not)."""
+        call.caller_object.may_see(ca_id).check()
+        return self._cas.get(ca_id)
+
     async def ListCertificateAuthorities(self, request: pb.ListCertificateAuthoritiesRequest,
                                          call: CallContext) -> pb.ListCertificateAuthoritiesResponse:
+        caller = call.caller_object
         response = pb.ListCertificateAuthoritiesResponse(
-            ca_list=[_ca_message(ca, await self._chain(ca)) for ca in self._cas])
+            ca_list=[_ca_message(ca, await self._chain(ca)) for ca in self._cas if caller.may_see(ca.id).allowed])
         FieldProjection.parse(request.fields).apply(response)
         return response
 
     async def GetCertificateAuthority(self, request: pb.GetCertificateAuthorityRequest,
                                       call: CallContext) -> pb.GetCertificateAuthorityResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = self._ca(request.ca_id, call)
         response = pb.GetCertificateAuthorityResponse(ca=_ca_message(ca, await self._chain(ca)))
         FieldProjection.parse(request.fields).apply(response)
         return response
 
     async def GetCertificateAuthorityStatus(self, request: pb.GetCertificateAuthorityStatusRequest,
                                             call: CallContext) -> pb.GetCertificateAuthorityStatusResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = self._ca(request.ca_id, call)
         try:
             await asyncio.wait_for(ca.connector.check(), STATUS_CHECK_TIMEOUT)
         except CagwError as exc:
@@ -100,18 +106,18 @@ class CertificateAuthorityApi:
     async def GetCertificateAuthorityProperties(
             self, request: pb.GetCertificateAuthorityPropertiesRequest,
             call: CallContext) -> pb.GetCertificateAuthorityPropertiesResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = self._ca(request.ca_id, call)
         raise Unimplemented(f"CA {ca.id}: CA properties are offered by Security Manager CAs only; "
                             f"{ca.plugin.vendor} has none to show", metadata={"ca_id": ca.id})
 
     async def ListProfiles(self, request: pb.ListProfilesRequest, call: CallContext) -> pb.ListProfilesResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = self._ca(request.ca_id, call)
         profiles = await ca.catalog.list()
         return pb.ListProfilesResponse(
             profiles=[_profile_message(ca, p) for p in profiles],
             message=common_pb2.Message(message="Profiles retrieved successfully."))
 
     async def GetProfile(self, request: pb.GetProfileRequest, call: CallContext) -> pb.GetProfileResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = self._ca(request.ca_id, call)
         profile = await ca.catalog.get(request.profile_id)
         return pb.GetProfileResponse(profile=_profile_message(ca, profile))

@@ -59,7 +59,7 @@ class CertificateApi:
         self._engine = engine  # renew and reissue are enrollments; without an engine they are refused
 
     async def GetCertificate(self, request: pb.GetCertificateRequest, call: CallContext) -> pb.GetCertificateResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
         record = await self._certificates.find(ca, request.serial_number)
         response = pb.GetCertificateResponse(
             certificate=certificate_message(record, now=self._certificates.now()),
@@ -69,12 +69,14 @@ class CertificateApi:
 
     async def PerformCertificateAction(self, request: pb.PerformCertificateActionRequest,
                                        call: CallContext) -> pb.PerformCertificateActionResponse:
-        ca = self._cas.get(request.ca_id)
+        caller = call.caller_object
         kind = request.action.type.strip()
-        if kind in (RENEW_ACTION, REISSUE_ACTION):
+        if kind in (RENEW_ACTION, REISSUE_ACTION):  # a new order for the certificate's names: the renew grant
+            ca = await self._certificates.authorize(self._cas, request.ca_id, caller, "renew")
             return await self._replace(ca, request, kind, call)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, caller, "revoke")
         order, outcome = await self._certificates.revoke(ca, request.serial_number, action_input(request.action),
-                                                         actor=call.caller)
+                                                         caller=caller)
         text = (f"Certificate {outcome.serial_number} was already revoked." if outcome.already_revoked
                 else f"Certificate {outcome.serial_number} revoked.")
         return pb.PerformCertificateActionResponse(action=action_message(request.action, order),
@@ -87,7 +89,8 @@ class CertificateApi:
                                 metadata={"action": kind})
         event = await self._engine.replace_certificate(CertificateReplacement(
             ca_id=ca.id, serial_number=request.serial_number, reissue=kind == REISSUE_ACTION,
-            csr=request.action.csr, comment=request.action.comment, caller=call.caller), deadline=call.deadline)
+            csr=request.action.csr, comment=request.action.comment, caller=call.caller), deadline=call.deadline,
+            caller=call.caller_object)
         enrollment = enrollment_message(event)
         issued = event.phase is Phase.ISSUED
         action = common_pb2.Action(type=kind, id=str(uuid.uuid4()), status=ACTION_COMPLETED if issued
@@ -100,7 +103,7 @@ class CertificateApi:
 
     async def ListCertificateEvents(self, request: pb.ListCertificateEventsRequest,
                                     call: CallContext) -> pb.ListCertificateEventsResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
         projection = FieldProjection.parse(request.fields)
         page = await self._certificates.events(
             ca, start_date=request.start_date, page_size=request.preferred_page_size,

@@ -20,11 +20,13 @@ from urllib.parse import quote
 from cagw.v1 import common_pb2
 from cagw.v1 import enrollments_pb2 as pb
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
+from google.rpc import code_pb2
 
 from service.api.pipeline import CallContext
-from service.api.status import status_from_error
+from service.api.status import code_of, status_from_error
 from service.config import Secret
-from service.enrollment.engine import EnrollmentEngine, EnrollmentInput, OrderEvent, Phase
+from service.enrollment.engine import EnrollmentCheck, EnrollmentEngine, EnrollmentInput, OrderEvent, Phase
+from service.errors import CagwError, FieldViolation, InvalidRequest
 from service.x509 import format_validity, pem_bundle
 
 __all__ = ["EnrollmentApi"]
@@ -151,28 +153,53 @@ def event_message(event: OrderEvent) -> pb.EnrollmentEvent:
     return message
 
 
+def _refusal(error: CagwError) -> pb.EnrollmentRefusal:
+    violations = error.violations if isinstance(error, InvalidRequest) else []
+    return pb.EnrollmentRefusal(code=code_pb2.Code.Name(code_of(error)), reason=error.reason, message=error.message,
+                                field_violations=[f"{v.field}: {v.description}" for v in violations])
+
+
+def check_message(check: EnrollmentCheck, *, client: str) -> pb.CheckEnrollmentResponse:
+    """The dry run's answer: allowed with its grant, or every refusal, and every name."""
+    return pb.CheckEnrollmentResponse(
+        allowed=check.allowed, client=client, grant=check.grant, operation=check.operation,
+        refusals=[_refusal(refusal) for refusal in check.refusals],
+        names=[pb.CertificateName(type=n.type, value=n.value, source=n.source) for n in check.names],
+        subject_name=check.order.requested_dn if check.order is not None else "")
+
+
 class EnrollmentApi:
     def __init__(self, engine: EnrollmentEngine) -> None:
         self._engine = engine
 
     async def Enroll(self, request: pb.EnrollRequest, call: CallContext) -> pb.EnrollResponse:
-        event = await self._engine.enroll(enrollment_input(request, call), deadline=call.deadline)
+        event = await self._engine.enroll(enrollment_input(request, call), deadline=call.deadline,
+                                          caller=call.caller_object)
         return pb.EnrollResponse(enrollment=enrollment_message(event), message=enrollment_notice(event))
 
     async def EnrollAndWatch(self, request: pb.EnrollAndWatchRequest,
                              call: CallContext) -> AsyncIterator[pb.EnrollAndWatchResponse]:
         # Same fields and numbers as EnrollRequest: one conversion serves both.
         unary = pb.EnrollRequest.FromString(request.SerializeToString())
-        async for event in self._engine.enroll_and_watch(enrollment_input(unary, call)):
+        async for event in self._engine.enroll_and_watch(enrollment_input(unary, call), caller=call.caller_object):
             yield pb.EnrollAndWatchResponse(event=event_message(event))
 
+    async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest,
+                              call: CallContext) -> pb.CheckEnrollmentResponse:
+        if not request.profile_id:  # the one field the contract requires: a malformed request, not a refusal
+            raise InvalidRequest.of([FieldViolation("profileId", "is required")])
+        unary = pb.EnrollRequest.FromString(request.SerializeToString())  # same fields and numbers
+        caller = call.caller_object
+        check = await self._engine.check(enrollment_input(unary, call), caller=caller)
+        return check_message(check, client=caller.name)
+
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, call: CallContext) -> pb.GetEnrollmentResponse:
-        event = await self._engine.get(request.ca_id, request.enrollment_id,
+        event = await self._engine.get(request.ca_id, request.enrollment_id, caller=call.caller_object,
                                        password=_password(request) if request.protection.password else None)
         return pb.GetEnrollmentResponse(enrollment=enrollment_message(event), last_event=event_message(event),
                                         message=enrollment_notice(event))
 
     async def WatchEnrollment(self, request: pb.WatchEnrollmentRequest,
                               call: CallContext) -> AsyncIterator[pb.WatchEnrollmentResponse]:
-        async for event in self._engine.watch(request.ca_id, request.enrollment_id):
+        async for event in self._engine.watch(request.ca_id, request.enrollment_id, caller=call.caller_object):
             yield pb.WatchEnrollmentResponse(event=event_message(event))

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from google.protobuf.message import Message
 
-from service.api.identity import caller_of
+from service.api.identity import identity_of
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings
@@ -39,11 +39,13 @@ def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any])
     metadata = {key.lower(): value for key, value in (context.invocation_metadata() or ())
                 if isinstance(value, str)}
     pem = (context.auth_context() or {}).get("x509_pem_cert") or [None]
+    identity = identity_of(pem[0])
     return CallContext(
         method=spec.full_name,
         transport="grpc",
         peer=context.peer() or "",
-        caller=caller_of(pem[0]),
+        caller=identity.text,
+        identity=identity,
         deadline=None if remaining is None else time.monotonic() + remaining,
         metadata=metadata,
         request_id=request_id_of(metadata),

@@ -64,6 +64,7 @@ class InventoryApi:
 
     async def ListCertificates(self, request: pb.ListCertificatesRequest,
                                call: CallContext) -> pb.ListCertificatesResponse:
+        call.caller_object.may("read", request.ca_id).check()  # the clients section's `read` grant
         ca = self._cas.get(request.ca_id)
         page = await self._inventory.list(ca, InventoryQuery(
             status=request.status, owner=request.owner, name=request.name,
@@ -74,6 +75,7 @@ class InventoryApi:
                                            next_page_token=page.next_page_token)
 
     async def GetRenewalInfo(self, request: pb.GetRenewalInfoRequest, call: CallContext) -> pb.GetRenewalInfoResponse:
+        call.caller_object.may("read", request.ca_id).check()
         ca = self._cas.get(request.ca_id)
         entry, advice = await self._inventory.renewal_info(ca, request.serial_number)
         return pb.GetRenewalInfoResponse(
@@ -83,6 +85,7 @@ class InventoryApi:
 
     async def WatchCertificateEvents(self, request: pb.WatchCertificateEventsRequest,
                                      call: CallContext) -> AsyncIterator[pb.WatchCertificateEventsResponse]:
+        call.caller_object.may("read", request.ca_id).check()
         ca = self._cas.get(request.ca_id)
         if request.max_events < 0:
             raise InvalidRequest.of([FieldViolation("maxEvents", "must not be negative", str(request.max_events))])

@@ -22,6 +22,8 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from service.policy import Caller, PeerIdentity
+
 __all__ = [
     "CallContext",
     "Middleware",
@@ -44,6 +46,8 @@ class CallContext:
     transport: Literal["grpc", "rest", "internal"]
     peer: str = ""
     caller: str = "anonymous"  # caller identity (client certificate subject once mTLS is on)
+    identity: PeerIdentity = PeerIdentity()  # the verified client certificate, as the transport read it
+    principal: Caller | None = None  # set by the caller gate (service.api.callers) from ``identity``
     deadline: float | None = None  # time.monotonic() value by which the caller wants an answer
     request_id: str = ""  # the transport's (service.observability.requestid); the pipeline makes one if empty
     # lower-case keys; may hold credentials (authorization, cookies), so never in a repr
@@ -51,6 +55,13 @@ class CallContext:
 
     def time_remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
+
+    @property
+    def caller_object(self) -> Caller:
+        """The caller the core checks: the gate's, or an unrestricted one for a pipeline without a
+        gate (internal calls and unit tests of servicers)."""
+        return self.principal if self.principal is not None else Caller.unrestricted(
+            PeerIdentity(subject="" if self.caller == "anonymous" else self.caller))
 
 
 @dataclass(frozen=True)

@@ -68,15 +68,16 @@ class SubjectApi:
         self._certificates = certificates
 
     async def GetSubject(self, request: pb.GetSubjectRequest, call: CallContext) -> pb.GetSubjectResponse:
-        ca = self._cas.get(request.ca_id)
+        ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
         dn, items = await self._certificates.subject(ca, request.dn)
         return pb.GetSubjectResponse(subject=pb.Subject(dn=dn, certificates=[_subject_certificate(i) for i in items]))
 
     async def PerformSubjectAction(self, request: pb.PerformSubjectActionRequest,
                                    call: CallContext) -> pb.PerformSubjectActionResponse:
-        ca = self._cas.get(request.ca_id)
+        caller = call.caller_object
+        ca = await self._certificates.authorize(self._cas, request.ca_id, caller, "revoke")
         order, outcome = await self._certificates.revoke_subject(ca, request.dn, action_input(request.action),
-                                                                 actor=call.caller)
+                                                                 caller=caller)
         return pb.PerformSubjectActionResponse(action=action_message(request.action, order),
                                                serial_numbers=list(outcome.revoked),
                                                message=common_pb2.Message(message=_summary(outcome)))

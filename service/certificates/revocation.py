@@ -34,6 +34,9 @@ from service.errors import (
     Unimplemented,
 )
 from service.ledger.base import AuditEntry, CertificateRecord, Ledger
+from service.observability.events import NO_EVENTS, GatewayEvents
+from service.policy import Caller
+from service.policy.audit import count_refusals
 from service.x509 import format_serial, parse_serial
 
 log = logging.getLogger(__name__)
@@ -154,7 +157,9 @@ class SubjectRevokeOutcome:
 class Revocations:
     """Revokes certificates and subjects, idempotently, one revocation per serial at a time."""
 
-    def __init__(self, ledger: Ledger, lookup: CertificateLookup, subjects: SubjectIndex, *, clock: Clock) -> None:
+    def __init__(self, ledger: Ledger, lookup: CertificateLookup, subjects: SubjectIndex, *, clock: Clock,
+                 events: GatewayEvents = NO_EVENTS) -> None:
+        self._events = events
         self._ledger = ledger
         self._lookup = lookup
         self._subjects = subjects
@@ -162,21 +167,34 @@ class Revocations:
         # One revocation at a time per certificate, so concurrent requests do not both reach the CA.
         self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def revoke(self, ca: ManagedCA, serial_text: str, action: ActionInput, *, actor: str) -> tuple[
+    async def revoke(self, ca: ManagedCA, serial_text: str, action: ActionInput, *, caller: Caller) -> tuple[
             RevokeOrder, RevokeOutcome]:
-        """Perform a certificate action (only revocation is possible) and audit it."""
+        """Perform a certificate action (only revocation is possible) and audit it. A client may
+        revoke only what it ordered here; anything else (another client's, or a certificate the
+        gateway never issued) needs an admin client, and is refused before the CA is asked."""
         target = serial_text.strip()[:64]
         word = _audit_word(action.type)
         try:
             order = parse_revoke_action(action, ca)
             serial = parse_serial(serial_text)
+            ownership = caller.owns(await self._owner(ca.id, format_serial(serial)), operation="revoke",
+                                    ca_id=ca.id, target=f"certificate {format_serial(serial)}")
+            ownership.check()
         except CagwError as exc:
-            await self._audit(ca, actor, word, target, "refused", exc.message)
+            count_refusals(self._events, caller, (exc,))
+            await self._audit(ca, caller, word, target, "refused", exc.message)
             raise
-        outcome = await self._revoke_audited(ca, serial, order, actor=actor)
+        outcome = await self._revoke_audited(ca, serial, order, actor=caller, grant=ownership.grant)
         return order, outcome
 
-    async def _revoke_audited(self, ca: ManagedCA, serial: int, order: RevokeOrder, *, actor: str) -> RevokeOutcome:
+    async def _owner(self, ca_id: str, serial: str) -> str | None:
+        """The client that ordered a certificate here; None for one the gateway did not issue."""
+        record = await self._ledger.get_certificate(ca_id, serial)
+        known = await self._ledger.get_order(record.order_id) if record and record.order_id else None
+        return known.client if known is not None else None
+
+    async def _revoke_audited(self, ca: ManagedCA, serial: int, order: RevokeOrder, *, actor: Caller,
+                              grant: str = "") -> RevokeOutcome:
         target = format_serial(serial)
         try:
             async with self._serial_lock(ca.id, target):
@@ -191,6 +209,7 @@ class Revocations:
             await self._audit(ca, actor, "revoke", target, "failed", f"{order.audit_detail()}; internal error")
             raise
         note = "; already revoked" if outcome.already_revoked else ""
+        note += f"; grant {grant}" if grant and actor.enforced else ""
         await self._audit(ca, actor, "revoke", target, "ok", order.audit_detail() + note)
         return outcome
 
@@ -246,13 +265,14 @@ class Revocations:
         async with lock:
             yield
 
-    async def _audit(self, ca: ManagedCA, actor: str, action: str, target: str, outcome: str, detail: str) -> None:
-        await self._ledger.append_audit(AuditEntry(time=self._clock(), ca_id=ca.id, actor=actor, action=action,
-                                                   target=target, outcome=outcome, detail=detail[:1024]))
+    async def _audit(self, ca: ManagedCA, actor: Caller, action: str, target: str, outcome: str, detail: str) -> None:
+        await self._ledger.append_audit(AuditEntry(time=self._clock(), ca_id=ca.id, actor=actor.actor, action=action,
+                                                   target=target, outcome=outcome, detail=detail[:1024],
+                                                   client=actor.name))
 
     # -- subjects
 
-    async def revoke_subject(self, ca: ManagedCA, dn_text: str, action: ActionInput, *, actor: str) -> tuple[
+    async def revoke_subject(self, ca: ManagedCA, dn_text: str, action: ActionInput, *, caller: Caller) -> tuple[
             RevokeOrder, SubjectRevokeOutcome]:
         """Revoke every certificate of a subject that is not revoked yet.
 
@@ -261,7 +281,10 @@ class Revocations:
         ``action.force`` is set, so a mistyped DN cannot wipe out a fleet.
         Certificates are revoked one by one, each audited; if the CA fails half
         way the error is raised, and repeating the request finishes the job.
+        A client that is not admin revokes only its own certificates of the subject
+        and may not force past the limit.
         """
+        actor = caller
         word = "revoke-subject" if action.type == REVOKE_ACTION else _audit_word(action.type)
         target = dn_text.strip()[:256]
         try:
@@ -271,12 +294,20 @@ class Revocations:
             await self._audit(ca, actor, word, target, "refused", exc.message)
             raise
         target = dn[:256]
+        if not caller.admin:
+            items = [item for item in items if await self._owned(item.order_id, caller)]
         to_revoke = [item.certificate for item in items
                      if item.certificate is not None and item.status != STATUS_REVOKED]
         already = tuple(item.certificate.serial_number for item in items
                         if item.certificate is not None and item.status == STATUS_REVOKED)
         pending = tuple(item.order_id or "" for item in items if item.status == STATUS_PENDING)
         limit = ca.settings.gateway.subject_revoke_limit
+        if len(to_revoke) > limit and order.force and not caller.admin:
+            denial = caller.admin_only(f"force the revocation of {len(to_revoke)} certificates of a subject "
+                                       f"(beyond subject-revoke-limit {limit})", ca_id=ca.id)
+            count_refusals(self._events, caller, (denial.error(),))
+            await self._audit(ca, actor, word, target, "refused", f"{denial.reason}: {denial.message}")
+            raise denial.error()
         if len(to_revoke) > limit and not order.force:
             message = (f"CA {ca.id}: subject {dn!r} has {len(to_revoke)} certificates to revoke, more than the "
                        f"configured limit of {limit}; send action.force: true to revoke them all")
@@ -302,5 +333,9 @@ class Revocations:
                           f"{order.audit_detail()}; revoked {len(revoked)}: {', '.join(revoked)}{forced}")
         return order, SubjectRevokeOutcome(dn=dn, revoked=tuple(revoked), already_revoked=already,
                                            pending_orders=pending)
+
+    async def _owned(self, order_id: str | None, caller: Caller) -> bool:
+        known = await self._ledger.get_order(order_id) if order_id else None
+        return known is not None and known.client == caller.name
 
     # -- events feed

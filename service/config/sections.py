@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from cryptography import x509 as crypto_x509
 
+from service.config.clients import parse_clients
 from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
@@ -50,7 +52,7 @@ _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
     "retry-base-delay", "circuit-breaker", "renewal", "sync", "server-side-keys", "server-side-key-retention",
-    "pkcs12-encryption", "validity-rounding", "ca-certificates",
+    "pkcs12-encryption", "validity-rounding", "ca-certificates", "max-pending-orders",
 }
 VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
@@ -60,6 +62,7 @@ DEFAULT_LEDGER_FILE = "cagw-ledger.db"
 
 def _listen(r: Reader, section: Mapping[str, Any], default: str) -> ListenSettings:
     host, port = r.convert(section, "listen", parse_listen, parse_listen(default))
+    insecure = r.convert(section, "insecure", parse_bool, False)
     tls = None
     tls_section = r.mapping(section.get("tls"), "tls")
     if tls_section:
@@ -70,7 +73,38 @@ def _listen(r: Reader, section: Mapping[str, Any], default: str) -> ListenSettin
             client_ca = r.path(tls_section, "client-ca")
             if cert and key:
                 tls = TLSListenSettings(cert=cert, key=key, client_ca=client_ca)
-    return ListenSettings(host=host, port=port, tls=tls)
+    return ListenSettings(host=host, port=port, tls=tls, insecure=insecure)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``; an empty host or 0.0.0.0 listens on every interface."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_api_listeners(r: Reader, listeners: Mapping[str, ListenSettings],
+                         clients: tuple[Any, ...] | None) -> None:
+    """Who can reach an API listener must be known: a client CA needs ``clients`` to decide, no
+    ``clients`` means loopback only, and a listener open to the network needs mutual TLS, unless
+    the operator wrote ``insecure: true`` on it (the start-up log then warns every time)."""
+    for name, listen in listeners.items():
+        mutual = listen.tls is not None and listen.tls.client_ca is not None
+        if mutual and clients is None:
+            r.problem("tls.client-ca is set, so a clients section is required to decide who may do what "
+                      "(see docs/security.md)", f"{name}.tls.client-ca")
+        if is_loopback(listen.host) or listen.insecure:
+            continue
+        if clients is None:
+            r.problem(f"{listen.host} is not a loopback address: without a clients section every caller may do "
+                      "everything, so every API listener must be on 127.0.0.1/::1 (or set insecure: true)",
+                      f"{name}.listen")
+        elif not mutual:
+            r.problem(f"{listen.host} is not a loopback address: a listener open to the network needs "
+                      "tls.cert, tls.key and tls.client-ca (or set insecure: true on it)", f"{name}.listen")
 
 
 def _profiles(r: Reader, raw: Any) -> tuple[StaticProfile, ...]:
@@ -132,6 +166,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         default_term=r.convert(section, "default-term", lambda t: parse_int(t, low=1, high=3650), None),
         subject_revoke_limit=r.convert(section, "subject-revoke-limit", lambda t: parse_int(t, low=1),
                                        defaults.subject_revoke_limit),
+        max_pending_orders=r.convert(section, "max-pending-orders", lambda t: parse_int(t, low=1),
+                                     defaults.max_pending_orders),
         retry_attempts=r.convert(section, "retry-attempts", lambda t: parse_int(t, low=1, high=20),
                                  defaults.retry_attempts),
         retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
@@ -289,11 +325,12 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
 
     with r.at("grpc"):
         grpc_section = r.mapping(top.get("grpc"))
-        r.reject_unknown(grpc_section, {"listen", "tls"})
+        r.reject_unknown(grpc_section, {"listen", "tls", "insecure"})
         grpc_listen = _listen(r, grpc_section, "127.0.0.1:50051")
     with r.at("rest"):
         rest_section = r.mapping(top.get("rest"))
-        r.reject_unknown(rest_section, {"listen", "tls", "context-path", "max-body-size", "enrollment-status"})
+        r.reject_unknown(rest_section, {"listen", "tls", "insecure", "context-path", "max-body-size",
+                                        "enrollment-status"})
         rest_listen = _listen(r, rest_section, "127.0.0.1:8444")
         context_path = "/" + (r.text(rest_section, "context-path", default="/cagw") or "").strip("/")
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", context_path):
@@ -313,9 +350,6 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         admin = _admin(r, r.mapping(top.get("admin")))
     with r.at("ledger"):
         ledger = _ledger(r, r.mapping(top.get("ledger")))
-    if top.get("clients") is not None:  # even an empty list: it would read as "nobody" yet allow everyone
-        r.problem("caller authorization (clients) is not available in this release; remove the section "
-                  "rather than believe it is enforced", "clients")
     shutdown_grace = r.convert(top, "shutdown-grace", parse_duration, 10.0)
     with r.at("log"):
         log_settings = parse_log(r, r.mapping(top.get("log")))
@@ -324,11 +358,16 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     cas = _managed_cas(r, top.get("managed-cas"))
     with r.at("webhooks"):
         webhooks = parse_webhooks(r, top.get("webhooks"), [ca.id for ca in cas])
+    raw_cas = top.get("managed-cas")
+    known = {str(e["id"]) for e in raw_cas if isinstance(e, dict) and e.get("id") is not None} \
+        if isinstance(raw_cas, list) else set()
+    clients = parse_clients(r, top.get("clients"), known_cas=known)
+    _check_api_listeners(r, {"grpc": grpc_listen, "rest": rest_listen}, clients)
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, admin=admin, ledger=ledger, managed_cas=tuple(cas),
                   shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
-                  webhooks=webhooks)
+                  webhooks=webhooks, clients=clients)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -49,6 +49,7 @@ class ListenSettings:
     host: str
     port: int
     tls: TLSListenSettings | None = None
+    insecure: bool = False  # the operator's explicit consent to a non-loopback listener without mutual TLS
 
     @property
     def address(self) -> str:
@@ -152,6 +153,7 @@ class GatewaySettings:
     profile_sync: bool = True
     default_term: int | None = None
     subject_revoke_limit: int = 10
+    max_pending_orders: int = 10_000  # unfinished orders of this CA, all clients together
     # Idempotent CA calls (collect, details, list, profiles) are tried this many times in all ...
     retry_attempts: int = 4
     # ... waiting about this long before the first retry, doubling after each.
@@ -172,6 +174,51 @@ class GatewaySettings:
     # The issuing CA's chain (DER, issuing CA first) read from gateway.ca-certificates; empty means
     # learned from the first chain the CA sends with an issued certificate.
     ca_certificates: tuple[bytes, ...] = ()
+
+
+Operation = Literal["read", "enroll", "renew", "revoke"]
+OPERATIONS: tuple[Operation, ...] = ("read", "enroll", "renew", "revoke")
+
+
+@dataclass(frozen=True)
+class ClientMatch:
+    """Who a client is: a caller is the client when ANY of these equals its verified certificate's
+    (normalised subject DN, a URI SAN, the lower-case hex SHA-256 of the DER without colons)."""
+
+    subjects: tuple[str, ...] = ()  # normalised (service.x509.normalize_dn)
+    uri_sans: tuple[str, ...] = ()
+    sha256: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrantSettings:
+    """What a client may do on some CAs. ``profiles`` None = every profile of those CAs; the name
+    lists hold validated, lower-cased patterns (``name``, ``*.suffix``; ``*@domain``; CIDR; ``prefix*``)."""
+
+    cas: tuple[str, ...]  # CA ids, or "*"
+    operations: frozenset[Operation]
+    profiles: tuple[str, ...] | None = None
+    names: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()  # networks, as ipaddress.ip_network texts
+    uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    max_pending: int | None = None  # orders of the client not yet issued or failed
+    orders_per_hour: int | None = None  # orders placed in the last hour, counted from the ledger
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """One entry of the ``clients`` section."""
+
+    name: str
+    match: ClientMatch
+    grants: tuple[GrantSettings, ...] = ()
+    limits: ClientLimits = ClientLimits()
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -261,6 +308,8 @@ class Config:
     tracing: TracingSettings = TracingSettings()
     admin: ListenSettings = ListenSettings("127.0.0.1", 50052)  # the operator's listener (loopback only)
     webhooks: tuple[WebhookSettings, ...] = ()
+    # None: no ``clients`` section (every caller allowed; only on loopback listeners).
+    clients: tuple[ClientSettings, ...] | None = None
 
     def ca(self, ca_id: str) -> CASettings | None:
         return next((ca for ca in self.managed_cas if ca.id == ca_id), None)

@@ -40,22 +40,26 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.config import Secret
 from service.connectors import base
 from service.enrollment.admin import OrderAdmin
+from service.enrollment.authorize import certificate_names, inherit_owner, policy_refusals, quota_refusal
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.replacement import CertificateReplacement, replacement_input, with_action_fields
-from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
+from service.enrollment.requests import EnrollmentInput, Violations, prepare, unsupported
 from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
 from service.observability.events import NO_EVENTS, GatewayEvents
+from service.policy import Caller, CertificateName
+from service.policy.audit import AuditTrail
 from service.x509.server_keys import KeySpec
 
 __all__ = [
@@ -92,6 +96,16 @@ class EnrollmentCheck:
     ca_id: str
     order: NewOrder | None = None  # what enroll would record; None when refused
     refusals: tuple[CagwError, ...] = ()  # in the order enroll meets them: the first is what it raises
+    operation: str = "enroll"  # enroll | renew
+    grant: str = ""  # the grant that allows it ("open" without a clients section); "" when refused there
+    names: tuple[CertificateName, ...] = ()  # every name the certificate would carry
+
+    def summary(self) -> str:
+        """One line for the audit trail: the grant and names, or every reason."""
+        names = ", ".join(f"{n.type}:{n.value}" for n in self.names) or "-"
+        if self.allowed:
+            return f"grant {self.grant}; names {names}"
+        return "; ".join(f"{r.reason}: {r.message}" for r in self.refusals) + f"; names {names}"
 
     @property
     def allowed(self) -> bool:
@@ -142,48 +156,66 @@ class EnrollmentEngine:
         self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep, events=events,
                                           on_order_done=lambda order_id: self._passwords.pop(order_id, None))
         self._key_purge: asyncio.Task[None] | None = None
+        self._audit = AuditTrail(ledger, clock=clock, events=events)
 
     # ------------------------------------------------------------------ enrollments
 
-    async def check(self, request: EnrollmentInput) -> EnrollmentCheck:
-        """Every check of an enrollment, and nothing else: no order is written, no CA order placed
+    async def check(self, request: EnrollmentInput, *, caller: Caller | None = None) -> EnrollmentCheck:
+        """Every check of an enrollment (validation, the caller's grants and names, ownership of a
+        renewed certificate, quotas), and nothing else: no order is written, no CA order placed
         (the CA may be asked for its profiles, as an enroll would)."""
-        return await self._check(self._cas.get(request.ca_id), request)
+        caller = caller or Caller.unrestricted()
+        gate = caller.may(_operation(request), request.ca_id, request.profile_id or None)
+        result = (await self._check(self._cas.get(request.ca_id), request, caller) if gate.allowed else
+                  EnrollmentCheck(ca_id=request.ca_id, refusals=(gate.error(),), operation=_operation(request)))
+        if caller.enforced:
+            await self._audit.record(caller, ca_id=result.ca_id, action="check", target=_target(result),
+                                     outcome="ok" if result.allowed else "refused", detail=result.summary())
+        return result
 
-    async def enroll(self, request: EnrollmentInput, *, deadline: float | None = None) -> OrderEvent:
+    async def enroll(self, request: EnrollmentInput, *, deadline: float | None = None,
+                     caller: Caller | None = None) -> OrderEvent:
         """Place the order and wait for it to settle within its :class:`WaitBudget`; ``deadline``
         is the caller's (monotonic time). Returns the issued or the pending (latest) event;
         raises the refusal or the order's failure."""
-        ca = self._cas.get(request.ca_id)
+        caller = caller or Caller.unrestricted()
+        ca = await self._ca_for(request, caller)
         budget = self.wait_budget(ca, request, deadline=deadline)  # before the order exists: it cannot fail after
-        order = await self._place(ca, request)
+        order = await self._place(ca, request, caller)
         event = await self._tracker.wait_settled(order.id, budget.remaining(self._monotonic()))
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
         return await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
 
-    async def replace_certificate(self, request: CertificateReplacement, *,
-                                  deadline: float | None = None) -> OrderEvent:
+    async def replace_certificate(self, request: CertificateReplacement, *, deadline: float | None = None,
+                                  caller: Caller | None = None) -> OrderEvent:
         """Renew or reissue a certificate issued through this gateway (see
         :mod:`service.enrollment.replacement`), then wait like :meth:`enroll`: the issued event,
-        or the pending one when the budget runs out (the order goes on in the background)."""
+        or the pending one when the budget runs out (the order goes on in the background). The
+        caller needs the renew grant and must own the certificate, as for any renewal."""
+        caller = caller or Caller.unrestricted()
+        caller.may("renew", request.ca_id).check()  # before the ledger is read for the certificate
         ca = self._cas.get(request.ca_id)
         enrollment = await replacement_input(request, ca=ca, ledger=self._ledger)
         try:
-            return await self.enroll(enrollment, deadline=deadline)
+            return await self.enroll(enrollment, deadline=deadline, caller=caller)
         except InvalidRequest as exc:
             raise with_action_fields(exc) from exc
 
-    async def enroll_and_watch(self, request: EnrollmentInput) -> AsyncIterator[OrderEvent]:
+    async def enroll_and_watch(self, request: EnrollmentInput, *,
+                               caller: Caller | None = None) -> AsyncIterator[OrderEvent]:
         """Place the order, then yield its events until it is issued, failed or timed out."""
-        order = await self._place(self._cas.get(request.ca_id), request)
+        caller = caller or Caller.unrestricted()
+        order = await self._place(await self._ca_for(request, caller), request, caller)
         async for event in self._tracker.watch(order.id, until=lambda e: e.phase.settled, record=order):
             yield await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
 
-    async def get(self, ca_id: str, enrollment_id: str, *, password: Secret | None = None) -> OrderEvent:
-        """The latest event of an enrollment of ``ca_id``. An issued PKCS12 order needs its
-        ``password`` (``protection.password``) unless its order task still holds it."""
-        order = await self._order(ca_id, enrollment_id)
+    async def get(self, ca_id: str, enrollment_id: str, *, password: Secret | None = None,
+                  caller: Caller | None = None) -> OrderEvent:
+        """The latest event of an enrollment of ``ca_id`` (one of the caller's own, unless admin).
+        An issued PKCS12 order needs its ``password`` (``protection.password``) unless its order
+        task still holds it."""
+        order = await self._order(ca_id, enrollment_id, caller or Caller.unrestricted())
         held = password or self._passwords.get(order.id)
         event = await self._tracker.current_event(order.id, record=order)
         if held is None and _needs_keystore(event):
@@ -192,11 +224,12 @@ class EnrollmentEngine:
                 "keeps the password of an order only while it works on it")])
         return await self._deliver(event, held, field=GET_PASSWORD_FIELD)
 
-    async def watch(self, ca_id: str, enrollment_id: str) -> AsyncIterator[OrderEvent]:
+    async def watch(self, ca_id: str, enrollment_id: str, *,
+                    caller: Caller | None = None) -> AsyncIterator[OrderEvent]:
         """The enrollment's current state, then every change until a final one. An issued PKCS12
         order's event carries the PKCS#12 when its order task still held the password as the
         watch began (otherwise its detail says how to get it)."""
-        order = await self._order(ca_id, enrollment_id)
+        order = await self._order(ca_id, enrollment_id, caller or Caller.unrestricted())
         held = self._passwords.get(order.id)
         async for event in self._tracker.watch(order.id, record=order):
             yield await self._deliver(event, held, field=GET_PASSWORD_FIELD)
@@ -266,22 +299,60 @@ class EnrollmentEngine:
 
     # ------------------------------------------------------------------ internals
 
-    async def _check(self, ca: ManagedCA, request: EnrollmentInput) -> EnrollmentCheck:
+    async def _ca_for(self, request: EnrollmentInput, caller: Caller) -> ManagedCA:
+        """The CA of an order, once the caller may order there: a CA outside its grants is refused
+        (and audited) whether it exists or not, so grants do not reveal the other CAs."""
+        gate = caller.may(_operation(request), request.ca_id, request.profile_id or None)
+        if not gate.allowed:
+            await self._audit.record(caller, ca_id=request.ca_id[:64], action=_operation(request),
+                                     target=request.profile_id[:64] or "-", outcome="refused",
+                                     detail=f"{gate.reason}: {gate.message}", refusals=(gate.error(),))
+            raise gate.error()
+        return self._cas.get(request.ca_id)
+
+    async def _check(self, ca: ManagedCA, request: EnrollmentInput, caller: Caller) -> EnrollmentCheck:
+        operation = _operation(request)
+        gate = caller.may(operation, ca.id, request.profile_id or None)
+        if not gate.allowed:  # nothing else is looked at (the CA is not even asked for its profiles)
+            return EnrollmentCheck(ca_id=ca.id, refusals=(gate.error(),), operation=operation)
+        request = dataclasses.replace(request, client=caller.name, caller=request.caller or caller.actor)
         refusals: list[CagwError] = []
         refusal = unsupported(request, ca)
         if refusal is not None:
             refusals.append(refusal)
         problems = Violations()
-        order = await prepare_order(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
+        order, csr = await prepare(request, ca=ca, ledger=self._ledger, now=self._clock(), problems=problems)
+        order = await inherit_owner(self._ledger, caller, order)
         if problems:
             refusals.append(InvalidRequest.of(problems.items))
-        return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals))
+        names = certificate_names(order, csr, request_sans=request.subject_alt_names)
+        decision, names, denied = await policy_refusals(self._ledger, caller, operation=operation, ca_id=ca.id,
+                                                        profile_id=request.profile_id, order=order, csr=csr,
+                                                        names=names)
+        refusals = denied + refusals  # the caller's refusal first: it is what an enroll raises
+        if not refusals and order is not None:
+            quota = await quota_refusal(self._ledger, caller, order, now=self._clock(),
+                                        ca_max_pending=ca.settings.gateway.max_pending_orders)
+            if quota is not None:
+                refusals.append(quota)
+        return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals),
+                               operation=operation, grant=decision.grant if not refusals else "", names=names)
 
-    async def _place(self, ca: ManagedCA, request: EnrollmentInput) -> OrderRecord:
+    async def _place(self, ca: ManagedCA, request: EnrollmentInput, caller: Caller) -> OrderRecord:
         refusal = unsupported(request, ca)
         if refusal is not None:
             raise refusal  # nothing else in the request could change that: refuse before asking the CA anything
-        order = (await self._check(ca, request)).accepted()
+        check = await self._check(ca, request, caller)
+        if not check.allowed and caller.enforced:
+            await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=_target(check),
+                                     outcome="refused", detail=check.summary(), refusals=check.refusals)
+        placed = await self._submit(ca, check.accepted(), request)  # accepted() raises the first refusal
+        if caller.enforced:
+            await self._audit.record(caller, ca_id=ca.id, action=check.operation, target=placed.id,
+                                     outcome="ok", detail=check.summary())
+        return placed
+
+    async def _submit(self, ca: ManagedCA, order: NewOrder, request: EnrollmentInput) -> OrderRecord:
         spec = KeySpec.parse(OrderOptions.from_ledger(order.options).server_key)
         if spec is None or request.password is None:
             return (await self._tracker.submit(order)).order
@@ -304,10 +375,13 @@ class EnrollmentEngine:
         keystore = await server_side.open_keystore(self._ledger, event, password, encryption=encryption, field=field)
         return dataclasses.replace(event, keystore=keystore)
 
-    async def _order(self, ca_id: str, order_id: str) -> OrderRecord:
+    async def _order(self, ca_id: str, order_id: str, caller: Caller) -> OrderRecord:
+        if not any(caller.may(op, ca_id).allowed for op in ("read", "enroll", "renew")):
+            caller.may("read", ca_id).check()  # raises the refusal naming what is missing
         self._cas.get(ca_id)
         order = await self._ledger.get_order(order_id)
-        if order is None or order.ca_id != ca_id:
+        # Another client's enrollment reads exactly as one that does not exist.
+        if order is None or order.ca_id != ca_id or not (caller.admin or order.client == caller.name):
             raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
                            metadata={"ca_id": ca_id})
         return order
@@ -317,3 +391,12 @@ def _needs_keystore(event: OrderEvent) -> bool:
     """An issued PKCS12 order: its answer is a PKCS#12, which needs the password."""
     return event.phase is Phase.ISSUED and event.certificate is not None \
         and event.order.options.required_format == "PKCS12"
+
+
+def _operation(request: EnrollmentInput) -> Literal["enroll", "renew"]:
+    return "renew" if request.renewal or request.reissue else "enroll"
+
+
+def _target(check: EnrollmentCheck) -> str:
+    """What an audit entry of an enrollment decision is about before an order exists: its names."""
+    return ", ".join(name.value for name in check.names[:5]) or "-"

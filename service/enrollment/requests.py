@@ -48,10 +48,12 @@ __all__ = [
     "order_options",
     "prepare_order",
     "read_csr",
+    "prepare",
     "renewal_target",
     "requested_validity",
     "required_format",
     "resolve_profile",
+    "scoped_request_id",
     "server_key_subject",
     "subject_alt_names",
     "subject_of",
@@ -98,6 +100,13 @@ class EnrollmentInput:
     request_id: str = ""
     caller: str = ""
     max_wait: float | None = None  # maxWait, seconds: longest a unary enroll waits for the certificate
+    client: str = ""  # the caller's `clients` entry: owner of the order, scope of its idempotency key
+
+
+def scoped_request_id(client: str, request_id: str) -> str:
+    """The idempotency key as the ledger keeps it: per client, so two clients' equal keys are two
+    keys (client names have no "/", so the scoped key is unambiguous)."""
+    return f"{client}/{request_id}" if client else request_id
 
 
 class Violations:
@@ -390,6 +399,13 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
                         problems: Violations) -> NewOrder | None:
     """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
     (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
+    order, _ = await prepare(request, ca=ca, ledger=ledger, now=now, problems=problems)
+    return order
+
+
+async def prepare(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger, now: dt.datetime,
+                  problems: Violations) -> tuple[NewOrder | None, x.ParsedCSR | None]:
+    """:func:`prepare_order`, also answering the parsed CSR (whose names the caller policy checks)."""
     properties, refused = text_properties(request.properties, request.property_values)
     problems.items.extend(refused)
     request = dataclasses.replace(request, properties=properties, property_values={})
@@ -409,22 +425,25 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
     term = term_days(request, profile=profile, now=now, problems=problems,
                      rounding=ca.settings.gateway.validity_rounding)
     if problems or profile is None:
-        return None
+        return None, csr
     kind = OrderKind.REISSUE if request.reissue else OrderKind.RENEW if request.renewal else OrderKind.ENROLL
     options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal,
                             server_key=str(key_spec) if key_spec is not None else "")
     renewal_serial = renewal.serial if renewal is not None else None
+    # The client is part of the fingerprint: one client's pending order is never another's answer.
+    owner = (request.client,) if request.client else ()
     if key_spec is not None:  # the CSR (and so the usual fingerprint) comes later, from a key made for the order
         fingerprint = server_side.server_key_fingerprint(
             ca.id, profile.id, kind.value, str(key_spec), subject.requested_dn, str(term),
-            *(f"{san.type}:{san.value}" for san in sans), request_id=request.request_id)
+            *(f"{san.type}:{san.value}" for san in sans), *owner, request_id=request.request_id)
     else:
         fingerprint = _fingerprint(ca.id, profile.id, kind.value, csr.der if csr is not None else b"",
-                                   renewal_serial or "", str(term))
+                                   renewal_serial or "", str(term), *owner)
     return NewOrder(
         id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
         fingerprint=fingerprint,
         requested_dn=subject.requested_dn, common_name=subject.common_name, subject_alt_names=sans, kind=kind,
-        request_id=request.request_id or None, renewal_of_serial=renewal_serial,
-        requested_by=request.caller, options=options.to_ledger())
+        request_id=scoped_request_id(request.client, request.request_id) if request.request_id else None,
+        renewal_of_serial=renewal_serial, requested_by=request.caller, options=options.to_ledger(),
+        client=request.client), csr

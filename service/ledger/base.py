@@ -97,6 +97,7 @@ class NewOrder:
     requested_by: str = ""  # caller identity, for the audit trail
     options: Mapping[str, str] = field(default_factory=dict)  # required format etc., opaque to the ledger
     server_key: ServerKey | None = field(default=None, repr=False)  # stored with the order, in one write
+    client: str = ""  # the `clients` entry that ordered it ("" without a clients section): its owner
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class OrderRecord:
     # +1 with every recorded state change (it is the length of the order's history): what a
     # conditional update compares.
     version: int = 0
+    client: str = ""  # the `clients` entry that ordered it; "" for orders placed before clients existed
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ class AuditEntry:
     target: str  # order id, serial or DN
     outcome: str  # ok | refused | failed
     detail: str = ""
+    client: str = ""  # the `clients` entry of the actor ("" without a clients section, or unknown)
 
 
 class Ledger(Protocol):
@@ -272,6 +275,12 @@ class Ledger(Protocol):
     async def find_unfinished_by_fingerprint(self, ca_id: str, fingerprint: str) -> OrderRecord | None:
         """The unfinished order for the same CSR, CA and profile, the one :meth:`create_order`
         would return (so a duplicate is not paid twice)."""
+
+    async def count_orders(self, *, ca_id: str | None = None, client: str | None = None,
+                           unfinished: bool = False, since: dt.datetime | None = None) -> tuple[int, dt.datetime | None]:
+        """How many orders match (of the CA, of the client, unfinished only, created at or after
+        ``since``), and the creation time of the oldest of them: what quotas are counted from, so
+        a restart does not reset them."""
 
     async def unfinished_orders(self) -> list[OrderRecord]:
         """Orders not ISSUED/FAILED/ABANDONED, oldest first: what a starting gateway resumes.

@@ -26,7 +26,8 @@ from aiohttp import web
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from service.api.identity import caller_of
+from service.api.identity import identity_of
+from service.policy import PeerIdentity
 from service.api.pipeline import CallContext, ServicePipeline
 from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
@@ -78,10 +79,10 @@ def _split_target(request: web.Request) -> tuple[str, str]:
     return path.partition("#")[0], query.partition("#")[0]
 
 
-def _caller(request: web.Request) -> str:
-    """The verified client certificate's subject, when the listener asked for one."""
+def _identity(request: web.Request) -> PeerIdentity:
+    """The verified client certificate's identity, when the listener asked for one."""
     ssl_object = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
-    return caller_of(ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None)
+    return identity_of(ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None)
 
 
 def _peer(request: web.Request) -> str:
@@ -173,8 +174,10 @@ class _Dispatcher:
         except Refusal as refusal:
             return self._error(refusal.status(), refusal.http_status, refusal.headers)
         endpoint = self.endpoints[binding]
+        identity = _identity(request)
         call = CallContext(method=binding.spec.full_name, transport="rest", peer=_peer(request),
-                           caller=_caller(request), metadata=_metadata(request), request_id=request[REQUEST_ID_KEY])
+                           caller=identity.text, identity=identity, metadata=_metadata(request),
+                           request_id=request[REQUEST_ID_KEY])
         if binding.spec.server_streaming:
             return await self._stream(request, endpoint, message, call)
         return await self._unary(endpoint, message, call)

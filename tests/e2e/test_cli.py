@@ -82,6 +82,20 @@ def test_ok_csr_writes_a_private_key_and_a_signed_request(tmp_path: Path) -> Non
     assert sans.get_values_for_type(x509.DNSName) == ["csr.example.com", "alt.example.com"]
 
 
+def test_ok_enroll_check_is_a_dry_run(embedded: GatewayProcess, tmp_path: Path) -> None:
+    key, csr = tmp_path / "key.pem", tmp_path / "req.pem"
+    assert run_cagw("csr", "--cn", "dry.example.com", "--key-out", str(key), "--csr-out", str(csr)).returncode == 0
+    checked = _client(embedded, "enroll", "--check", "--ca", EMBEDDED_CA, "--profile", EMBEDDED_PROFILE,
+                      "--csr", str(csr))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[:2] == ["ALLOWED by open: enroll of cn=dry.example.com",
+                                               "  name dNSName:dry.example.com (csr CN)"]
+    refused = _client(embedded, "enroll", "--check", "--ca", EMBEDDED_CA, "--profile", "no-such-profile",
+                      "--csr", str(csr))
+    assert refused.returncode == 1
+    assert "INVALID_ARGUMENT INVALID_REQUEST: profileId:" in refused.stdout
+
+
 _STATE_LINE = re.compile(r"^(RECEIVED|SUBMITTED|WAITING|PENDING|ISSUED|TIMED_OUT|FAILED)[\s:]")
 
 
@@ -253,6 +267,11 @@ CA_PATH = "managed-cas[0] (id sim).properties"
                  f"{CA_PATH}.login-password: environment variable CAGW_E2E_NEVER_SET is not set",
                  id="fail-unset-environment-variable"),
     pytest.param(_trust_store(TRUST_SECRET), "CA sim: trust store", id="fail-wrong-trust-store-password"),
+    pytest.param(_break("rest/listen", "0.0.0.0:8444"), "rest.listen: 0.0.0.0 is not a loopback address",
+                 id="fail-open-listener-without-clients"),
+    pytest.param(_break("managed-cas/0/properties/url", "http://cert-manager.example.com/api"),
+                 f"{CA_PATH}.url: 'http://cert-manager.example.com/api' is plain HTTP to a host that is not loopback",
+                 id="fail-plain-http-to-a-remote-ca"),
 ])
 def test_fail_check_config_exits_2_naming_the_key_never_the_secret(tmp_path: Path, change: Any,
                                                                   expected: str) -> None:

@@ -38,6 +38,7 @@ class Stack:
     rest_base: str  # e.g. http://127.0.0.1:PORT/cagw
     channel: grpc.aio.Channel
     client_ssl: ssl.SSLContext | None = None  # for REST calls when the API listeners use mutual TLS
+    credentials: grpc.ChannelCredentials | None = None  # for more gRPC channels, with mutual TLS
 
     @property
     def issuing_ca_pem(self) -> bytes:
@@ -110,10 +111,14 @@ def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, b
 
 @contextlib.asynccontextmanager
 async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, client_name: str | None = None,
-                        observability: Observability | None = None, **options: Any) -> AsyncIterator[Stack]:
+                        observability: Observability | None = None, clients: list[dict[str, Any]] | None = None,
+                        **options: Any) -> AsyncIterator[Stack]:
     """``client_name``: the API listeners demand client certificates, and the stack's channel
-    and ``client_ssl`` present one issued to that name. ``observability``: the gateway's (e.g.
-    with an in-memory span exporter) instead of the one its configuration makes."""
+    and ``client_ssl`` present one issued to that name; ``clients`` is the configuration's section
+    then (by default one admin client, ``tests``, matching that certificate's fingerprint; an entry
+    without ``match`` is given that fingerprint).
+    ``observability``: the gateway's (e.g. with an in-memory span exporter) instead of the one its
+    configuration makes."""
     trust, cert, key = tls_files(tmp)
     base = simulator or SimulatorSettings(issue_after_polls=1)
     sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
@@ -125,11 +130,16 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         if client_name is not None:
             section, ca_pem, chain, client_key = api_tls_files(tmp, client_name)
             document["grpc"]["tls"] = document["rest"]["tls"] = section
+            mine = {"sha256": leaf_sha256(chain)}
+            document["clients"] = [{"match": mine, **entry} for entry in clients] if clients is not None else [
+                {"name": "tests", "match": mine, "admin": "true"}]
             credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=client_key,
                                                        certificate_chain=chain)
             client_ssl = ssl.create_default_context(cadata=ca_pem.decode())
             (tmp / "client.pem").write_bytes(chain + client_key)
             client_ssl.load_cert_chain(tmp / "client.pem")
+        if client_name is None and clients is not None:  # callers without certificates meet a clients section
+            document["clients"] = clients
         config = parse_config(document, base_dir=tmp)
         gateway = Gateway(config, observability=observability)
         await gateway.start()
@@ -141,11 +151,19 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         async with channel:
             yield Stack(simulator=sim, gateway=gateway, config=config, grpc_target=target,
                         rest_base=f"{scheme}://127.0.0.1:{gateway.rest.port}/cagw", channel=channel,
-                        client_ssl=client_ssl)
+                        client_ssl=client_ssl, credentials=credentials)
     finally:
         if gateway is not None:
             await gateway.stop()
         await sim.stop()
+
+
+def leaf_sha256(chain_pem: bytes) -> str:
+    """The SHA-256 fingerprint of the first certificate of a PEM chain (what ``match.sha256`` takes)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return x509.load_pem_x509_certificate(chain_pem).fingerprint(hashes.SHA256()).hex()
 
 
 def make_csr(common_name: str, *, sans: tuple[str, ...] = (), key_type: str = "ec",

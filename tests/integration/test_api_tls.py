@@ -34,10 +34,12 @@ async def test_ok_callers_with_a_certificate_are_served_and_audited_by_subject(t
                 assert (await response.json())["certificate"]["status"] == "revoked"
         assert stack.gateway.ledger is not None
         audit = await stack.gateway.ledger.audit_entries(ca_id=CA_ID)
-        assert [entry.action for entry in audit] == ["revoke"]
+        # Every decision is audited now: the enrollment's too (newest first).
+        assert [entry.action for entry in audit] == ["revoke", "enroll"]
         assert audit[0].actor.startswith(f"CN={CLIENT},")  # RFC 4514, most specific first
+        assert {entry.client for entry in audit} == {"tests"}
         order = await stack.gateway.ledger.get_order(enrollment.id)
-        assert order is not None and order.requested_by == audit[0].actor
+        assert order is not None and order.requested_by == audit[0].actor and order.client == "tests"
 
 
 async def test_fail_callers_without_a_certificate_are_refused_on_both_transports(tmp_path: Path) -> None:

@@ -151,6 +151,8 @@ ROUTE_TABLE: list[tuple[str, str, str, Any, int, str]] = [
     ("ok-enroll", "POST", f"{CA}/enrollments", {"profileId": PROFILE_ID, "csr": "{csr}"}, 200, "EnrollmentResponse"),
     ("ok-enroll-and-watch", "POST", f"{CA}/enrollments:watch", {"profileId": PROFILE_ID, "csr": "{csr}"}, 200,
      NDJSON),
+    ("ok-check-enrollment", "POST", f"{CA}/enrollments:check", {"profileId": PROFILE_ID, "csr": "{csr}"}, 200,
+     "EnrollmentCheckResponse"),
     ("ok-get-enrollment", "GET", f"{CA}/enrollments/{{enrollment}}", None, 200, "EnrollmentResponse"),
     ("ok-watch-enrollment", "GET", f"{CA}/enrollments/{{enrollment}}:watch", None, 200, NDJSON),
     ("ok-get-certificate", "GET", f"{CA}/certificates/{{serial}}", None, 200, "CertificateResponse"),

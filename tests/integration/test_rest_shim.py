@@ -678,7 +678,7 @@ async def test_openapi_document_validates(shim: Shim) -> None:
     assert document == shim.documented.app[OPENAPI_KEY]
     paths = document["paths"]
     enroll = paths["/cagw/v1/certificate-authorities/{caId}/enrollments"]["post"]
-    assert set(enroll["responses"]) == {"200", "202", "400", "401", "403", "404", "413", "415", "default"}
+    assert set(enroll["responses"]) == {"200", "202", "400", "401", "403", "404", "413", "415", "429", "default"}
     assert "caId" not in enroll["requestBody"]["content"]["application/json"]["schema"]["properties"]
     subject = paths["/cagw/v1/certificate-authorities/{caId}/subjects/{dn}"]["get"]
     assert [p["name"] for p in subject["parameters"]] == ["caId", "dn"]

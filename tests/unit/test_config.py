@@ -63,12 +63,13 @@ ALLOWED_PROPERTIES = (
     "ssl-truststore-type, url"
 )
 ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
-                   "max-concurrent-requests, pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, "
+                   "max-concurrent-requests, max-pending-orders, pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, "
                    "renewal, request-timeout, retry-attempts, retry-base-delay, server-side-key-retention, "
                    "server-side-keys, subject-revoke-limit, sync, validity-rounding")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
-ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
+ADMIN_CLIENT = {"name": "admins", "match": {"subject": "CN=admin"}, "admin": "true"}
+ALLOWED_REST = "context-path, enrollment-status, insecure, listen, max-body-size, tls"
 
 
 # ---------------------------------------------------------------- fixtures and builders
@@ -271,7 +272,7 @@ FAILURES: dict[str, Fail] = {
     "fail-unknown-tls-key": fail(
         top({"grpc": {"tls": {"cert": lambda c: str(c.tls_cert), "key": lambda c: str(c.tls_key), "ca": "x"}}}),
         f"grpc.tls.ca: unknown key (allowed: {ALLOWED_TLS})"),
-    "fail-unknown-grpc-key": fail(top({"grpc": {"port": "50051"}}), "grpc.port: unknown key (allowed: listen, tls)"),
+    "fail-unknown-grpc-key": fail(top({"grpc": {"port": "50051"}}), "grpc.port: unknown key (allowed: insecure, listen, tls)"),
     "fail-unknown-rest-key": fail(top({"rest": {"base-path": "/x"}}),
                                   f"rest.base-path: unknown key (allowed: {ALLOWED_REST})"),
     "fail-unknown-ops-key": fail(top({"ops": {"tls": {}}}), "ops.tls: unknown key (allowed: listen)"),
@@ -367,7 +368,7 @@ FAILURES: dict[str, Fail] = {
                                   "rest.tls.cert: file {tmp}/missing.pem does not exist"),
     "fail-tls-client-ca-is-a-directory": fail(
         top({"grpc": {"tls": {"cert": lambda c: str(c.tls_cert), "key": lambda c: str(c.tls_key),
-                              "client-ca": _dir("cas")}}}),
+                              "client-ca": _dir("cas")}}, "clients": [ADMIN_CLIENT]}),
         "grpc.tls.client-ca: file {tmp}/cas is not a readable file"),
     # --- authentication modes: exactly one
     "fail-no-auth-mode": fail(props(drop=("login-password",)), f"{P}: {AUTH_MODES}none"),
@@ -418,12 +419,13 @@ FAILURES: dict[str, Fail] = {
                                       f"{P}.login-password: cannot read the secret file {{tmp}}/secret.txt: "
                                       "not a UTF-8 text file"),
     # --- refused and conflicting sections
-    "fail-clients-section": fail(top({"clients": [{"name": "app", "allow": ["enroll"]}]}),
-                                 "clients: caller authorization (clients) is not available in this release; remove the "
-                                 "section rather than believe it is enforced"),
+    "fail-clients-section": fail(top({"clients": [{"name": "app", "match": {"subject": "CN=app"}, "admin": "true",
+                                                        "allow": ["enroll"]}]}),
+                                 "clients[0] (name app).allow: unknown key (allowed: admin, grants, limits, match, "
+                                 "name)"),
     "fail-clients-section-empty-list": fail(top({"clients": []}),
-                                            "clients: caller authorization (clients) is not available in this release; "
-                                            "remove the section rather than believe it is enforced"),
+                                            "clients: is empty: list at least one client, or leave the section out "
+                                            "(loopback only)"),
     "fail-both-trust-store-type-spellings": fail(props({"ssl-trust-store-type": "JKS"}),
                                                  f"{P}.ssl-trust-store-type: give ssl-truststore-type or "
                                                  "ssl-trust-store-type, not both"),
@@ -599,6 +601,8 @@ def test_relative_paths_resolve_against_the_config_folder(ctx: Ctx, monkeypatch:
     path = write(folder / "cagw.yaml", """
         grpc:
           tls: {cert: tls/cert.pem, key: tls/key.pem, client-ca: ../cagw/tls/cert.pem}
+        clients:
+          - {name: admins, match: {subject: "CN=admin"}, admin: true}
         ledger:
           path: data/ledger.db
         managed-cas:
@@ -896,7 +900,7 @@ def test_ok_listeners_and_rest(ctx: Ctx) -> None:
     top({
         "grpc": {"listen": "[::1]:6000", "tls": {"cert": str(ctx.tls_cert), "key": str(ctx.tls_key)}},
         "rest": {"listen": "0.0.0.0:0", "context-path": "api/cagw/", "enrollment-status": "standard",
-                 "max-body-size": "512KiB"},
+                 "max-body-size": "512KiB", "insecure": "true"},
         "ops": {"listen": "localhost:9100"},
         "ledger": {"path": "/var/lib/cagw/ledger.db"},
         "shutdown-grace": "1.5s",

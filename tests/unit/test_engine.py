@@ -26,7 +26,7 @@ from service.enrollment.engine import (
     Phase,
     WaitBudget,
 )
-from service.errors import CARejected, InvalidRequest, NotFound, Unimplemented
+from service.errors import CallerDenied, CARejected, InvalidRequest, NotFound, QuotaExceeded, Unimplemented
 from service.ledger import Ledger, open_ledger
 from tests.integration.stack import make_csr
 from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry
@@ -376,3 +376,50 @@ async def test_ok_reissue_waits_while_the_ca_still_hands_out_the_replaced_certif
     assert event.certificate.serial_number != serial
     history = await world.ledger.order_history(event.order_id)
     assert any("still shows the certificate being reissued" in detail for _, _, detail in history)
+
+
+# ------------------------------------------------------------------ the caller policy in the check step
+
+
+def _caller(tmp_path: Path, name: str = "team", *, limits: dict[str, str] | None = None) -> Any:
+    from service.config import parse_config
+    from service.policy import CallerPolicy, PeerIdentity
+
+    document = {
+        "managed-cas": [{"id": CA_ID, "connector": "sectigo", "properties": {
+            "url": "http://127.0.0.1:1/api", "customer-uri": "c", "org-id": "1", "login": "l",
+            "login-password": "p"}}],
+        "clients": [{"name": name, "match": {"subject": f"CN={name}"}, "limits": limits or {},
+                     "grants": [{"cas": [CA_ID], "operations": ["enroll"], "names": ["*.example.com"]}]}],
+    }
+    policy = CallerPolicy(parse_config(document, base_dir=tmp_path, environ={}).clients)
+    return policy.resolve(PeerIdentity(subject=f"CN={name}", normalized_subject=f"cn={name}"))
+
+
+async def test_fail_refused_names_write_nothing_but_the_audit_entry(world: World, tmp_path: Path) -> None:
+    caller = _caller(tmp_path)
+    with pytest.raises(CallerDenied) as caught:
+        await world.engine.enroll(_input("www.example.org"), caller=caller)
+    assert caught.value.reason == "NAMES_NOT_GRANTED" and "www.example.org" in caught.value.message
+    assert await world.ledger.unfinished_orders() == [] and "enroll" not in world.connector.names()
+    audit = await world.ledger.audit_entries()
+    assert [(a.client, a.action, a.outcome) for a in audit] == [("team", "enroll", "refused")]
+
+
+async def test_ok_orders_are_the_clients_and_keys_are_scoped(world: World, tmp_path: Path) -> None:
+    caller = _caller(tmp_path)
+    checked = await world.engine.check(_input(request_id="k-1"), caller=caller)
+    assert checked.allowed and checked.grant == "team.grants[0]"
+    order = checked.accepted()
+    assert (order.client, order.request_id) == ("team", "team/k-1")
+
+
+async def test_fail_quota_before_the_order_is_written(world: World, tmp_path: Path) -> None:
+    caller = _caller(tmp_path, limits={"max-pending": "1"})
+    first = _input("a.example.com", request_id="a")
+    await world.engine.enroll(first, caller=caller, deadline=world.monotonic() + 0.6)
+    with pytest.raises(QuotaExceeded) as caught:
+        await world.engine.enroll(_input("b.example.com"), caller=caller)
+    assert caught.value.retry_after > 0 and len(world.connector.orders) == 1
+    retried = await world.engine.check(first, caller=caller)  # a retry of the first counts against nothing
+    assert retried.allowed

@@ -37,6 +37,11 @@ class Servicer:
         for _ in range(3):
             yield pb.EnrollAndWatchResponse()
 
+    async def CheckEnrollment(self, request: pb.CheckEnrollmentRequest,
+                              call: CallContext) -> pb.CheckEnrollmentResponse:
+        self.called.append("CheckEnrollment")
+        return pb.CheckEnrollmentResponse(allowed=True)
+
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, call: CallContext) -> pb.GetEnrollmentResponse:
         self.called.append("GetEnrollment")
         raise NotFound("no such enrollment")

@@ -49,7 +49,7 @@ def test_every_route_is_documented() -> None:
         ("get", ca), ("get", f"{ca}/{{caId}}"), ("get", f"{ca}/{{caId}}/status"),
         ("get", f"{ca}/{{caId}}/properties"), ("get", f"{ca}/{{caId}}/profiles"),
         ("get", f"{ca}/{{caId}}/profiles/{{profileId}}"), ("post", f"{ca}/{{caId}}/enrollments"),
-        ("post", f"{ca}/{{caId}}/enrollments:watch"), ("get", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}"),
+        ("post", f"{ca}/{{caId}}/enrollments:watch"), ("post", f"{ca}/{{caId}}/enrollments:check"), ("get", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}"),
         ("post", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}"),
         ("get", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}:watch"),
         ("get", f"{ca}/{{caId}}/certificates/{{serialNumber}}"),
@@ -99,7 +99,8 @@ def test_well_known_and_discriminator_schemas() -> None:
 
 def test_enrollment_statuses_are_documented() -> None:
     enroll = DOCUMENT["paths"]["/cagw/v1/certificate-authorities/{caId}/enrollments"]["post"]
-    assert set(enroll["responses"]) == {"200", "202", "400", "401", "403", "404", "413", "415", "default"}
+    assert set(enroll["responses"]) == {"200", "202", "400", "401", "403", "404", "413", "415", "429", "default"}
+    assert "Retry-After" in enroll["responses"]["429"]["headers"]
     plain = DOCUMENT["paths"]["/cagw/v1/certificate-authorities/{caId}/status"]["get"]["responses"]
     assert {"400", "401", "403", "404", "408", "409", "429", "500", "501", "503", "504"} <= set(plain)
     assert "Retry-After" in plain["503"]["headers"] and "Retry-After" in plain["429"]["headers"]

@@ -43,7 +43,7 @@ def test_enroll_rule_is_read_from_the_descriptor() -> None:
     assert rule.accepted_field == ("enrollment", "status")
     assert rule.accepted_values == {"PENDING"}
     assert (rule.accepted_http_status, rule.failure_http_status) == (202, 404)
-    assert rule.kept_codes == {code_pb2.UNAUTHENTICATED, code_pb2.PERMISSION_DENIED}
+    assert rule.kept_codes == {code_pb2.UNAUTHENTICATED, code_pb2.PERMISSION_DENIED, code_pb2.RESOURCE_EXHAUSTED}
 
 
 def test_methods_without_rule() -> None:

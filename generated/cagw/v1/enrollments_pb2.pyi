@@ -217,6 +217,83 @@ class EnrollAndWatchRequest(_message.Message):
     property_values: _struct_pb2.Struct
     def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., property_values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
+class CheckEnrollmentRequest(_message.Message):
+    __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CA_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    CSR_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ALT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONAL_CERTIFICATE_REQUEST_DETAILS_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    RENEWAL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SUBJECT_DN_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CA_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    ca_id: str
+    profile_id: str
+    required_format: RequiredFormat
+    csr: str
+    subject_variables: _containers.RepeatedCompositeFieldContainer[SubjectVariable]
+    subject_alt_names: _containers.RepeatedCompositeFieldContainer[SubjectAltName]
+    optional_certificate_request_details: OptionalCertificateRequestDetails
+    properties: _containers.ScalarMap[str, str]
+    renewal: bool
+    previous_subject_dn: str
+    include_ca: bool
+    request_id: str
+    max_wait: _duration_pb2.Duration
+    def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class EnrollmentRefusal(_message.Message):
+    __slots__ = ("code", "reason", "message", "field_violations")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    reason: str
+    message: str
+    field_violations: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., field_violations: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CertificateName(_message.Message):
+    __slots__ = ("type", "value", "source")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    value: str
+    source: str
+    def __init__(self, type: _Optional[str] = ..., value: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class CheckEnrollmentResponse(_message.Message):
+    __slots__ = ("allowed", "client", "grant", "refusals", "names", "operation", "subject_name")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    REFUSALS_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    client: str
+    grant: str
+    refusals: _containers.RepeatedCompositeFieldContainer[EnrollmentRefusal]
+    names: _containers.RepeatedCompositeFieldContainer[CertificateName]
+    operation: str
+    subject_name: str
+    def __init__(self, allowed: _Optional[bool] = ..., client: _Optional[str] = ..., grant: _Optional[str] = ..., refusals: _Optional[_Iterable[_Union[EnrollmentRefusal, _Mapping]]] = ..., names: _Optional[_Iterable[_Union[CertificateName, _Mapping]]] = ..., operation: _Optional[str] = ..., subject_name: _Optional[str] = ...) -> None: ...
+
 class EnrollmentEvent(_message.Message):
     __slots__ = ("enrollment_id", "state", "time", "sectigo_order_id", "attempt", "max_attempts", "delay", "next_attempt_time", "detail", "enrollment", "error")
     ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]

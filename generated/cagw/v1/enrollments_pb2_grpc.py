@@ -45,6 +45,11 @@ class EnrollmentServiceStub:
                 request_serializer=cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchRequest.SerializeToString,
                 response_deserializer=cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchResponse.FromString,
                 _registered_method=True)
+        self.CheckEnrollment = channel.unary_unary(
+                '/cagw.v1.EnrollmentService/CheckEnrollment',
+                request_serializer=cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentRequest.SerializeToString,
+                response_deserializer=cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentResponse.FromString,
+                _registered_method=True)
         self.GetEnrollment = channel.unary_unary(
                 '/cagw.v1.EnrollmentService/GetEnrollment',
                 request_serializer=cagw_dot_v1_dot_enrollments__pb2.GetEnrollmentRequest.SerializeToString,
@@ -72,6 +77,15 @@ class EnrollmentServiceServicer:
     def EnrollAndWatch(self, request, context):
         """Enrollment that streams every state change until the order is issued, timed out or failed
         (like Enroll: after TIMED_OUT, WatchEnrollment follows the background collection).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckEnrollment(self, request, context):
+        """Dry run of an enrollment: every check Enroll makes (request, CSR, names, profile, key, term,
+        the caller's grants, ownership of a renewed certificate, quotas), answered as allowed or
+        refused with every reason and the grant that matched. No order is written or placed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +119,11 @@ def add_EnrollmentServiceServicer_to_server(servicer, server):
                     servicer.EnrollAndWatch,
                     request_deserializer=cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchRequest.FromString,
                     response_serializer=cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchResponse.SerializeToString,
+            ),
+            'CheckEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckEnrollment,
+                    request_deserializer=cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentRequest.FromString,
+                    response_serializer=cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentResponse.SerializeToString,
             ),
             'GetEnrollment': grpc.unary_unary_rpc_method_handler(
                     servicer.GetEnrollment,
@@ -172,6 +191,33 @@ class EnrollmentService:
             '/cagw.v1.EnrollmentService/EnrollAndWatch',
             cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchRequest.SerializeToString,
             cagw_dot_v1_dot_enrollments__pb2.EnrollAndWatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cagw.v1.EnrollmentService/CheckEnrollment',
+            cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentRequest.SerializeToString,
+            cagw_dot_v1_dot_enrollments__pb2.CheckEnrollmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

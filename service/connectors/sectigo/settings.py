@@ -11,6 +11,7 @@ plus the collect schedule (``enroll-*`` keys) the core runs.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,6 +113,9 @@ def parse_properties(r: Reader, props: Mapping[str, Any]) -> ParsedProperties | 
     _check_header_values(r, props)
     if url.strip() and not _is_http_url(url):
         r.problem(f"{url!r} is not an http(s) URL", "url")
+    elif _plain_http_off_loopback(url):
+        r.problem(f"{url!r} is plain HTTP to a host that is not loopback: the Sectigo credentials and "
+                  "every certificate would cross the network unprotected; use https://", "url")
     customer_uri = r.text(props, "customer-uri", required=True) or ""
     org_id = r.convert(props, "org-id", lambda t: parse_int(t, low=1), 0)
     if props.get("org-id") is None:  # absent or empty: convert() kept the default silently
@@ -231,6 +235,20 @@ def _proxy(r: Reader, props: Mapping[str, Any]) -> ProxySettings | None:
     if (user is None) != (password is None):
         r.problem("proxy-username and proxy-password go together", "proxy-username" if user is None else "proxy-password")
     return ProxySettings(host=host, port=port, username=user, password=password) if host and port else None
+
+
+def _plain_http_off_loopback(text: str) -> bool:
+    """An ``http://`` URL whose host is not 127.0.0.0/8, ::1 or localhost (a local test double)."""
+    parts = urlsplit(text)
+    if parts.scheme.lower() != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def _is_http_url(text: str) -> bool:

@@ -206,6 +206,17 @@ class PostgresLedger:
         rows = await self._read(f"SELECT * FROM orders WHERE {_TWIN_WHERE} {_TWIN_ORDER} LIMIT 1", ca_id, fingerprint)
         return order_from_row(rows[0]) if rows else None
 
+    async def count_orders(self, *, ca_id: str | None = None, client: str | None = None,
+                           unfinished: bool = False, since: dt.datetime | None = None) -> tuple[int, dt.datetime | None]:
+        where = ["($1::text IS NULL OR ca_id = $1)", "($2::text IS NULL OR client = $2)",
+                 "($3::text IS NULL OR created_at >= $3)"]
+        if unfinished:
+            where.append(UNFINISHED_SQL)
+        rows = await self._read(f"SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders "
+                                f"WHERE {' AND '.join(where)}", ca_id, client, ts_or_none(since))
+        oldest = rows[0]["oldest"]
+        return int(rows[0]["n"]), (from_ts(oldest) if oldest is not None else None)
+
     async def unfinished_orders(self) -> list[OrderRecord]:
         rows = await self._read(f"SELECT * FROM orders WHERE {UNFINISHED_SQL} ORDER BY created_at, seq")
         return [order_from_row(row) for row in rows]
@@ -458,9 +469,9 @@ class PostgresLedger:
 
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self._transaction() as conn:
-            await conn.execute("INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail) "
-                               "VALUES ($1, $2, $3, $4, $5, $6, $7)", ts(entry.time), entry.ca_id, entry.actor,
-                               entry.action, entry.target, entry.outcome, entry.detail)
+            await conn.execute("INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail, client) "
+                               "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", ts(entry.time), entry.ca_id, entry.actor,
+                               entry.action, entry.target, entry.outcome, entry.detail, entry.client)
 
     async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
                             target: str | None = None) -> list[AuditEntry]:
@@ -469,7 +480,7 @@ class PostgresLedger:
                                 "ORDER BY time DESC, id DESC LIMIT $2", ca_id, max(limit, 0), target)
         return [AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
                            action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
-                           detail=str(row["detail"])) for row in rows]
+                           detail=str(row["detail"]), client=str(row["client"] or "")) for row in rows]
 
     async def check_writable(self) -> None:
         """A write transaction that is rolled back; a read-only server (a standby, or

@@ -262,6 +262,16 @@ class SQLiteLedger:
         rows = await self._read(f"SELECT * FROM orders WHERE {TWIN_WHERE} {TWIN_ORDER} LIMIT 1", (ca_id, fingerprint))
         return order_from_row(rows[0]) if rows else None
 
+    async def count_orders(self, *, ca_id: str | None = None, client: str | None = None,
+                           unfinished: bool = False, since: dt.datetime | None = None) -> tuple[int, dt.datetime | None]:
+        where = ["(? IS NULL OR ca_id = ?)", "(? IS NULL OR client = ?)", "(? IS NULL OR created_at >= ?)"]
+        if unfinished:
+            where.append(UNFINISHED_SQL)
+        rows = await self._read(f"SELECT COUNT(*), MIN(created_at) FROM orders WHERE {' AND '.join(where)}",
+                                (ca_id, ca_id, client, client, ts_or_none(since), ts_or_none(since)))
+        count, oldest = int(rows[0][0]), rows[0][1]
+        return count, (from_ts(oldest) if oldest is not None else None)
+
     async def unfinished_orders(self) -> list[OrderRecord]:
         """Every unfinished order, oldest first: one gateway works on a SQLite file, so it resumes
         them all (a shared ledger would hand out leases instead)."""
@@ -545,10 +555,10 @@ class SQLiteLedger:
 
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self._transaction() as w:
-            await execute(w, "INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            await execute(w, "INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail, client) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target,
-                            entry.outcome, entry.detail))
+                            entry.outcome, entry.detail, entry.client))
 
     async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
                             target: str | None = None) -> list[AuditEntry]:
@@ -560,7 +570,7 @@ class SQLiteLedger:
         return [
             AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
                        action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
-                       detail=str(row["detail"]))
+                       detail=str(row["detail"]), client=str(row["client"] or ""))
             for row in rows
         ]
 

@@ -225,7 +225,16 @@ _V6: Sequence[str] = (
     """,
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# 7: who ordered what, by client (the ``clients`` section): ownership and quotas. Old rows get ""
+# (ordered before clients existed: only an admin client acts on them).
+_V7: Sequence[str] = (
+    "ALTER TABLE orders ADD COLUMN client TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE audit ADD COLUMN client TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX orders_client_created ON orders (client, created_at)",
+    f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -39,7 +39,7 @@ __all__ = [
 NEW_ORDER_COLUMNS = (
     "id", "ca_id", "kind", "profile_id", "ca_profile_id", "term_days", "csr_pem", "fingerprint",
     "requested_dn", "common_name", "subject_alt_names", "marker", "request_id", "renewal_of_serial",
-    "requested_by", "options", "state", "created_at", "updated_at", "version",
+    "requested_by", "options", "state", "created_at", "updated_at", "version", "client",
 )
 
 CERT_COLUMNS = (
@@ -57,6 +57,7 @@ def new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
         sans_json(order.subject_alt_names), order.marker, order.request_id, order.renewal_of_serial,
         order.requested_by, json.dumps(dict(order.options), sort_keys=True), OrderState.RECEIVED.value,
         now, now, 1,  # version 1: the history's first entry
+        order.client,
     )
 
 
@@ -89,6 +90,7 @@ def order_from_row(row: sqlite3.Row) -> OrderRecord:
         error_reason=str(row["error_reason"]),
         serial_number=row["serial_number"],
         version=int(row["version"]),
+        client=str(row["client"] or ""),
     )
 
 
