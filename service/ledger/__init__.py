@@ -34,6 +34,7 @@ from service.ledger.base import (
     OrderState,
     RevocationClaim,
     SubjectEntry,
+    SubjectPosition,
 )
 from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
 from service.ledger.registry import (
@@ -70,6 +71,7 @@ __all__ = [
     "RevocationClaim",
     "SQLiteLedger",
     "SubjectEntry",
+    "SubjectPosition",
     "backup_ledger",
     "open_ledger",
     "parse_target",

@@ -39,6 +39,7 @@ __all__ = [
     "OrderState",
     "RevocationClaim",
     "SubjectEntry",
+    "SubjectPosition",
 ]
 
 
@@ -141,6 +142,16 @@ class SubjectEntry:
     order_state: OrderState | None
     certificate: CertificateRecord | None
     created_at: dt.datetime
+    position: SubjectPosition | None = None  # where a page after this entry starts
+
+
+@dataclass(frozen=True)
+class SubjectPosition:
+    """A place in a subject's newest-first listing: the entry's time as the ledger keeps it and its
+    filing id (ties broken by id), so pages stay stable while new orders arrive at the front."""
+
+    time: str
+    filing_id: int
 
 
 @dataclass(frozen=True)
@@ -275,8 +286,10 @@ class Ledger(Protocol):
         """Mark revoked and append a ``revoked`` event, once: no second event when already revoked
         (the first reason and time stand), whoever calls. Ends any revocation claim on the serial."""
 
-    async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
-        """Orders and certificates filed under the DN (requested or issued), newest first."""
+    async def subject_entries(self, ca_id: str, normalized_dn: str, *, before: SubjectPosition | None = None,
+                              limit: int | None = None) -> list[SubjectEntry]:
+        """Orders and certificates filed under the DN (requested or issued), newest first; with
+        ``before``, only those after that position, and at most ``limit`` of them."""
 
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
