@@ -13,7 +13,7 @@ from service.authorities import ManagedCA
 from service.certificates.events import EventsFeed, EventsPage
 from service.certificates.lookup import STATUS_CHECK_INTERVAL, CertificateLookup
 from service.certificates.revocation import ActionInput, Revocations, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome
-from service.certificates.subjects import SubjectIndex, SubjectItem
+from service.certificates.subjects import SubjectIndex, SubjectItem, SubjectPage
 from service.clock import Clock, utcnow
 from service.ledger.base import CertificateRecord, Ledger
 
@@ -43,6 +43,9 @@ class CertificateManager:
 
     async def subject(self, ca: ManagedCA, dn_text: str, *, field: str = "dn") -> tuple[str, list[SubjectItem]]:
         return await self.subjects.subject(ca, dn_text, field=field)
+
+    async def subject_page(self, ca: ManagedCA, dn_text: str, *, page_size: int, page_index: str) -> SubjectPage:
+        return await self.subjects.page(ca, dn_text, page_size=page_size, page_index=page_index)
 
     async def revoke_subject(self, ca: ManagedCA, dn_text: str, action: ActionInput, *,
                              actor: str) -> tuple[RevokeOrder, SubjectRevokeOutcome]:

@@ -112,20 +112,27 @@ _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
 # json_format's own words for well-known types, replaced by what a caller can act on.
 _WKT_PROBLEMS = (
     ("Couldn't parse duration", "expected a duration in seconds like \"2.5s\" (at most 315576000000s)"),
+    ("Duration must end with", "expected a duration in seconds like \"2.5s\" (at most 315576000000s)"),
     ("Failed to parse timestamp", "expected an RFC 3339 date-time like \"2024-03-05T22:43:23Z\" in years 0001-9999"),
     ("Couldn't parse Timestamp", "expected an RFC 3339 date-time like \"2024-03-05T22:43:23Z\" in years 0001-9999"),
 )
 
 
+def _well_known_problem(text: str) -> Refusal | None:
+    for marker, plain in _WKT_PROBLEMS:
+        if marker in text:
+            at = re.search(r" at \w+\.(\S+)$", text)
+            target = ".".join(_FAILED_FIELD.findall(text)) or (at.group(1) if at else "")
+            return Refusal.invalid(f"{target}: {plain}" if target else plain, field=target)
+    return None
+
+
 def _parse_error(exc: json_format.ParseError) -> Refusal:
     """A 400 naming the field json_format stumbled on (``requiredFormat.format``)."""
     text = str(exc).split("\n", 1)[0].rstrip(".")
-    for marker, plain in _WKT_PROBLEMS:
-        if marker in text:
-            path = _FAILED_FIELD.findall(text)
-            at = re.search(r" at \w+\.(\S+)$", text)
-            target = ".".join(path) or (at.group(1) if at else "")
-            return Refusal.invalid(f"{target}: {plain}" if target else plain, field=target)
+    well_known = _well_known_problem(text)
+    if well_known is not None:
+        return well_known
     path: list[str] = _FAILED_FIELD.findall(text)
     unknown = _NO_FIELD.search(text)
     if unknown:

@@ -134,6 +134,7 @@ async def test_ok_a_subject_dn_equal_after_normalising_answers_and_files_the_cer
                  id="fail-validity-calendar-edge"),
     pytest.param({"maxWait": "315576000000s"}, "maxWait", "between 0s and 3600s", id="fail-huge-max-wait"),
     pytest.param({"maxWait": "-1s"}, "maxWait", "between 0s and 3600s", id="fail-negative-max-wait"),
+    pytest.param({"maxWait": "5 minutes"}, "maxWait", 'expected a duration in seconds like "2.5s"', id="fail-max-wait-words"),
     pytest.param({"maxWait": "99999999999999999999s"}, "maxWait", 'expected a duration in seconds like "2.5s"',
                  id="fail-max-wait-beyond-a-duration"),
 ])
@@ -179,3 +180,23 @@ async def test_fail_weak_keys_on_a_profile_without_key_types(tmp_path: Path) -> 
             assert f"{words} is not allowed: profile {PROFILE_ID} lists no key types, so the gateway allows " \
                    "RSA 2048-8192 bits and EC P-256, P-384" in message
         assert gateway.enroll_calls() == 0 and len(stack.simulator.state) == 0
+
+
+async def test_ok_subject_listing_pages_over_rest(gateway: Gateway) -> None:
+    serials = []
+    for _ in range(3):
+        status, body = await gateway.post({"profileId": PROFILE_ID, "csr": make_csr("paged.example.com")})
+        assert status == 200, body
+        serials.append(body["enrollment"]["serialNumber"])
+    path = f"/v1/certificate-authorities/{CA_ID}/subjects/CN%3Dpaged.example.com?preferredPageSize=2"
+    seen: list[str] = []
+    url = gateway.stack.rest_base + path
+    while True:
+        async with gateway.session.get(url) as response:
+            assert response.status == 200
+            page = await response.json()
+        seen += [c["serialNumber"] for c in page["subject"]["certificates"]]
+        if not page["morePages"]:
+            break
+        url = gateway.stack.rest_base + path + "&nextPageIndex=" + page["nextPageIndex"]
+    assert seen == list(reversed(serials))
