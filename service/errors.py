@@ -69,12 +69,21 @@ class CagwError(Exception):
     reason: str = "CAGW_ERROR"
     domain: str = GATEWAY_ERROR_DOMAIN
 
-    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None,
+                 caller_message: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # What a caller is told when ``message`` holds what only the operator should read (a CA's
+        # host, a proxy, a TLS detail): the full message goes to the log with the request id.
+        self.caller_message = caller_message or message
         if reason is not None:
             self.reason = reason
         self.metadata: dict[str, str] = dict(metadata or {})
+
+    @property
+    def hides_details(self) -> bool:
+        """True when callers see less than the log (``caller_message`` differs from ``message``)."""
+        return self.caller_message != self.message
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, reason={self.reason!r})"

@@ -66,7 +66,7 @@ class CertificateAuthorityApi:
         except CagwError as exc:
             log.info("CA %s is DOWN: %s", ca.id, exc.message)
             return pb.GetCertificateAuthorityStatusResponse(
-                status="DOWN", message=common_pb2.Message(code=exc.reason, message=exc.message))
+                status="DOWN", message=common_pb2.Message(code=exc.reason, message=exc.caller_message))
         except TimeoutError:
             return pb.GetCertificateAuthorityStatusResponse(
                 status="DOWN", message=common_pb2.Message(code="CA_TIMEOUT",

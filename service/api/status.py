@@ -103,6 +103,11 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
         log.error("internal error: %s", exc.message, exc_info=exc)
     metadata = dict(exc.metadata)
     request_id = current_request_id()
+    message = exc.caller_message
+    if exc.hides_details:
+        # The operator reads the whole story in the log line, which carries the same request id.
+        log.warning("%s", exc.message)
+        message = f"{message} (request id {request_id or 'unknown'}; the gateway log has the details)"
     if request_id:
         metadata.setdefault("request_id", request_id)  # the caller can quote it; it is in every log line
     if isinstance(exc, InvalidRequest):
@@ -126,4 +131,4 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
         retry = duration_pb2.Duration()
         retry.FromNanoseconds(round(delay * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=retry)))
-    return status_pb2.Status(code=code, message=exc.message, details=details)
+    return status_pb2.Status(code=code, message=message, details=details)
