@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from service.api.identity import caller_of
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
-from service.config import ListenSettings
+from service.config import GrpcLimits, ListenSettings
 from service.errors import ConfigError
 from service.health import HealthState
 from service.observability.requestid import REQUEST_ID_HEADER, bound_request_id, request_id_of
@@ -32,6 +32,20 @@ from service.observability.requestid import REQUEST_ID_HEADER, bound_request_id,
 __all__ = ["GrpcServer"]
 
 log = logging.getLogger(__name__)
+
+
+def limit_options(limits: GrpcLimits) -> list[tuple[str, int]]:
+    """The channel arguments that bound one client: streams per connection, how often it may ping
+    (more often, twice, and the server sends GOAWAY), how long an idle connection stays open."""
+    min_ping_ms = round(limits.keepalive_min_interval * 1000)
+    return [
+        ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", min_ping_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", min_ping_ms),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.max_connection_idle_ms", round(limits.max_connection_idle * 1000)),
+    ]
 
 
 def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
@@ -104,7 +118,9 @@ class GrpcServer:
         self._pipeline = pipeline
         self._listen = listen
         # so_reuseport=0: a second gateway on the same port must fail loudly, not share it.
-        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *options])
+        limits = listen.grpc_limits
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *limit_options(limits), *options],
+                                       maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
         self.health = health.aio.HealthServicer()
         self._health_updates: set[asyncio.Task[None]] = set()
         self.port: int | None = None

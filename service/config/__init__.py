@@ -19,6 +19,7 @@ secrets may be written ``${ENV_VAR}`` or ``file:PATH``.
 
 from __future__ import annotations
 
+from service.config.limits import GrpcLimits, HttpLimits, StreamLimits
 from service.config.reader import parse_duration, parse_listen
 from service.config.sections import load_config, parse_config
 from service.config.settings import (
@@ -44,6 +45,8 @@ __all__ = [
     "CircuitBreakerSettings",
     "Config",
     "GatewaySettings",
+    "GrpcLimits",
+    "HttpLimits",
     "LedgerSettings",
     "ListenSettings",
     "LogSettings",
@@ -51,6 +54,7 @@ __all__ = [
     "RestSettings",
     "Secret",
     "StaticProfile",
+    "StreamLimits",
     "TLSListenSettings",
     "TracingSettings",
     "load_config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from service.config.limit_sections import parse_grpc_limits, parse_http_limits, parse_stream_limits
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -39,7 +41,8 @@ from service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing"}
+_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
+             "streams"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
@@ -230,12 +233,15 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
 
     with r.at("grpc"):
         grpc_section = r.mapping(top.get("grpc"))
-        r.reject_unknown(grpc_section, {"listen", "tls"})
-        grpc_listen = _listen(r, grpc_section, "127.0.0.1:50051")
+        r.reject_unknown(grpc_section, {"listen", "tls", "limits"})
+        grpc_listen = dataclasses.replace(_listen(r, grpc_section, "127.0.0.1:50051"),
+                                          grpc_limits=parse_grpc_limits(r, grpc_section))
     with r.at("rest"):
         rest_section = r.mapping(top.get("rest"))
-        r.reject_unknown(rest_section, {"listen", "tls", "context-path", "max-body-size", "enrollment-status"})
-        rest_listen = _listen(r, rest_section, "127.0.0.1:8444")
+        r.reject_unknown(rest_section, {"listen", "tls", "context-path", "max-body-size", "enrollment-status",
+                                        "limits"})
+        rest_listen = dataclasses.replace(_listen(r, rest_section, "127.0.0.1:8444"),
+                                          http_limits=parse_http_limits(r, rest_section))
         context_path = "/" + (r.text(rest_section, "context-path", default="/cagw") or "").strip("/")
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", context_path):
             r.problem(f"{context_path!r} is not a valid context path", "context-path")
@@ -248,8 +254,11 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
                             enrollment_status="standard" if enrollment_status == "standard" else "documented")
     with r.at("ops"):
         ops_section = r.mapping(top.get("ops"))
-        r.reject_unknown(ops_section, {"listen"})
-        ops = _listen(r, ops_section, "127.0.0.1:9464")
+        r.reject_unknown(ops_section, {"listen", "limits"})
+        ops = dataclasses.replace(_listen(r, ops_section, "127.0.0.1:9464"),
+                                  http_limits=parse_http_limits(r, ops_section, default_connections=100))
+    with r.at("streams"):
+        streams = parse_stream_limits(r, r.mapping(top.get("streams")))
     with r.at("ledger"):
         ledger = _ledger(r, r.mapping(top.get("ledger")))
     if top.get("clients") is not None:  # even an empty list: it would read as "nobody" yet allow everyone
@@ -264,7 +273,7 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing, streams=streams)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from service.config.limits import GrpcLimits, HttpLimits, StreamLimits
+
 if TYPE_CHECKING:  # for the annotation only: the ledger package imports the connector types, which name config
     from service.ledger.registry import LedgerTarget
 
@@ -49,6 +51,8 @@ class ListenSettings:
     host: str
     port: int
     tls: TLSListenSettings | None = None
+    http_limits: HttpLimits = HttpLimits()  # the REST and ops listeners'
+    grpc_limits: GrpcLimits = GrpcLimits()  # the gRPC listener's
 
     @property
     def address(self) -> str:
@@ -190,6 +194,7 @@ class Config:
     shutdown_grace: float = 10.0
     source: Path | None = None
     log: LogSettings = LogSettings()
+    streams: StreamLimits = StreamLimits()
     tracing: TracingSettings = TracingSettings()
 
     def ca(self, ca_id: str) -> CASettings | None:

@@ -12,6 +12,7 @@ field, never a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -44,7 +45,17 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _CHUNK = 64 * 1024
 
 
-async def read_body(request: web.Request, *, limit: int) -> bytes:
+async def read_body(request: web.Request, *, limit: int, timeout: float | None = None) -> bytes:
+    """:func:`_read_body`, refused with 408 when the whole body has not arrived within ``timeout``
+    seconds (a client trickling its body must not hold the connection and the handler)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit=limit)
+    except TimeoutError:
+        raise Refusal.too_slow(timeout or 0.0) from None
+
+
+async def _read_body(request: web.Request, *, limit: int) -> bytes:
     """The request body, refused with 413 above ``limit`` bytes and 415 when it is not JSON.
 
     Content-Length is checked before reading and the streamed size while reading,

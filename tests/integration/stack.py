@@ -46,7 +46,18 @@ class Stack:
 
 def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str = "50ms",
                      max_timer: str = "50ms", attempts: int = 3, extra_gateway: dict[str, Any] | None = None,
-                     enrollment_status: str = "documented") -> dict[str, Any]:
+                     enrollment_status: str = "documented",
+                     sections: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``sections``: keys merged into the top-level sections (``{"rest": {"limits": {...}}}``)."""
+    document = _document(simulator_url, trust_store, tmp, timer=timer, max_timer=max_timer, attempts=attempts,
+                         extra_gateway=extra_gateway, enrollment_status=enrollment_status)
+    for name, values in (sections or {}).items():
+        document.setdefault(name, {}).update(values)
+    return document
+
+
+def _document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str, max_timer: str, attempts: int,
+              extra_gateway: dict[str, Any] | None, enrollment_status: str) -> dict[str, Any]:
     return {
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
