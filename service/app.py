@@ -28,6 +28,8 @@ from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
 from service.api.grpc_server import GrpcServer
 from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
+from service.api.streams import StreamLimiter
+from service.listeners import limit_loop_error_logs
 from service.api.subjects import SubjectApi
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
@@ -66,6 +68,7 @@ class Gateway:
     ledger: Ledger | None = field(default=None, init=False)
     engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
+    streams: StreamLimiter | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -106,7 +109,8 @@ class Gateway:
         for servicer, module, service_name in servicers:
             methods += methods_of(servicer, module.DESCRIPTOR.services_by_name[service_name])
         # Observed first, so every refusal after it is counted and logged like any answer.
-        self.pipeline = ServicePipeline(methods, [observability.middleware(), *self.middlewares,
+        self.streams = StreamLimiter(self.config.streams)
+        self.pipeline = ServicePipeline(methods, [observability.middleware(), *self.middlewares, self.streams,
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
@@ -176,6 +180,7 @@ class Gateway:
         """Run until SIGTERM or SIGINT, then stop gracefully. A second signal while stopping is
         logged and otherwise ignored: the stop already under way finishes (within the grace)."""
         loop = asyncio.get_running_loop()
+        limit_loop_error_logs(loop)  # out of file descriptors: a few log lines, not one per accept
         stop_requested = asyncio.Event()
 
         def on_signal() -> None:

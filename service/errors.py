@@ -10,6 +10,7 @@
     ├── Unimplemented          a CAGW feature the CA cannot serve (hold, unhold, ...)
     ├── FailedPrecondition     the request is valid but the object's state forbids it
     ├── CallerDenied           the caller's own credentials (unauthenticated / forbidden)
+    ├── LimitExceeded          a bound on open streams or calls was reached (retry_after)
     ├── ShuttingDown           the gateway is stopping (retry elsewhere or later)
     └── ConnectorError         the CA side failed
         ├── CAUnavailable      retryable: down, throttling, timeout; retry_after, maybe_processed
@@ -40,6 +41,7 @@ __all__ = [
     "FailedPrecondition",
     "FieldViolation",
     "InvalidRequest",
+    "LimitExceeded",
     "NotFound",
     "ShuttingDown",
     "Unimplemented",
@@ -199,6 +201,17 @@ class CARejected(ConnectorError):
     """The CA refused the request for good (validation, revoked, bad credentials of the gateway...)."""
 
     reason = "CA_REJECTED"
+
+
+class LimitExceeded(CagwError):
+    """A bound on what one caller or the whole gateway may hold at once was reached (gRPC
+    ``RESOURCE_EXHAUSTED``, REST 429); ``retry_after`` (seconds) is when trying again makes sense."""
+
+    reason = "LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class ShuttingDown(CagwError):

@@ -31,7 +31,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from service.config import HttpLimits
 
-__all__ = ["GuardedSite", "ListenerGuard", "RateLimitedLog"]
+__all__ = ["GuardedSite", "ListenerGuard", "RateLimitedLog", "limit_loop_error_logs"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class RateLimitedLog:
         self._clock = clock
         self._windows: dict[str, tuple[float, int, int]] = {}  # kind -> (window start, logged, left out)
 
-    def warning(self, kind: str, message: str, *args: object) -> bool:
+    def warning(self, kind: str, message: str, *args: object, exc_info: BaseException | None = None) -> bool:
         """Log ``message`` unless ``kind`` was logged ``burst`` times in this period; True when logged."""
         now = self._clock()
         start, logged, skipped = self._windows.get(kind, (now, 0, 0))
@@ -63,7 +63,7 @@ class RateLimitedLog:
             return False
         if skipped:
             message += f" ({skipped} more like it were not logged)"
-        self._logger.warning(message, *args)
+        self._logger.warning(message, *args, exc_info=exc_info)
         self._windows[kind] = (start, logged + 1, 0)
         return True
 
@@ -222,3 +222,22 @@ class GuardedSite(web.BaseSite):
             connection, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog,
             reuse_port=False,
             ssl_handshake_timeout=self._guard.limits.header_timeout if self._ssl_context else None)
+
+
+def limit_loop_error_logs(loop: asyncio.AbstractEventLoop, *, burst: int = 5, period: float = 60.0,
+                          clock: Callable[[], float] = time.monotonic) -> None:
+    """Log the event loop's repeated errors a few times a period, not once each.
+
+    When a process runs out of file descriptors, asyncio fails every ``accept()`` of a listener
+    with ``socket.accept() out of system resource`` and retries a second later; only that listener
+    waits (calls to the CA and the ledger go on). Its default handler logs a traceback each time:
+    here each kind of message is logged ``burst`` times per ``period``, then counted.
+    """
+    limiter = RateLimitedLog(logging.getLogger("service.loop"), burst=burst, period=period, clock=clock)
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message", "unhandled error in the event loop"))
+        exc = context.get("exception")
+        limiter.warning(message, "%s", message, exc_info=exc if isinstance(exc, BaseException) else None)
+
+    loop.set_exception_handler(handle)

@@ -27,6 +27,7 @@ from service.errors import (
     ConnectorError,
     FailedPrecondition,
     InvalidRequest,
+    LimitExceeded,
     NotFound,
     ShuttingDown,
     Unimplemented,
@@ -59,6 +60,7 @@ _CODE_BY_CLASS: tuple[tuple[type[CagwError], int], ...] = (
     (CAUnavailable, code_pb2.UNAVAILABLE),
     (ShuttingDown, code_pb2.UNAVAILABLE),
     (LedgerUnavailable, code_pb2.UNAVAILABLE),
+    (LimitExceeded, code_pb2.RESOURCE_EXHAUSTED),
 )
 
 
@@ -126,7 +128,7 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
             for v in exc.violations
         ])))
-    if isinstance(exc, (CAUnavailable, LedgerUnavailable)):
+    if isinstance(exc, (CAUnavailable, LedgerUnavailable, LimitExceeded)):
         delay = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_SECONDS
         retry = duration_pb2.Duration()
         retry.FromNanoseconds(round(delay * 1e9))

@@ -100,6 +100,11 @@ class EnrollmentTracker:
     def running_orders(self) -> int:
         return len(self._tasks)
 
+    @property
+    def watchers(self) -> int:
+        """Streams and waiting callers subscribed to any order now (each holds one queue)."""
+        return sum(channel.watchers for channel in self._channels.values())
+
     def schedule_of(self, ca_id: str) -> CollectSchedule:
         return CollectSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
 
