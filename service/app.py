@@ -96,10 +96,12 @@ class Gateway:
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
         self.engine = EnrollmentEngine(self.ledger, self.cas)
-        certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
+        # One per-serial revoke lock, and one set of look-up bounds, for both services.
+        certificates = CertificateManager(self.ledger, lookups=self.config.lookups)
 
         servicers = [
-            (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
+            (CertificateAuthorityApi(self.cas, status_ttl=self.config.lookups.ca_status_ttl),
+             certificate_authorities_pb2, "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),

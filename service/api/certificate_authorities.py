@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from cagw.v1 import certificate_authorities_pb2 as pb
 from cagw.v1 import common_pb2
@@ -11,6 +13,7 @@ from cagw.v1 import common_pb2
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ResolvedProfile
+from service.certificates.bounds import SingleFlight
 from service.connectors.base import SubjectAltNameTypes
 from service.errors import CagwError, Unimplemented
 from service.x509 import SAN_TYPES
@@ -46,9 +49,20 @@ def _profile_message(ca: ManagedCA, profile: ResolvedProfile) -> pb.Profile:
     )
 
 
+StatusAnswer = pb.GetCertificateAuthorityStatusResponse
+
+
 class CertificateAuthorityApi:
-    def __init__(self, cas: CARegistry) -> None:
+    """Servicer of ``cagw.v1.CertificateAuthorityService``. A CA's status is a real call to the CA,
+    so its answer is kept for ``status_ttl`` seconds and concurrent asks share one call."""
+
+    def __init__(self, cas: CARegistry, *, status_ttl: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._cas = cas
+        self._status_ttl = status_ttl
+        self._monotonic = monotonic
+        self._status: dict[str, tuple[float, StatusAnswer]] = {}
+        self._status_asks: SingleFlight[StatusAnswer] = SingleFlight()
 
     async def ListCertificateAuthorities(self, request: pb.ListCertificateAuthoritiesRequest,
                                          call: CallContext) -> pb.ListCertificateAuthoritiesResponse:
@@ -61,6 +75,16 @@ class CertificateAuthorityApi:
     async def GetCertificateAuthorityStatus(self, request: pb.GetCertificateAuthorityStatusRequest,
                                             call: CallContext) -> pb.GetCertificateAuthorityStatusResponse:
         ca = self._cas.get(request.ca_id)
+        kept = self._status.get(ca.id)
+        if kept is None or self._monotonic() >= kept[0]:
+            answer = await self._status_asks.run(ca.id, lambda: self._ask_status(ca))
+            kept = (self._monotonic() + self._status_ttl, answer)
+            self._status[ca.id] = kept
+        copy = StatusAnswer()
+        copy.CopyFrom(kept[1])
+        return copy
+
+    async def _ask_status(self, ca: ManagedCA) -> StatusAnswer:
         try:
             await asyncio.wait_for(ca.connector.check(), STATUS_CHECK_TIMEOUT)
         except CagwError as exc:

@@ -47,7 +47,7 @@ class CertificateApi:
 
     async def GetCertificate(self, request: pb.GetCertificateRequest, call: CallContext) -> pb.GetCertificateResponse:
         ca = self._cas.get(request.ca_id)
-        record = await self._certificates.find(ca, request.serial_number)
+        record = await self._certificates.find(ca, request.serial_number, caller=call.caller)
         response = pb.GetCertificateResponse(
             certificate=certificate_message(record, now=self._certificates.now()),
             chain=chain_messages(record))

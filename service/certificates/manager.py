@@ -15,6 +15,7 @@ from service.certificates.lookup import STATUS_CHECK_INTERVAL, CertificateLookup
 from service.certificates.revocation import ActionInput, Revocations, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome
 from service.certificates.subjects import SubjectIndex, SubjectItem, SubjectPage
 from service.clock import Clock, utcnow
+from service.config import LookupLimits
 from service.ledger.base import CertificateRecord, Ledger
 
 __all__ = ["CertificateManager"]
@@ -24,9 +25,11 @@ class CertificateManager:
     """Lookup, revocation, subjects and the events feed over the ledger and the CAs' connectors."""
 
     def __init__(self, ledger: Ledger, *, clock: Clock = utcnow,
-                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL) -> None:
+                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL,
+                 lookups: LookupLimits = LookupLimits()) -> None:
         self._clock = clock
-        self.lookup = CertificateLookup(ledger, clock=clock, status_check_interval=status_check_interval)
+        self.lookup = CertificateLookup(ledger, clock=clock, status_check_interval=status_check_interval,
+                                        limits=lookups)
         self.subjects = SubjectIndex(ledger, clock=clock)
         self.revocations = Revocations(ledger, self.lookup, self.subjects, clock=clock)
         self.feed = EventsFeed(ledger)
@@ -34,8 +37,9 @@ class CertificateManager:
     def now(self) -> dt.datetime:
         return self._clock()
 
-    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber") -> CertificateRecord:
-        return await self.lookup.find(ca, serial_text, field=field)
+    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber",
+                   caller: str = "") -> CertificateRecord:
+        return await self.lookup.find(ca, serial_text, field=field, caller=caller)
 
     async def revoke(self, ca: ManagedCA, serial_text: str, action: ActionInput, *,
                      actor: str) -> tuple[RevokeOrder, RevokeOutcome]:

@@ -19,7 +19,7 @@ secrets may be written ``${ENV_VAR}`` or ``file:PATH``.
 
 from __future__ import annotations
 
-from service.config.limits import GrpcLimits, HttpLimits, StreamLimits
+from service.config.limits import GrpcLimits, HttpLimits, LookupLimits, StreamLimits
 from service.config.reader import parse_duration, parse_listen
 from service.config.sections import load_config, parse_config
 from service.config.settings import (
@@ -50,6 +50,7 @@ __all__ = [
     "LedgerSettings",
     "ListenSettings",
     "LogSettings",
+    "LookupLimits",
     "ProfileOptions",
     "RestSettings",
     "Secret",

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from service.config.limits import GrpcLimits, HttpLimits, StreamLimits
-from service.config.reader import Reader, parse_int, positive_duration
+from service.config.limits import GrpcLimits, HttpLimits, LookupLimits, StreamLimits
+from service.config.reader import Reader, parse_duration, parse_int, positive_duration
 
-__all__ = ["parse_grpc_limits", "parse_http_limits", "parse_stream_limits"]
+__all__ = ["parse_grpc_limits", "parse_http_limits", "parse_lookup_limits", "parse_stream_limits"]
 
 
 def _count(low: int, high: int) -> Callable[[str], int]:
@@ -54,3 +54,23 @@ def parse_stream_limits(r: Reader, section: Mapping[str, Any]) -> StreamLimits:
         r.problem(f"max-per-caller ({limits.max_per_caller}) is larger than max-total ({limits.max_total})",
                   "max-per-caller")
     return limits
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1_000_000:
+        raise ValueError(f"{text!r} must be a number of look-ups per second above 0 (e.g. 0.5, 1, 20)")
+    return value
+
+
+def parse_lookup_limits(r: Reader, section: Mapping[str, Any]) -> LookupLimits:
+    r.reject_unknown(section, {"unknown-serial-ttl", "ca-status-ttl", "ca-lookups-per-second", "ca-lookup-burst"})
+    return LookupLimits(
+        unknown_serial_ttl=r.convert(section, "unknown-serial-ttl", parse_duration, LookupLimits.unknown_serial_ttl),
+        ca_status_ttl=r.convert(section, "ca-status-ttl", parse_duration, LookupLimits.ca_status_ttl),
+        ca_lookups_per_second=r.convert(section, "ca-lookups-per-second", _rate, LookupLimits.ca_lookups_per_second),
+        ca_lookup_burst=r.convert(section, "ca-lookup-burst", _count(1, 1_000_000), LookupLimits.ca_lookup_burst),
+    )

@@ -8,13 +8,14 @@ watch streams may be open. Each has a safe default, so a gateway without these k
     grpc:  {limits: {max-concurrent-streams: 100, max-concurrent-rpcs: 1000, keepalive-min-interval: 60s,
                      max-connection-idle: 5m}}
     streams: {max-per-caller: 16, max-total: 512}
+    lookups: {unknown-serial-ttl: 60s, ca-status-ttl: 10s, ca-lookups-per-second: 1, ca-lookup-burst: 10}
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GrpcLimits", "HttpLimits", "StreamLimits"]
+__all__ = ["GrpcLimits", "HttpLimits", "LookupLimits", "StreamLimits"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,14 @@ class StreamLimits:
 
     max_per_caller: int = 16
     max_total: int = 512
+
+
+@dataclass(frozen=True)
+class LookupLimits:
+    """Look-ups that reach the CA (a serial the ledger does not know, the CA's status): how long
+    an unknown serial and a status answer are remembered, and each caller's budget of CA look-ups."""
+
+    unknown_serial_ttl: float = 60.0
+    ca_status_ttl: float = 10.0
+    ca_lookups_per_second: float = 1.0
+    ca_lookup_burst: int = 10

@@ -12,7 +12,12 @@ from typing import Any
 
 import yaml
 
-from service.config.limit_sections import parse_grpc_limits, parse_http_limits, parse_stream_limits
+from service.config.limit_sections import (
+    parse_grpc_limits,
+    parse_http_limits,
+    parse_lookup_limits,
+    parse_stream_limits,
+)
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -42,7 +47,7 @@ from service.errors import ConfigError
 log = logging.getLogger(__name__)
 
 _TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
-             "streams"}
+             "streams", "lookups"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
@@ -259,6 +264,8 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
                                   http_limits=parse_http_limits(r, ops_section, default_connections=100))
     with r.at("streams"):
         streams = parse_stream_limits(r, r.mapping(top.get("streams")))
+    with r.at("lookups"):
+        lookups = parse_lookup_limits(r, r.mapping(top.get("lookups")))
     with r.at("ledger"):
         ledger = _ledger(r, r.mapping(top.get("ledger")))
     if top.get("clients") is not None:  # even an empty list: it would read as "nobody" yet allow everyone
@@ -273,7 +280,8 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing, streams=streams)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing, streams=streams,
+                  lookups=lookups)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from service.config.limits import GrpcLimits, HttpLimits, StreamLimits
+from service.config.limits import GrpcLimits, HttpLimits, LookupLimits, StreamLimits
 
 if TYPE_CHECKING:  # for the annotation only: the ledger package imports the connector types, which name config
     from service.ledger.registry import LedgerTarget
@@ -195,6 +195,7 @@ class Config:
     source: Path | None = None
     log: LogSettings = LogSettings()
     streams: StreamLimits = StreamLimits()
+    lookups: LookupLimits = LookupLimits()
     tracing: TracingSettings = TracingSettings()
 
     def ca(self, ca_id: str) -> CASettings | None:

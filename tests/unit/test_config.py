@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, streams, tracing"
+ALLOWED_TOP = "clients, grpc, ledger, log, lookups, managed-cas, ops, rest, shutdown-grace, streams, tracing"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -1069,7 +1069,7 @@ def test_docs_name_every_accepted_key() -> None:
                "path", "custom-fields", "external-requester", "limits",
                "header-timeout", "body-timeout", "idle-timeout", "max-connections", "max-concurrent-streams",
                "max-concurrent-rpcs", "keepalive-min-interval", "max-connection-idle", "max-per-caller",
-               "max-total"})
+               "max-total", "unknown-serial-ttl", "ca-status-ttl", "ca-lookups-per-second", "ca-lookup-burst"})
     missing = sorted(key for key in keys if f"`{key}`" not in text and f"`{key}:" not in text
                      and f".{key}`" not in text)
     assert not missing

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import trustme
 
-from service.config import GrpcLimits, HttpLimits, StreamLimits, parse_config
+from service.config import GrpcLimits, HttpLimits, LookupLimits, StreamLimits, parse_config
 from service.errors import ConfigError
 
 def _config(tmp_path: Path, **sections: Any) -> Any:
@@ -38,11 +38,14 @@ def test_ok_every_key_is_read(tmp_path: Path) -> None:
         ops={"limits": {"max-connections": "3"}},
         grpc={"limits": {"max-concurrent-streams": "5", "max-concurrent-rpcs": "50",
                          "keepalive-min-interval": "30s", "max-connection-idle": "10m"}},
-        streams={"max-per-caller": "2", "max-total": "4"})
+        streams={"max-per-caller": "2", "max-total": "4"},
+        lookups={"unknown-serial-ttl": "5m", "ca-status-ttl": "0s", "ca-lookups-per-second": "0.5",
+                 "ca-lookup-burst": "3"})
     assert config.rest.listen.http_limits == HttpLimits(2.0, 0.25, 60.0, 7)
     assert config.ops.http_limits == HttpLimits(max_connections=3)
     assert config.grpc.grpc_limits == GrpcLimits(5, 50, 30.0, 600.0)
     assert config.streams == StreamLimits(2, 4)
+    assert config.lookups == LookupLimits(300.0, 0.0, 0.5, 3)
 
 
 @pytest.mark.parametrize(("sections", "message"), [
@@ -58,6 +61,9 @@ def test_ok_every_key_is_read(tmp_path: Path) -> None:
     pytest.param({"streams": {"max-per-caller": "10", "max-total": "5"}},
                  "streams.max-per-caller: max-per-caller (10) is larger than max-total (5)",
                  id="fail-per-caller-above-total"),
+    pytest.param({"lookups": {"ca-lookups-per-second": "fast"}}, "lookups.ca-lookups-per-second: 'fast' must be",
+                 id="fail-rate-not-a-number"),
+    pytest.param({"lookups": {"ca-lookups-per-second": "0"}}, "lookups.ca-lookups-per-second:", id="fail-zero-rate"),
 ])
 def test_fail_limits(tmp_path: Path, sections: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
