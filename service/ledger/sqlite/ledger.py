@@ -48,6 +48,7 @@ from service.ledger.base import (
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
+from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
@@ -127,6 +128,7 @@ class SQLiteLedger:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.path}")
         opened: list[aiosqlite.Connection] = []
+        await asyncio.to_thread(private_files, self.path)
         try:
             with map_sqlite_errors(self.path, opening=True):
                 writer = await self._connect()
