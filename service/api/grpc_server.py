@@ -19,13 +19,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from service.api.identity import caller_of
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
 from service.config import GrpcLimits, ListenSettings
-from service.errors import ConfigError
+from service.errors import ConfigError, InvalidRequest
 from service.health import HealthState
 from service.observability.requestid import REQUEST_ID_HEADER, bound_request_id, request_id_of
 
@@ -75,27 +75,35 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
     await context.abort_with_status(rpc_status.to_status(status_from_error(exc)))
 
 
+def _decode(spec: MethodSpec, data: bytes) -> Message:
+    """The request message; bytes that are not one are the caller's error (grpc would say INTERNAL)."""
+    try:
+        return spec.request_type.FromString(data)
+    except (DecodeError, RecursionError, ValueError):
+        raise InvalidRequest(f"the request is not a valid {spec.request_type.DESCRIPTOR.full_name} message "
+                             f"({len(data)} bytes)", reason="MALFORMED_REQUEST") from None
+
+
 def _unary_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
-    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
         call = await _begin(spec, context)
         with bound_request_id(call.request_id):  # in the error's details too
             try:
-                return await pipeline.call_unary(spec, request, call)
+                return await pipeline.call_unary(spec, _decode(spec, raw), call)
             except Exception as exc:  # every failure leaves as a google.rpc.Status
                 await _abort(context, exc)
                 return None
 
-    return grpc.unary_unary_rpc_method_handler(
-        handle, request_deserializer=spec.request_type.FromString,
-        response_serializer=spec.response_type.SerializeToString)
+    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=spec.response_type.SerializeToString)
 
 
 def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
-    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
         call = await _begin(spec, context)
         with bound_request_id(call.request_id):
-            stream = pipeline.call_stream(spec, request, call)
+            stream: AsyncIterator[Message] | None = None
             try:
+                stream = pipeline.call_stream(spec, _decode(spec, raw), call)
                 async for message in stream:
                     yield message
             except Exception as exc:
@@ -105,9 +113,7 @@ def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMeth
                 if aclose is not None:
                     await aclose()
 
-    return grpc.unary_stream_rpc_method_handler(
-        handle, request_deserializer=spec.request_type.FromString,
-        response_serializer=spec.response_type.SerializeToString)
+    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=spec.response_type.SerializeToString)
 
 
 class GrpcServer:

@@ -88,6 +88,8 @@ def parse_csr(text: str, *, field: str = "csr", max_bytes: int = 16384) -> Parse
     try:
         csr = x509.load_der_x509_csr(der)
         subject = csr.subject
+    except x509.InvalidVersion as exc:  # not a ValueError: a PKCS#10 version other than v1 (0)
+        raise _violation(field, f"not a PKCS#10 v1 certificate request ({exc})") from None
     except ValueError:
         raise _violation(field, _not_a_csr_reason(der)) from None
     key_type, key_size = _csr_key(csr, field)
