@@ -380,8 +380,10 @@ class RestServer:
         # handler_cancellation: a caller that leaves cancels its handler, as grpc.aio does, so an
         # idle NDJSON stream ends at once instead of at its next write.
         listen = self.settings.listen
+        # No aiohttp access log: its request line carries the query string, which may hold a secret
+        # (GetEnrollment's protection.password); the gateway writes its own access line per call.
         runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=self._shutdown_timeout,
-                               **self.guard.handler_kwargs())
+                               access_log=None, **self.guard.handler_kwargs())
         await runner.setup()
         site = GuardedSite(runner, listen.host, listen.port, guard=self.guard, ssl_context=self._ssl)
         try:

@@ -46,19 +46,11 @@ class Stack:
 
 def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str = "50ms",
                      max_timer: str = "50ms", attempts: int = 3, extra_gateway: dict[str, Any] | None = None,
-                     enrollment_status: str = "documented",
+                     enrollment_status: str = "documented", extra_top: dict[str, Any] | None = None,
                      sections: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """``sections``: keys merged into the top-level sections (``{"rest": {"limits": {...}}}``)."""
-    document = _document(simulator_url, trust_store, tmp, timer=timer, max_timer=max_timer, attempts=attempts,
-                         extra_gateway=extra_gateway, enrollment_status=enrollment_status)
-    for name, values in (sections or {}).items():
-        document.setdefault(name, {}).update(values)
-    return document
-
-
-def _document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str, max_timer: str, attempts: int,
-              extra_gateway: dict[str, Any] | None, enrollment_status: str) -> dict[str, Any]:
-    return {
+    """``extra_top``: more top-level sections (e.g. ``webhooks``), or ones that replace the defaults;
+    ``sections``: keys merged into the top-level sections (``{"rest": {"limits": {...}}}``)."""
+    document = {
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
         "ops": {"listen": "127.0.0.1:0"},
@@ -84,6 +76,10 @@ def _document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str, m
             "gateway": {"request-timeout": "5s", "connect-timeout": "2s", **(extra_gateway or {})},
         }],
     }
+    document = {**document, **(extra_top or {})}
+    for name, values in (sections or {}).items():
+        document.setdefault(name, {}).update(values)
+    return document
 
 
 def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
