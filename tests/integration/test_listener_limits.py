@@ -24,11 +24,14 @@ from tests.integration.stack import Stack, running_stack
 
 LIMITS = {"header-timeout": "300ms", "body-timeout": "300ms", "idle-timeout": "400ms", "max-connections": "3"}
 BOUND = 3.0  # seconds: far beyond every configured limit, far below the defaults (10 s and more)
+OPS_IDLE = 2.0
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    sections = {"rest": {"limits": LIMITS}, "ops": {"limits": {**LIMITS, "max-connections": "2"}},
+    # On ops the idle timeout is long, so only the header timeout can cut a trickling head short.
+    sections = {"rest": {"limits": LIMITS}, "ops": {"limits": {**LIMITS, "max-connections": "2",
+                                                             "idle-timeout": f"{OPS_IDLE}s"}},
                 "grpc": {"limits": {"max-concurrent-rpcs": "2", "max-connection-idle": "300ms"}}}
     async with running_stack(tmp_path_factory.mktemp("limits"), sections=sections) as running:
         yield running
@@ -77,7 +80,8 @@ async def test_fail_a_trickling_request_head_is_cut_off(stack: Stack, listener: 
     finally:
         writer.close()
     assert received == b"", received  # no answer: the head never completed
-    assert time.monotonic() - started < BOUND
+    # Cut off by the header timeout (300 ms), well before the idle timeout (ops: 2 s) could.
+    assert time.monotonic() - started < (1.5 if listener == "ops" else BOUND)
 
 
 async def test_fail_a_trickling_body_is_answered_408_and_closed(stack: Stack) -> None:
@@ -139,3 +143,16 @@ async def test_fail_an_idle_grpc_connection_is_sent_away(stack: Stack) -> None:
         assert channel.get_state() is grpc.ChannelConnectivity.IDLE
         # The next call simply connects again.
         await stub.ListCertificateAuthorities(ca_pb.ListCertificateAuthoritiesRequest())
+
+
+async def test_fail_a_tls_handshake_that_never_comes_is_cut_off(tmp_path: Path) -> None:
+    sections = {"rest": {"limits": {"header-timeout": "300ms", "idle-timeout": "20s"}}}
+    async with running_stack(tmp_path, client_name="slow-client", sections=sections) as tls_stack:
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(tls_stack, "rest"))
+        try:
+            writer.write(b"\x16\x03\x01")  # the first bytes of a ClientHello, and then nothing
+            await writer.drain()
+            elapsed, _ = await _until_closed(reader)
+        finally:
+            writer.close()
+        assert elapsed < 1.5  # the handshake is bounded by header-timeout (asyncio's own default is 60 s)
