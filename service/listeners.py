@@ -78,7 +78,7 @@ class ListenerGuard:
         self.refused = 0
         self.timed_out = 0
         self._by_handler: dict[RequestHandler, _GuardedConnection] = {}
-        self.log = RateLimitedLog(log)
+        self._log = RateLimitedLog(log)
 
     def handler_kwargs(self) -> dict[str, Any]:
         """What the aiohttp runner needs for these limits (its keep-alive is the idle timeout)."""
@@ -96,23 +96,24 @@ class ListenerGuard:
             if connection is not None:
                 connection.request_finished()
 
-    def _admit(self, connection: _GuardedConnection) -> bool:
+    def admit(self, connection: _GuardedConnection) -> bool:
+        """Count a new connection in, or refuse it (False) at ``max-connections``."""
         if self.open >= self.limits.max_connections:
             self.refused += 1
-            self.log.warning(f"{self.name}:refused", "%s listener: %d connections open (max-connections); "
+            self._log.warning(f"{self.name}:refused", "%s listener: %d connections open (max-connections); "
                              "refusing new ones", self.name, self.open)
             return False
         self.open += 1
         self._by_handler[connection.inner] = connection
         return True
 
-    def _release(self, connection: _GuardedConnection) -> None:
+    def release(self, connection: _GuardedConnection) -> None:
         self.open -= 1
         self._by_handler.pop(connection.inner, None)
 
-    def _expired(self, what: str) -> None:
+    def expired(self, what: str) -> None:
         self.timed_out += 1
-        self.log.warning(f"{self.name}:{what}", "%s listener: closed a connection whose %s did not arrive in time",
+        self._log.warning(f"{self.name}:{what}", "%s listener: closed a connection whose %s did not arrive in time",
                          self.name, what)
 
 
@@ -131,7 +132,7 @@ class _GuardedConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        if not self._guard._admit(self):  # noqa: SLF001 - the guard's own bookkeeping
+        if not self._guard.admit(self):
             transport.write(_BUSY)
             transport.close()
             return
@@ -162,7 +163,7 @@ class _GuardedConnection(asyncio.Protocol):
         self._cancel_head_timer()
         if self._admitted:
             self._admitted = False
-            self._guard._release(self)  # noqa: SLF001
+            self._guard.release(self)
             self.inner.connection_lost(exc)
 
     def request_started(self) -> None:
@@ -180,7 +181,7 @@ class _GuardedConnection(asyncio.Protocol):
     def _head_expired(self) -> None:
         self._head_timer = None
         if not self._in_request and self._transport is not None:
-            self._guard._expired("request head")  # noqa: SLF001
+            self._guard.expired("request head")
             self._transport.abort()
 
 
