@@ -12,6 +12,7 @@ Each call has a deadline: a hang fails the test instead of stalling the suite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,7 +25,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import given, seed
 from hypothesis import strategies as st
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
 from service.simulator import SimulatorSettings
 from tests.fuzz.budget import EXAMPLES, SEED, fuzz_settings
 from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
@@ -32,7 +33,7 @@ from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_
 DEADLINE = 10.0
 FORBIDDEN_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 METHODS = [(f"/{service.full_name}/{method.name}", method)
-           for module in (certificate_authorities_pb2, enrollments_pb2, certificates_pb2, subjects_pb2)
+           for module in (certificate_authorities_pb2, enrollments_pb2, certificates_pb2, subjects_pb2, inventory_pb2)
            for service in module.DESCRIPTOR.services_by_name.values() for method in service.methods]
 _seeded = seed(int(SEED)) if SEED else (lambda f: f)
 CSR = make_csr("fuzz.example.com")
@@ -47,9 +48,20 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         yield running
 
 
+# Streams that go on until the caller ends them (when the request sets no bound): a first answer,
+# or a quiet stream still open after a moment, is what they should do; the call is then cancelled.
+ENDLESS = {"/cagw.v1.CertificateInventoryService/WatchCertificateEvents"}
+QUIET = 0.2
+
+
 async def _grpc_call(stack: Stack, path: str, streaming: bool, payload: bytes) -> None:
     try:
-        if streaming:
+        if streaming and path in ENDLESS:
+            call = stack.channel.unary_stream(path)(payload, timeout=DEADLINE)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.read(), QUIET)
+            call.cancel()
+        elif streaming:
             call = stack.channel.unary_stream(path)(payload, timeout=DEADLINE)
             async for _ in call:
                 pass
