@@ -265,6 +265,7 @@ class Config:
     streams: StreamLimits = StreamLimits()
     lookups: LookupLimits = LookupLimits()
     tracing: TracingSettings = TracingSettings()
+    admin: ListenSettings = ListenSettings("127.0.0.1", 50052)  # the operator's listener (loopback only)
     webhooks: tuple[WebhookSettings, ...] = ()
 
     def ca(self, ca_id: str) -> CASettings | None:

@@ -39,7 +39,7 @@ from service.ledger.base import (
     SubjectEntry,
     SubjectPosition,
 )
-from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
+from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, LedgerUnwritable, OrderChanged
 from service.ledger.registry import (
     Clock,
     LedgerBackend,
@@ -68,6 +68,7 @@ __all__ = [
     "LedgerSettingsError",
     "LedgerTarget",
     "LedgerUnavailable",
+    "LedgerUnwritable",
     "NewOrder",
     "OrderChanged",
     "OrderKind",
