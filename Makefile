@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/cagw/v1/*.proto)
 
-.PHONY: run test bench bench-smoke protos check-generated buf-lint buf-breaking typecheck clean
+.PHONY: run test fuzz bench bench-smoke protos check-generated buf-lint buf-breaking typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The fuzz suite (tests/fuzz, also part of `make test` with a small fixed budget) with a larger
+# budget and a fresh seed each run; a failure prints the seed to repeat it with FUZZ_SEED=<seed>.
+FUZZ_EXAMPLES ?= 1000
+ifeq ($(origin FUZZ_SEED), undefined)
+FUZZ_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+fuzz: $(STAMP)
+	@echo "fuzz seed $(FUZZ_SEED), $(FUZZ_EXAMPLES) examples"
+	CAGW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CAGW_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m pytest -q tests/fuzz $(PYTEST_ARGS)
 
 # The simulator and the gateway as separate processes, load from a third (docs/performance.md).
 # ARGS passes options through, e.g. `make bench ARGS="--runs 5 --pending 10000 --pending-wait 100"`.

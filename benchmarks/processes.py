@@ -174,12 +174,15 @@ class Backoff:
 
 def gateway_document(*, folder: Path, sim_url: str, trust_store: Path, ports: list[int],
                      backoff: Backoff) -> dict[str, Any]:
-    """``cagw serve`` configuration: one CA (``sim``) on the simulator, every other key at its default."""
+    """``cagw serve`` configuration: one CA (``sim``) on the simulator, every other key at its default
+    but the stream limits."""
     return {
         "grpc": {"listen": f"127.0.0.1:{ports[0]}"},
         "rest": {"listen": f"127.0.0.1:{ports[1]}", "context-path": "/cagw"},
         "ops": {"listen": f"127.0.0.1:{ports[2]}"},
         "ledger": {"path": str(folder / "ledger.db")},
+        # The watchers scenario opens hundreds of streams as one caller (no client certificates).
+        "streams": {"max-per-caller": "5000", "max-total": "5000"},
         "managed-cas": [{
             "id": CA_ID,
             "name": "Simulated Sectigo",

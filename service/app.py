@@ -42,6 +42,8 @@ from service.api.enrollments import EnrollmentApi
 from service.api.grpc_server import GrpcServer
 from service.api.inventory import InventoryApi
 from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
+from service.api.streams import StreamLimiter
+from service.listeners import limit_loop_error_logs
 from service.api.subjects import SubjectApi
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
@@ -91,6 +93,7 @@ class Gateway:
     ledger: Ledger | None = field(default=None, init=False)
     engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
+    streams: StreamLimiter | None = field(default=None, init=False)
     certificate_gauges: CertificateGauges | None = field(default=None, init=False)
     webhooks: WebhookDispatcher | None = field(default=None, init=False)
     drift_sync: DriftSync | None = field(default=None, init=False)
@@ -128,12 +131,12 @@ class Gateway:
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
         self.engine = EnrollmentEngine(self.ledger, self.cas, events=observability.events)
-        # One per-serial revoke lock for both services.
-        certificates = CertificateManager(self.ledger, events=observability.events)
+        # One per-serial revoke lock, and one set of look-up bounds, for both services.
+        certificates = CertificateManager(self.ledger, events=observability.events, lookups=self.config.lookups)
 
         servicers = [
-            (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
-             "CertificateAuthorityService"),
+            (CertificateAuthorityApi(self.cas, self.ledger, status_ttl=self.config.lookups.ca_status_ttl),
+             certificate_authorities_pb2, "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
             (CertificateApi(self.cas, certificates, engine=self.engine), certificates_pb2,
              "CertificateService"),
@@ -148,7 +151,8 @@ class Gateway:
         # Observed first, so every refusal after it is counted and logged like any answer; then who
         # is calling, before anything else looks at the request.
         gate = CallerGate(CallerPolicy(self.config.clients), AuditTrail(self.ledger, events=observability.events))
-        self.pipeline = ServicePipeline(methods, [observability.middleware(), gate, *self.middlewares,
+        self.streams = StreamLimiter(self.config.streams)
+        self.pipeline = ServicePipeline(methods, [observability.middleware(), gate, *self.middlewares, self.streams,
                                                   OpenCircuitGate(observability.breakers.get)])
         self._warn_about_listeners()
 
@@ -273,6 +277,7 @@ class Gateway:
         """Run until SIGTERM or SIGINT, then stop gracefully. A second signal while stopping is
         logged and otherwise ignored: the stop already under way finishes (within the grace)."""
         loop = asyncio.get_running_loop()
+        limit_loop_error_logs(loop)  # out of file descriptors: a few log lines, not one per accept
         stop_requested = asyncio.Event()
 
         def on_signal() -> None:

@@ -11,6 +11,7 @@
     ├── FailedPrecondition     the request is valid but the object's state forbids it
     ├── CallerDenied           the caller's own credentials (unauthenticated / forbidden)
     ├── QuotaExceeded          a client or CA order limit is reached; retry_after
+    ├── LimitExceeded          a bound on open streams or calls was reached (retry_after)
     ├── ShuttingDown           the gateway is stopping (retry elsewhere or later)
     └── ConnectorError         the CA side failed
         ├── CAUnavailable      retryable: down, throttling, timeout; retry_after, maybe_processed
@@ -41,6 +42,7 @@ __all__ = [
     "FailedPrecondition",
     "FieldViolation",
     "InvalidRequest",
+    "LimitExceeded",
     "NotFound",
     "QuotaExceeded",
     "ShuttingDown",
@@ -71,12 +73,21 @@ class CagwError(Exception):
     reason: str = "CAGW_ERROR"
     domain: str = GATEWAY_ERROR_DOMAIN
 
-    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, metadata: Mapping[str, str] | None = None,
+                 caller_message: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # What a caller is told when ``message`` holds what only the operator should read (a CA's
+        # host, a proxy, a TLS detail): the full message goes to the log with the request id.
+        self.caller_message = caller_message or message
         if reason is not None:
             self.reason = reason
         self.metadata: dict[str, str] = dict(metadata or {})
+
+    @property
+    def hides_details(self) -> bool:
+        """True when callers see less than the log (``caller_message`` differs from ``message``)."""
+        return self.caller_message != self.message
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, reason={self.reason!r})"
@@ -203,6 +214,17 @@ class CARejected(ConnectorError):
     """The CA refused the request for good (validation, revoked, bad credentials of the gateway...)."""
 
     reason = "CA_REJECTED"
+
+
+class LimitExceeded(CagwError):
+    """A bound on what one caller or the whole gateway may hold at once was reached (gRPC
+    ``RESOURCE_EXHAUSTED``, REST 429); ``retry_after`` (seconds) is when trying again makes sense."""
+
+    reason = "LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
 class ShuttingDown(CagwError):

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from service.config import ListenSettings
 from service.errors import ConfigError
+from service.listeners import GuardedSite, ListenerGuard
 
 __all__ = ["OpsServer"]
 
@@ -33,6 +34,7 @@ class OpsServer:
         self._readiness = readiness
         self._metrics = metrics
         self._runner: web.AppRunner | None = None
+        self.guard = ListenerGuard("ops", listen.http_limits)
         self.port: int | None = None
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -46,13 +48,13 @@ class OpsServer:
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def start(self) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware])
         app.router.add_get("/health", self._health)
         if self._metrics is not None:
             app.router.add_get("/metrics", self._scrape)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True, **self.guard.handler_kwargs())
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._listen.host, self._listen.port)
+        site = GuardedSite(self._runner, self._listen.host, self._listen.port, guard=self.guard)
         try:
             await site.start()
         except OSError as exc:

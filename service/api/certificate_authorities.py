@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from cagw.v1 import certificate_authorities_pb2 as pb
 from cagw.v1 import common_pb2
@@ -19,6 +21,7 @@ from service.api._convert import FieldProjection, base64_der
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ResolvedProfile
+from service.certificates.bounds import SingleFlight
 from service.connectors.base import SubjectAltNameTypes
 from service.errors import CagwError, Unimplemented
 from service.ledger.base import Ledger
@@ -60,10 +63,21 @@ def _profile_message(ca: ManagedCA, profile: ResolvedProfile) -> pb.Profile:
     )
 
 
+StatusAnswer = pb.GetCertificateAuthorityStatusResponse
+
+
 class CertificateAuthorityApi:
-    def __init__(self, cas: CARegistry, ledger: Ledger) -> None:
+    """Servicer of ``cagw.v1.CertificateAuthorityService``. A CA's status is a real call to the CA,
+    so its answer is kept for ``status_ttl`` seconds and concurrent asks share one call."""
+
+    def __init__(self, cas: CARegistry, ledger: Ledger, *, status_ttl: float = 10.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._cas = cas
         self._ledger = ledger
+        self._status_ttl = status_ttl
+        self._monotonic = monotonic
+        self._status: dict[str, tuple[float, StatusAnswer]] = {}
+        self._status_asks: SingleFlight[StatusAnswer] = SingleFlight()
 
     async def _chain(self, ca: ManagedCA) -> tuple[bytes, ...]:
         return ca.settings.gateway.ca_certificates or await self._ledger.ca_chain(ca.id)
@@ -91,12 +105,22 @@ class CertificateAuthorityApi:
     async def GetCertificateAuthorityStatus(self, request: pb.GetCertificateAuthorityStatusRequest,
                                             call: CallContext) -> pb.GetCertificateAuthorityStatusResponse:
         ca = self._ca(request.ca_id, call)
+        kept = self._status.get(ca.id)
+        if kept is None or self._monotonic() >= kept[0]:
+            answer = await self._status_asks.run(ca.id, lambda: self._ask_status(ca))
+            kept = (self._monotonic() + self._status_ttl, answer)
+            self._status[ca.id] = kept
+        copy = StatusAnswer()
+        copy.CopyFrom(kept[1])
+        return copy
+
+    async def _ask_status(self, ca: ManagedCA) -> StatusAnswer:
         try:
             await asyncio.wait_for(ca.connector.check(), STATUS_CHECK_TIMEOUT)
         except CagwError as exc:
             log.info("CA %s is DOWN: %s", ca.id, exc.message)
             return pb.GetCertificateAuthorityStatusResponse(
-                status="DOWN", message=common_pb2.Message(code=exc.reason, message=exc.message))
+                status="DOWN", message=common_pb2.Message(code=exc.reason, message=exc.caller_message))
         except TimeoutError:
             return pb.GetCertificateAuthorityStatusResponse(
                 status="DOWN", message=common_pb2.Message(code="CA_TIMEOUT",

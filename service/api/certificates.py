@@ -60,7 +60,7 @@ class CertificateApi:
 
     async def GetCertificate(self, request: pb.GetCertificateRequest, call: CallContext) -> pb.GetCertificateResponse:
         ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
-        record = await self._certificates.find(ca, request.serial_number)
+        record = await self._certificates.find(ca, request.serial_number, caller=call.caller)
         response = pb.GetCertificateResponse(
             certificate=certificate_message(record, now=self._certificates.now()),
             chain=chain_messages(record))

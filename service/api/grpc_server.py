@@ -19,19 +19,33 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from service.api.identity import identity_of
 from service.api.pipeline import CallContext, MethodSpec, ServicePipeline
 from service.api.status import status_from_error
-from service.config import ListenSettings
-from service.errors import ConfigError
+from service.config import GrpcLimits, ListenSettings
+from service.errors import ConfigError, InvalidRequest
 from service.health import HealthState
 from service.observability.requestid import REQUEST_ID_HEADER, bound_request_id, request_id_of
 
 __all__ = ["GrpcServer"]
 
 log = logging.getLogger(__name__)
+
+
+def limit_options(limits: GrpcLimits) -> list[tuple[str, int]]:
+    """The channel arguments that bound one client: streams per connection, how often it may ping
+    (more often, twice, and the server sends GOAWAY), how long an idle connection stays open."""
+    min_ping_ms = round(limits.keepalive_min_interval * 1000)
+    return [
+        ("grpc.max_concurrent_streams", limits.max_concurrent_streams),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", min_ping_ms),
+        ("grpc.http2.min_ping_interval_without_data_ms", min_ping_ms),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.max_connection_idle_ms", round(limits.max_connection_idle * 1000)),
+    ]
 
 
 def _call_context(spec: MethodSpec, context: grpc.aio.ServicerContext[Any, Any]) -> CallContext:
@@ -63,27 +77,35 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception) ->
     await context.abort_with_status(rpc_status.to_status(status_from_error(exc)))
 
 
+def _decode(spec: MethodSpec, data: bytes) -> Message:
+    """The request message; bytes that are not one are the caller's error (grpc would say INTERNAL)."""
+    try:
+        return spec.request_type.FromString(data)
+    except (DecodeError, RecursionError, ValueError):
+        raise InvalidRequest(f"the request is not a valid {spec.request_type.DESCRIPTOR.full_name} message "
+                             f"({len(data)} bytes)", reason="MALFORMED_REQUEST") from None
+
+
 def _unary_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
-    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Message | None:
         call = await _begin(spec, context)
         with bound_request_id(call.request_id):  # in the error's details too
             try:
-                return await pipeline.call_unary(spec, request, call)
+                return await pipeline.call_unary(spec, _decode(spec, raw), call)
             except Exception as exc:  # every failure leaves as a google.rpc.Status
                 await _abort(context, exc)
                 return None
 
-    return grpc.unary_unary_rpc_method_handler(
-        handle, request_deserializer=spec.request_type.FromString,
-        response_serializer=spec.response_type.SerializeToString)
+    return grpc.unary_unary_rpc_method_handler(handle, response_serializer=spec.response_type.SerializeToString)
 
 
 def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMethodHandler:
-    async def handle(request: Message, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Message]:
         call = await _begin(spec, context)
         with bound_request_id(call.request_id):
-            stream = pipeline.call_stream(spec, request, call)
+            stream: AsyncIterator[Message] | None = None
             try:
+                stream = pipeline.call_stream(spec, _decode(spec, raw), call)
                 async for message in stream:
                     yield message
             except Exception as exc:
@@ -93,9 +115,7 @@ def _stream_handler(pipeline: ServicePipeline, spec: MethodSpec) -> grpc.RpcMeth
                 if aclose is not None:
                     await aclose()
 
-    return grpc.unary_stream_rpc_method_handler(
-        handle, request_deserializer=spec.request_type.FromString,
-        response_serializer=spec.response_type.SerializeToString)
+    return grpc.unary_stream_rpc_method_handler(handle, response_serializer=spec.response_type.SerializeToString)
 
 
 class GrpcServer:
@@ -107,7 +127,9 @@ class GrpcServer:
         self._listen = listen
         self._config_key = config_key  # named when the address cannot be bound
         # so_reuseport=0: a second gateway on the same port must fail loudly, not share it.
-        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *options])
+        limits = listen.grpc_limits
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *limit_options(limits), *options],
+                                       maximum_concurrent_rpcs=limits.max_concurrent_rpcs)
         self.health = health.aio.HealthServicer()
         self._health_updates: set[asyncio.Task[None]] = set()
         self.port: int | None = None

@@ -27,6 +27,7 @@ from service.errors import (
     ConnectorError,
     FailedPrecondition,
     InvalidRequest,
+    LimitExceeded,
     NotFound,
     QuotaExceeded,
     ShuttingDown,
@@ -61,6 +62,7 @@ _CODE_BY_CLASS: tuple[tuple[type[CagwError], int], ...] = (
     (ShuttingDown, code_pb2.UNAVAILABLE),
     (LedgerUnavailable, code_pb2.UNAVAILABLE),
     (QuotaExceeded, code_pb2.RESOURCE_EXHAUSTED),
+    (LimitExceeded, code_pb2.RESOURCE_EXHAUSTED),
 )
 
 
@@ -105,6 +107,11 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
         log.error("internal error: %s", exc.message, exc_info=exc)
     metadata = dict(exc.metadata)
     request_id = current_request_id()
+    message = exc.caller_message
+    if exc.hides_details:
+        # The operator reads the whole story in the log line, which carries the same request id.
+        log.warning("%s", exc.message)
+        message = f"{message} (request id {request_id or 'unknown'}; the gateway log has the details)"
     if request_id:
         metadata.setdefault("request_id", request_id)  # the caller can quote it; it is in every log line
     if isinstance(exc, InvalidRequest):
@@ -123,9 +130,9 @@ def status_from_error(exc: BaseException) -> status_pb2.Status:
             error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
             for v in exc.violations
         ])))
-    if isinstance(exc, (CAUnavailable, LedgerUnavailable, QuotaExceeded)):
+    if isinstance(exc, (CAUnavailable, LedgerUnavailable, QuotaExceeded, LimitExceeded)):
         delay = exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_SECONDS
         retry = duration_pb2.Duration()
         retry.FromNanoseconds(round(delay * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=retry)))
-    return status_pb2.Status(code=code, message=exc.message, details=details)
+    return status_pb2.Status(code=code, message=message, details=details)

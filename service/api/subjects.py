@@ -69,8 +69,11 @@ class SubjectApi:
 
     async def GetSubject(self, request: pb.GetSubjectRequest, call: CallContext) -> pb.GetSubjectResponse:
         ca = await self._certificates.authorize(self._cas, request.ca_id, call.caller_object, "read")
-        dn, items = await self._certificates.subject(ca, request.dn)
-        return pb.GetSubjectResponse(subject=pb.Subject(dn=dn, certificates=[_subject_certificate(i) for i in items]))
+        page = await self._certificates.subject_page(ca, request.dn, page_size=request.preferred_page_size,
+                                                     page_index=request.next_page_index)
+        return pb.GetSubjectResponse(
+            subject=pb.Subject(dn=page.dn, certificates=[_subject_certificate(i) for i in page.items]),
+            next_page_index=page.next_cursor.encode() if page.next_cursor else "", more_pages=page.next_cursor is not None)
 
     async def PerformSubjectAction(self, request: pb.PerformSubjectActionRequest,
                                    call: CallContext) -> pb.PerformSubjectActionResponse:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from service.certificates.common import STATUS_EXPIRED, STATUS_NORMAL, STATUS_PENDING, STATUS_REVOKED, certificate_status, parse_iso_datetime
 from service.certificates.revocation import ActionInput, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome, parse_revoke_action
-from service.certificates.subjects import SubjectItem
+from service.certificates.subjects import SubjectItem, SubjectPage
 from service.certificates.events import DEFAULT_PAGE_SIZE, EventCursor, EventsPage, MAX_PAGE_SIZE
 from service.certificates.manager import CertificateManager
 
@@ -44,6 +44,7 @@ __all__ = [
     "RevokeOrder",
     "RevokeOutcome",
     "SubjectItem",
+    "SubjectPage",
     "SubjectRevokeOutcome",
     "certificate_status",
     "parse_iso_datetime",

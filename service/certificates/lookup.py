@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 
 from cryptography import x509
 
 from service.authorities import ManagedCA
+from service.certificates.bounds import CallerBudgets, SingleFlight, UnknownSerials
 from service.certificates.common import STATUS_REVOKED
 from service.clock import Clock
+from service.config import LookupLimits
 from service.connectors.base import (
     REASON_CERTIFICATE_REVOKED,
     REASON_NOT_FOUND,
@@ -32,26 +36,56 @@ MAX_STATUS_CHECKS_REMEMBERED = 100_000
 _CA_LIST_PAGE = 10  # a serial matches one order; a few more cover a reissued order's history
 
 
+def _not_found(ca: ManagedCA, hex_serial: str, when: str = "") -> NotFound:
+    at_ca = f"nor at the CA, {when}" if when else "nor at the CA"
+    return NotFound(f"CA {ca.id}: no certificate with serial number {hex_serial} (neither in the gateway's "
+                    f"ledger {at_ca})", reason="CERTIFICATE_NOT_FOUND",
+                    metadata={"ca_id": ca.id, "serial_number": hex_serial})
+
+
 class CertificateLookup:
     """A certificate by serial: from the ledger (status kept current), else found at the CA and stored."""
 
     def __init__(self, ledger: Ledger, *, clock: Clock,
-                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL) -> None:
+                 status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL,
+                 limits: LookupLimits = LookupLimits(), monotonic: Callable[[], float] = time.monotonic) -> None:
         self._ledger = ledger
         self._clock = clock
         self._status_check_interval = status_check_interval
         self._status_checked: dict[tuple[str, str], dt.datetime] = {}
+        self.unknown = UnknownSerials(ttl=limits.unknown_serial_ttl, clock=monotonic)
+        self.budgets = CallerBudgets(rate=limits.ca_lookups_per_second, burst=limits.ca_lookup_burst,
+                                     clock=monotonic)
+        self._searches: SingleFlight[CertificateRecord] = SingleFlight()
+        self._status_asks: SingleFlight[OrderDetails] = SingleFlight()
 
-    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber") -> CertificateRecord:
+    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber",
+                   caller: str = "") -> CertificateRecord:
         """The certificate with this serial (any hex form), from the ledger or else from the CA.
 
-        Raises :class:`NotFound` (reason ``CERTIFICATE_NOT_FOUND``) when neither knows it.
+        Raises :class:`NotFound` (reason ``CERTIFICATE_NOT_FOUND``) when neither knows it. A search
+        at the CA is shared by concurrent look-ups of the serial, a serial the CA does not know is
+        remembered as unknown for a while, and each ``caller``'s searches at the CA are rate-limited
+        (:mod:`service.certificates.bounds`); a look-up answered by the ledger costs nothing.
         """
         serial = parse_serial(serial_text, field=field)
-        record = await self._ledger.get_certificate(ca.id, format_serial(serial))
+        hex_serial = format_serial(serial)
+        record = await self._ledger.get_certificate(ca.id, hex_serial)
         if record is not None:
             return await self._refresh_status(ca, record)
-        found, _ = await self.find_at_ca(ca, serial, tolerate_revoked=False)
+        key = (ca.id, hex_serial)
+        if self.unknown.known_unknown(key):
+            raise _not_found(ca, hex_serial, "asked recently")
+        if not self._searches.running(key):
+            self.budgets.spend(caller, what="certificate look-ups")
+        return await self._searches.run(key, lambda: self._search(ca, serial, key))
+
+    async def _search(self, ca: ManagedCA, serial: int, key: tuple[str, str]) -> CertificateRecord:
+        try:
+            found, _ = await self.find_at_ca(ca, serial, tolerate_revoked=False)
+        except NotFound:
+            self.unknown.remember(key)
+            raise
         assert found is not None  # tolerate_revoked=False raises instead
         return found
 
@@ -69,8 +103,10 @@ class CertificateLookup:
         order = await self._ledger.get_order(record.order_id)
         if order is None or not order.ca_order_id:
             return record
-        try:
-            details = await ca.connector.details(DetailsRequest(order_id=order.ca_order_id))
+        ca_order_id = order.ca_order_id
+        try:  # concurrent look-ups of one certificate ask the CA once
+            details = await self._status_asks.run(
+                key, lambda: ca.connector.details(DetailsRequest(order_id=ca_order_id)))
         except CagwError as exc:
             log.debug("CA %s: status of %s not refreshed: %s", ca.id, record.serial_number, exc.message)
             return record
@@ -119,9 +155,7 @@ class CertificateLookup:
                 if tolerate_revoked and exc.reason == REASON_CERTIFICATE_REVOKED:
                     return None, details
                 raise
-        raise NotFound(f"CA {ca.id}: no certificate with serial number {hex_serial} (neither in the gateway's "
-                       "ledger nor at the CA)", reason="CERTIFICATE_NOT_FOUND",
-                       metadata={"ca_id": ca.id, "serial_number": hex_serial})
+        raise _not_found(ca, hex_serial)
 
     async def store_from_ca(self, ca: ManagedCA, details: OrderDetails) -> CertificateRecord | None:
         """Store the certificate of a CA order found without the gateway (drift sync); None when the CA

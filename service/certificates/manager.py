@@ -13,9 +13,10 @@ from service.authorities import CARegistry, ManagedCA
 from service.certificates.events import EventsFeed, EventsPage
 from service.certificates.lookup import STATUS_CHECK_INTERVAL, CertificateLookup
 from service.certificates.revocation import ActionInput, Revocations, RevokeOrder, RevokeOutcome, SubjectRevokeOutcome
-from service.certificates.subjects import SubjectIndex, SubjectItem
+from service.certificates.subjects import SubjectIndex, SubjectItem, SubjectPage
 from service.clock import Clock, utcnow
 from service.config.settings import Operation
+from service.config import LookupLimits
 from service.ledger.base import CertificateRecord, Ledger
 from service.observability.events import NO_EVENTS, GatewayEvents
 from service.policy import Caller
@@ -29,9 +30,10 @@ class CertificateManager:
 
     def __init__(self, ledger: Ledger, *, clock: Clock = utcnow,
                  status_check_interval: dt.timedelta = STATUS_CHECK_INTERVAL,
-                 events: GatewayEvents = NO_EVENTS) -> None:
+                 events: GatewayEvents = NO_EVENTS, lookups: LookupLimits = LookupLimits()) -> None:
         self._clock = clock
-        self.lookup = CertificateLookup(ledger, clock=clock, status_check_interval=status_check_interval)
+        self.lookup = CertificateLookup(ledger, clock=clock, status_check_interval=status_check_interval,
+                                        limits=lookups)
         self.subjects = SubjectIndex(ledger, clock=clock)
         self.revocations = Revocations(ledger, self.lookup, self.subjects, clock=clock, events=events)
         self.feed = EventsFeed(ledger)
@@ -51,8 +53,9 @@ class CertificateManager:
     def now(self) -> dt.datetime:
         return self._clock()
 
-    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber") -> CertificateRecord:
-        return await self.lookup.find(ca, serial_text, field=field)
+    async def find(self, ca: ManagedCA, serial_text: str, *, field: str = "serialNumber",
+                   caller: str = "") -> CertificateRecord:
+        return await self.lookup.find(ca, serial_text, field=field, caller=caller)
 
     async def revoke(self, ca: ManagedCA, serial_text: str, action: ActionInput, *,
                      caller: Caller) -> tuple[RevokeOrder, RevokeOutcome]:
@@ -60,6 +63,9 @@ class CertificateManager:
 
     async def subject(self, ca: ManagedCA, dn_text: str, *, field: str = "dn") -> tuple[str, list[SubjectItem]]:
         return await self.subjects.subject(ca, dn_text, field=field)
+
+    async def subject_page(self, ca: ManagedCA, dn_text: str, *, page_size: int, page_index: str) -> SubjectPage:
+        return await self.subjects.page(ca, dn_text, page_size=page_size, page_index=page_index)
 
     async def revoke_subject(self, ca: ManagedCA, dn_text: str, action: ActionInput, *,
                              caller: Caller) -> tuple[RevokeOrder, SubjectRevokeOutcome]:

@@ -19,6 +19,7 @@ secrets may be written ``${ENV_VAR}`` or ``file:PATH``.
 
 from __future__ import annotations
 
+from service.config.limits import GrpcLimits, HttpLimits, LookupLimits, StreamLimits
 from service.config.reader import parse_duration, parse_listen
 from service.config.sections import load_config, parse_config
 from service.config.settings import (
@@ -58,9 +59,12 @@ __all__ = [
     "Config",
     "GatewaySettings",
     "GrantSettings",
+    "GrpcLimits",
+    "HttpLimits",
     "LedgerSettings",
     "ListenSettings",
     "LogSettings",
+    "LookupLimits",
     "OPERATIONS",
     "Operation",
     "ProfileOptions",
@@ -69,6 +73,7 @@ __all__ = [
     "RestSettings",
     "Secret",
     "StaticProfile",
+    "StreamLimits",
     "SyncSettings",
     "TLSListenSettings",
     "TracingSettings",

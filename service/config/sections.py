@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -15,6 +16,12 @@ from cryptography import x509 as crypto_x509
 
 from service.config.clients import parse_clients
 from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
+from service.config.limit_sections import (
+    parse_grpc_limits,
+    parse_http_limits,
+    parse_lookup_limits,
+    parse_stream_limits,
+)
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -45,7 +52,7 @@ from service.x509.pem import der_from_pem_bundle
 log = logging.getLogger(__name__)
 
 _TOP_KEYS = {"grpc", "rest", "ops", "admin", "ledger", "clients", "managed-cas", "shutdown-grace", "log",
-             "tracing", "webhooks"}
+             "tracing", "webhooks", "streams", "lookups"}
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
@@ -325,13 +332,15 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
 
     with r.at("grpc"):
         grpc_section = r.mapping(top.get("grpc"))
-        r.reject_unknown(grpc_section, {"listen", "tls", "insecure"})
-        grpc_listen = _listen(r, grpc_section, "127.0.0.1:50051")
+        r.reject_unknown(grpc_section, {"listen", "tls", "insecure", "limits"})
+        grpc_listen = dataclasses.replace(_listen(r, grpc_section, "127.0.0.1:50051"),
+                                          grpc_limits=parse_grpc_limits(r, grpc_section))
     with r.at("rest"):
         rest_section = r.mapping(top.get("rest"))
         r.reject_unknown(rest_section, {"listen", "tls", "insecure", "context-path", "max-body-size",
-                                        "enrollment-status"})
-        rest_listen = _listen(r, rest_section, "127.0.0.1:8444")
+                                        "enrollment-status", "limits"})
+        rest_listen = dataclasses.replace(_listen(r, rest_section, "127.0.0.1:8444"),
+                                          http_limits=parse_http_limits(r, rest_section))
         context_path = "/" + (r.text(rest_section, "context-path", default="/cagw") or "").strip("/")
         if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", context_path):
             r.problem(f"{context_path!r} is not a valid context path", "context-path")
@@ -344,8 +353,13 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
                             enrollment_status="standard" if enrollment_status == "standard" else "documented")
     with r.at("ops"):
         ops_section = r.mapping(top.get("ops"))
-        r.reject_unknown(ops_section, {"listen"})
-        ops = _listen(r, ops_section, "127.0.0.1:9464")
+        r.reject_unknown(ops_section, {"listen", "limits"})
+        ops = dataclasses.replace(_listen(r, ops_section, "127.0.0.1:9464"),
+                                  http_limits=parse_http_limits(r, ops_section, default_connections=100))
+    with r.at("streams"):
+        streams = parse_stream_limits(r, r.mapping(top.get("streams")))
+    with r.at("lookups"):
+        lookups = parse_lookup_limits(r, r.mapping(top.get("lookups")))
     with r.at("admin"):
         admin = _admin(r, r.mapping(top.get("admin")))
     with r.at("ledger"):
@@ -367,7 +381,7 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, admin=admin, ledger=ledger, managed_cas=tuple(cas),
                   shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
-                  webhooks=webhooks, clients=clients)
+                  webhooks=webhooks, clients=clients, streams=streams, lookups=lookups)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from service.config.limits import GrpcLimits, HttpLimits, LookupLimits, StreamLimits
+
 if TYPE_CHECKING:  # for the annotation only: the ledger package imports the connector types, which name config
     from service.ledger.registry import LedgerTarget
 
@@ -50,6 +52,8 @@ class ListenSettings:
     port: int
     tls: TLSListenSettings | None = None
     insecure: bool = False  # the operator's explicit consent to a non-loopback listener without mutual TLS
+    http_limits: HttpLimits = HttpLimits()  # the REST and ops listeners'
+    grpc_limits: GrpcLimits = GrpcLimits()  # the gRPC listener's
 
     @property
     def address(self) -> str:
@@ -305,6 +309,8 @@ class Config:
     shutdown_grace: float = 10.0
     source: Path | None = None
     log: LogSettings = LogSettings()
+    streams: StreamLimits = StreamLimits()
+    lookups: LookupLimits = LookupLimits()
     tracing: TracingSettings = TracingSettings()
     admin: ListenSettings = ListenSettings("127.0.0.1", 50052)  # the operator's listener (loopback only)
     webhooks: tuple[WebhookSettings, ...] = ()

@@ -256,6 +256,10 @@ class EnrollmentEngine:
     def running_orders(self) -> int:
         return self._tracker.running_orders
 
+    @property
+    def watchers(self) -> int:
+        return self._tracker.watchers
+
     async def resume(self) -> int:
         """Restart every unfinished order found in the ledger; return how many."""
         return await self._tracker.resume()

@@ -62,6 +62,7 @@ __all__ = [
 ]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
+MAX_WAIT_SECONDS = 3600.0  # longest maxWait: an enroll that has not issued by then is better followed by watching
 MAX_PROPERTIES = 64
 MAX_PROPERTY_KEY = 128
 MAX_PROPERTY_VALUE = 1024
@@ -187,6 +188,9 @@ def check_request_fields(request: EnrollmentInput, problems: Violations) -> None
     if request.request_id and not _REQUEST_ID.match(request.request_id):
         problems.add("requestId", "must be 1-128 characters of letters, digits and . _ : ~ -",
                      request.request_id[:128])
+    if request.max_wait is not None and not 0 <= request.max_wait <= MAX_WAIT_SECONDS:
+        problems.add("maxWait", f"must be between 0s and {MAX_WAIT_SECONDS:g}s (watch the enrollment to wait longer)",
+                     f"{request.max_wait:g}s")
     if len(request.properties) > MAX_PROPERTIES:
         problems.add("properties", f"at most {MAX_PROPERTIES} properties")
     for key, value in request.properties.items():
@@ -241,9 +245,14 @@ def read_csr(request: EnrollmentInput, problems: Violations) -> x.ParsedCSR | No
 
 
 def check_key(csr: x.ParsedCSR | None, profile: ResolvedProfile | None, problems: Violations) -> None:
-    """The CSR's key type and size must be one the profile lists (when it lists any)."""
-    if csr is not None and profile is not None and profile.key_types:
+    """The CSR's key type and size must be one the profile lists; a profile that lists none still
+    refuses weak keys (:func:`~service.x509.check_key_floor`)."""
+    if csr is None or profile is None:
+        return
+    if profile.key_types:
         problems.attempt(x.check_key_allowed, csr, profile.key_types, field="csr")
+    else:
+        problems.attempt(x.check_key_floor, csr, field="csr", profile=profile.id)
 
 
 def _common_name(name: crypto_x509.Name) -> str:
@@ -253,21 +262,28 @@ def _common_name(name: crypto_x509.Name) -> str:
 
 def subject_of(request: EnrollmentInput, *, csr: x.ParsedCSR | None, renewal: RenewalTarget | None,
                problems: Violations) -> Subject:
-    """The subject asked for: ``subjectDn`` when given, else the CSR's, else the renewed certificate's."""
+    """The subject the certificate will carry: the CSR's, else (renewing without a CSR) the renewed
+    certificate's. The CA issues the CSR's subject, so a ``subjectDn`` that differs from it after
+    normalisation is refused rather than echoed and filed under a name the certificate never has."""
     subject = Subject()
     name: crypto_x509.Name | None = None
-    if request.subject_dn:
-        name = problems.attempt(x.parse_dn, request.subject_dn, field=_SUBJECT_DN_FIELD)
-        if name is not None:
-            subject = Subject(x.normalize_dn(name), request.subject_dn, _common_name(name))
-    elif csr is not None:
+    if csr is not None:
         subject = Subject(csr.normalized_subject, csr.subject_dn, csr.common_name)
         name = csr.csr.subject
     elif renewal is not None:
         subject = Subject(renewal.subject_dn, renewal.subject_dn)
         name = _parsed_or_none(renewal.subject_dn)
-    if csr is not None and not csr.subject_dn and not request.subject_dn:
-        problems.add("csr", f"the CSR has an empty subject; give a subject or {_SUBJECT_DN_FIELD}")
+    if request.subject_dn:
+        given = problems.attempt(x.parse_dn, request.subject_dn, field=_SUBJECT_DN_FIELD)
+        if given is not None and name is None:
+            name = given  # no CSR to compare with (it is missing, and refused for that)
+        elif given is not None and x.normalize_dn(given) != subject.requested_dn:
+            problems.add(_SUBJECT_DN_FIELD,
+                         f"differs from the subject the certificate will carry ({subject.display_dn or 'empty'}); "
+                         "the CA issues the CSR's subject: leave subjectDn out or make it the same DN",
+                         request.subject_dn[:256])
+    if csr is not None and not csr.subject_dn:
+        problems.add("csr", "the CSR has an empty subject; the CA issues the CSR's subject, so put it in the CSR")
     check_subject_variables(request, name, problems)
     return subject
 
@@ -299,8 +315,9 @@ def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: 
     sans: tuple[x.SubjectAltNameValue, ...] | None = ()
     if request.subject_alt_names:
         sans = problems.attempt(x.parse_subject_alt_names, request.subject_alt_names, field="subjectAltNames")
-    elif csr is not None:
-        sans = csr.san_values
+    elif csr is not None:  # the CSR's names get exactly the checks of the request's: nothing unvalidated reaches the CA
+        sans = problems.attempt(x.parse_subject_alt_names, [(san.type, san.value) for san in csr.san_values],
+                                field="csr.subjectAltNames")
     carried = ca.connector.san_types if isinstance(ca.connector, base.SubjectAltNameTypes) else None
     typed: list[base.SubjectAltName] = []
     for index, san in enumerate(sans or ()):

@@ -83,7 +83,8 @@ class _Gate:
 
 
 def _failure_state(exc: CagwError) -> tuple[str, str]:
-    return exc.reason, exc.message
+    """The reason and the words kept with a failed order: what its callers may read later."""
+    return exc.reason, exc.caller_message
 
 
 class EnrollmentTracker:
@@ -112,6 +113,11 @@ class EnrollmentTracker:
     @property
     def running_orders(self) -> int:
         return len(self._tasks)
+
+    @property
+    def watchers(self) -> int:
+        """Streams and waiting callers subscribed to any order now (each holds one queue)."""
+        return sum(channel.watchers for channel in self._channels.values())
 
     def is_running(self, order_id: str) -> bool:
         """A task works on the order now."""
@@ -364,7 +370,7 @@ class EnrollmentTracker:
 
     async def _fail(self, order: OrderRecord, exc: CagwError) -> None:
         reason, message = _failure_state(exc)
-        log.warning("order %s failed: %s", order.id, message)
+        log.warning("order %s failed: %s", order.id, exc.message)
         with contextlib.suppress(CagwError):
             order = await self._ledger.update_order(order.id, state=OrderState.FAILED, detail=message,
                                                     error_reason=reason)
@@ -403,8 +409,10 @@ class EnrollmentTracker:
         except CAUnavailable as exc:
             if exc.maybe_processed:
                 # No marker travels with a renewal: the CA may have renewed, and a retry could renew twice.
-                raise CARejected(f"renewal {order.id}: the CA's answer was lost ({exc.message}); check the CA for "
-                                 f"a renewal of order {previous} before renewing again",
+                advice = f"check the CA for a renewal of order {previous} before renewing again"
+                raise CARejected(f"renewal {order.id}: the CA's answer was lost ({exc.message}); {advice}",
+                                 caller_message=f"renewal {order.id}: the CA's answer was lost "
+                                                f"({exc.caller_message}); {advice}",
                                  reason=base.REASON_REJECTED) from exc
             raise
         return await self._submitted(order, renewed.order_id, "renewal accepted by the CA")
@@ -548,7 +556,9 @@ class EnrollmentTracker:
         except CAUnavailable as exc:
             # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
             outcome = "unavailable"
-            return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
+            if exc.hides_details:
+                log.warning("order %s: collect attempt %d: %s", order.id, attempt.number, exc.message)
+            return await self._still_pending(order, attempt, exc.caller_message), exc.retry_after or 0.0
         except CARejected:
             outcome = "rejected"
             raise

@@ -37,6 +37,7 @@ from service.ledger.base import (
     RevocationClaim,
     ServerKey,
     SubjectEntry,
+    SubjectPosition,
 )
 from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, LedgerUnwritable, OrderChanged
 from service.ledger.registry import (
@@ -77,6 +78,7 @@ __all__ = [
     "SQLiteLedger",
     "ServerKey",
     "SubjectEntry",
+    "SubjectPosition",
     "backup_ledger",
     "open_ledger",
     "parse_target",

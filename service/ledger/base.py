@@ -43,6 +43,7 @@ __all__ = [
     "RevocationClaim",
     "ServerKey",
     "SubjectEntry",
+    "SubjectPosition",
 ]
 
 
@@ -194,6 +195,16 @@ class SubjectEntry:
     order_state: OrderState | None
     certificate: CertificateRecord | None
     created_at: dt.datetime
+    position: SubjectPosition | None = None  # where a page after this entry starts
+
+
+@dataclass(frozen=True)
+class SubjectPosition:
+    """A place in a subject's newest-first listing: the entry's time as the ledger keeps it and its
+    filing id (ties broken by id), so pages stay stable while new orders arrive at the front."""
+
+    time: str
+    filing_id: int
 
 
 @dataclass(frozen=True)
@@ -375,8 +386,10 @@ class Ledger(Protocol):
     async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
         """The certificate with what the ledger knows around it (see :class:`InventoryEntry`)."""
 
-    async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
-        """Orders and certificates filed under the DN (requested or issued), newest first."""
+    async def subject_entries(self, ca_id: str, normalized_dn: str, *, before: SubjectPosition | None = None,
+                              limit: int | None = None) -> list[SubjectEntry]:
+        """Orders and certificates filed under the DN (requested or issued), newest first; with
+        ``before``, only those after that position, and at most ``limit`` of them."""
 
     # -- the CA's own chain
     async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:

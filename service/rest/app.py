@@ -33,6 +33,7 @@ from service.api.status import status_from_error
 from service.config import ListenSettings, RestSettings
 from service.errors import ConfigError
 from service.keystores import listener_ssl_context
+from service.listeners import GuardedSite, ListenerGuard
 from service.observability.requestid import bound_request_id, request_id_of
 from service.rest.openapi import build_openapi
 from service.rest.refusals import Refusal
@@ -163,7 +164,9 @@ class _Dispatcher:
                 return fixed()
             match = self.routes.resolve(request.method, raw_path)
             binding = match.binding
-            body = await read_body(request, limit=self.settings.max_body_bytes) if binding.body else b""
+            body = (await read_body(request, limit=self.settings.max_body_bytes,
+                                    timeout=self.settings.listen.http_limits.body_timeout)
+                    if binding.body else b"")
             try:
                 query = parse_qsl(raw_query, keep_blank_values=True, errors="strict",
                                   max_num_fields=MAX_QUERY_FIELDS)
@@ -172,7 +175,15 @@ class _Dispatcher:
             message = build_request(binding, path_values=match.path_values, query=query, body=body,
                                     headers=request.headers)
         except Refusal as refusal:
-            return self._error(refusal.status(), refusal.http_status, refusal.headers)
+            answer = self._error(refusal.status(), refusal.http_status, refusal.headers)
+            if refusal.http_status == 408:
+                # Answer, then close at once: waiting for the unread rest of a trickling body
+                # (aiohttp's lingering close) would hold the connection for another 10 s.
+                answer.force_close()
+                await answer.prepare(request)
+                await answer.write_eof()
+                request.protocol.force_close()
+            return answer
         endpoint = self.endpoints[binding]
         identity = _identity(request)
         call = CallContext(method=binding.spec.full_name, transport="rest", peer=_peer(request),
@@ -349,6 +360,8 @@ class RestServer:
                  shutdown_timeout: float = 5.0, status_of: StatusOf = status_from_error) -> None:
         self.settings = settings
         self.app = build_rest_app(pipeline, settings, readiness=readiness, status_of=status_of)
+        self.guard = ListenerGuard("REST", settings.listen.http_limits)
+        self.app.middlewares.append(self.guard.middleware)
         self._ssl = ssl_context if ssl_context is not None else _server_ssl_context(settings.listen)
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
@@ -369,13 +382,13 @@ class RestServer:
             raise RuntimeError("RestServer already started")
         # handler_cancellation: a caller that leaves cancels its handler, as grpc.aio does, so an
         # idle NDJSON stream ends at once instead of at its next write.
+        listen = self.settings.listen
         # No aiohttp access log: its request line carries the query string, which may hold a secret
         # (GetEnrollment's protection.password); the gateway writes its own access line per call.
         runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=self._shutdown_timeout,
-                               access_log=None)
+                               access_log=None, **self.guard.handler_kwargs())
         await runner.setup()
-        listen = self.settings.listen
-        site = web.TCPSite(runner, listen.host, listen.port, ssl_context=self._ssl, reuse_port=False)
+        site = GuardedSite(runner, listen.host, listen.port, guard=self.guard, ssl_context=self._ssl)
         try:
             await site.start()
         except OSError as exc:

@@ -72,6 +72,12 @@ class Refusal(Exception):
                    http_status=413, reason="REQUEST_TOO_LARGE")
 
     @classmethod
+    def too_slow(cls, timeout: float) -> Refusal:
+        # The rest of the body is never read, so the connection is closed after this answer.
+        return cls(f"request body not received within {timeout:g}s (rest.limits.body-timeout)",
+                   code=code_pb2.DEADLINE_EXCEEDED, http_status=408, reason="REQUEST_BODY_TIMEOUT")
+
+    @classmethod
     def unsupported_media_type(cls, content_type: str) -> Refusal:
         return cls(f"request body must be application/json, not {content_type}", code=code_pb2.INVALID_ARGUMENT,
                    http_status=415, reason="UNSUPPORTED_MEDIA_TYPE")

@@ -18,6 +18,7 @@ them by key (so ``properties.tracking.additionalEmails`` may be a list).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -51,7 +52,17 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _CHUNK = 64 * 1024
 
 
-async def read_body(request: web.Request, *, limit: int) -> bytes:
+async def read_body(request: web.Request, *, limit: int, timeout: float | None = None) -> bytes:
+    """:func:`_read_body`, refused with 408 when the whole body has not arrived within ``timeout``
+    seconds (a client trickling its body must not hold the connection and the handler)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit=limit)
+    except TimeoutError:
+        raise Refusal.too_slow(timeout or 0.0) from None
+
+
+async def _read_body(request: web.Request, *, limit: int) -> bytes:
     """The request body, refused with 413 above ``limit`` bytes and 415 when it is not JSON.
 
     Content-Length is checked before reading and the streamed size while reading,
@@ -84,9 +95,24 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: a repeated key is ambiguous (which one wins
+    differs between parsers), so it is refused rather than silently resolved."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"duplicate key {key[:128]!r} in a JSON object")
+        result[key] = value
+    return result
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except UnicodeDecodeError as exc:
         raise Refusal.invalid(f"request body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     except json.JSONDecodeError as exc:
@@ -101,9 +127,30 @@ _FAILED_FIELD = re.compile(r"Failed to parse (\S+) field: ")
 _NO_FIELD = re.compile(r'has no field named "([^"]+)"')
 
 
+# json_format's own words for well-known types, replaced by what a caller can act on.
+_WKT_PROBLEMS = (
+    ("Couldn't parse duration", "expected a duration in seconds like \"2.5s\" (at most 315576000000s)"),
+    ("Duration must end with", "expected a duration in seconds like \"2.5s\" (at most 315576000000s)"),
+    ("Failed to parse timestamp", "expected an RFC 3339 date-time like \"2024-03-05T22:43:23Z\" in years 0001-9999"),
+    ("Couldn't parse Timestamp", "expected an RFC 3339 date-time like \"2024-03-05T22:43:23Z\" in years 0001-9999"),
+)
+
+
+def _well_known_problem(text: str) -> Refusal | None:
+    for marker, plain in _WKT_PROBLEMS:
+        if marker in text:
+            at = re.search(r" at \w+\.(\S+)$", text)
+            target = ".".join(_FAILED_FIELD.findall(text)) or (at.group(1) if at else "")
+            return Refusal.invalid(f"{target}: {plain}" if target else plain, field=target)
+    return None
+
+
 def _parse_error(exc: json_format.ParseError) -> Refusal:
     """A 400 naming the field json_format stumbled on (``requiredFormat.format``)."""
     text = str(exc).split("\n", 1)[0].rstrip(".")
+    well_known = _well_known_problem(text)
+    if well_known is not None:
+        return well_known
     path: list[str] = _FAILED_FIELD.findall(text)
     unknown = _NO_FIELD.search(text)
     if unknown:

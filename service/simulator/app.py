@@ -143,6 +143,30 @@ async def _http_errors_as_json(request: web.Request, handler: Operation) -> web.
         return response
 
 
+ADMIN_PREFIX = "/__simulator/"
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether ``address`` (a peer or listen host) is this machine's loopback: 127.0.0.0/8, ::1, localhost."""
+    if not address:
+        return False
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def _admin_on_loopback_only(request: web.Request, handler: Operation) -> web.StreamResponse:
+    """The admin routes need no credentials (they inject faults, read statistics): only a caller on
+    this machine reaches them; anyone else is told there is no such route."""
+    if request.path.startswith(ADMIN_PREFIX) and not is_loopback(request.remote):
+        return _json(404, {"code": -1, "description": "Not Found"})
+    return await handler(request)
+
+
 class _Routes:
     """The handlers, closed over one simulator's manager, authenticator, faults and stats."""
 
@@ -395,7 +419,7 @@ def build_app(
 ) -> web.Application:
     """The aiohttp application serving SCM under both prefixes plus the token and admin routes."""
     routes = _Routes(manager, auth=auth, faults=faults, stats=stats, sleep=sleep)
-    app = web.Application(middlewares=[_http_errors_as_json])
+    app = web.Application(middlewares=[_admin_on_loopback_only, _http_errors_as_json])
     for prefix in API_PREFIXES:
         private = prefix == "/private/api"
 

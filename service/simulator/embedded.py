@@ -106,7 +106,8 @@ async def start_embedded(workdir: Path, *, issue_after: float = 3.0, grpc_listen
                          admin_listen: str = "127.0.0.1:50052") -> EmbeddedBackend:
     """Start the simulator and return the configuration that points the gateway at it."""
     workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    workdir.chmod(0o700)  # it holds the ledger, private keys and passwords of the simulator
     tls = _ensure_tls_files(workdir / "tls")
     simulator = await start_simulator(SimulatorSettings(
         port=0, tls_cert=tls.server_cert, tls_key=tls.server_key, issue_after=issue_after,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import signal
 import ssl
 import sys
@@ -31,7 +32,7 @@ from service.config import parse_duration, parse_listen
 from service.errors import ConfigError
 from service.keystores import listener_ssl_context
 
-from .app import SimulatorStats, build_app
+from .app import SimulatorStats, build_app, is_loopback
 from .auth import Authenticator
 from .faults import FaultInjector
 from .local_ca import LocalCA
@@ -157,6 +158,10 @@ async def start_simulator(
     ``clock`` drives issuance timing, token expiry and certificate dates, so tests
     move time instead of sleeping; ``sleep`` serves latency faults.
     """
+    if not is_loopback(settings.host) and settings.client_ca is None:
+        raise ConfigError(f"simulator: {settings.host or '*'}:{settings.port} is not a loopback address; listening "
+                          "there needs --client-ca (and --tls-cert), or anyone on the network may use its "
+                          "demo credentials and admin routes")
     ssl_context = _server_ssl_context(settings)
     ca = LocalCA.load_or_create(settings.ca_dir, now=dt.datetime.fromtimestamp(clock(), dt.UTC))
     first_id = settings.first_ssl_id if settings.first_ssl_id is not None else _default_first_ssl_id(clock)
@@ -221,12 +226,18 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-ca", type=Path, metavar="PEM",
                         help="CA of client certificates; /private/api then requires one")
     parser.add_argument("--login", default=d.login, help="SCM admin login (default: %(default)s)")
-    parser.add_argument("--password", default=d.password, help="SCM admin password (default: the demo password)")
+    parser.add_argument("--password", default=None,
+                        help="SCM admin password; visible to every user of this machine in the process list, so "
+                             f"prefer --password-file or ${PASSWORD_ENV} (default: the demo password)")
+    parser.add_argument("--password-file", type=Path, metavar="FILE", help="read the SCM admin password from FILE")
     parser.add_argument("--customer-uri", default=d.customer_uri, help="SCM customerUri (default: %(default)s)")
     parser.add_argument("--org-id", type=int, default=d.org_id, help="organization id (default: %(default)s)")
     parser.add_argument("--oauth-client-id", default=d.oauth_client_id, help="OAuth2 client id (default: %(default)s)")
-    parser.add_argument("--oauth-client-secret", default=d.oauth_client_secret,
-                        help="OAuth2 client secret (default: the demo secret)")
+    parser.add_argument("--oauth-client-secret", default=None,
+                        help=f"OAuth2 client secret; prefer --oauth-client-secret-file or ${SECRET_ENV} "
+                             "(default: the demo secret)")
+    parser.add_argument("--oauth-client-secret-file", type=Path, metavar="FILE",
+                        help="read the OAuth2 client secret from FILE")
     parser.add_argument("--token-ttl", type=_duration_arg, default=d.token_ttl, metavar="DURATION",
                         help="OAuth2 token lifetime (default: %(default)ss)")
     parser.add_argument("--issue-after", type=_duration_arg, default=d.issue_after, metavar="DURATION",
@@ -242,6 +253,27 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--access-log", action="store_true", help="log every request")
 
 
+PASSWORD_ENV = "CAGW_SIMULATOR_PASSWORD"
+SECRET_ENV = "CAGW_SIMULATOR_OAUTH_CLIENT_SECRET"
+
+
+def _secret(given: str | None, file: Path | None, env: str, flag: str, default: str) -> str:
+    """A secret from its flag, else its ``-file`` flag (first line), else the environment, else the demo's."""
+    if given is not None and file is not None:
+        raise ConfigError(f"simulator: give {flag} or {flag}-file, not both")
+    if given is not None:
+        return given
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"simulator: {flag}-file {file}: cannot read it ({exc})") from None
+        if not lines or not lines[0].strip():
+            raise ConfigError(f"simulator: {flag}-file {file} is empty")
+        return lines[0].strip()
+    return os.environ.get(env) or default
+
+
 def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
     """Turn parsed ``cagw simulator`` flags into settings."""
     host, port = args.listen
@@ -254,11 +286,12 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         tls_key=args.tls_key,
         client_ca=args.client_ca,
         login=args.login,
-        password=args.password,
+        password=_secret(args.password, args.password_file, PASSWORD_ENV, "--password", base.password),
         customer_uri=args.customer_uri,
         org_id=args.org_id,
         oauth_client_id=args.oauth_client_id,
-        oauth_client_secret=args.oauth_client_secret,
+        oauth_client_secret=_secret(args.oauth_client_secret, args.oauth_client_secret_file, SECRET_ENV,
+                                    "--oauth-client-secret", base.oauth_client_secret or ""),
         token_ttl=args.token_ttl,
         issue_after=args.issue_after,
         issue_after_polls=args.issue_after_polls,

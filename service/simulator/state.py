@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from service.errors import ConfigError
 
@@ -92,6 +92,13 @@ class Order:
         return cls(**values)
 
 
+def _private_open(path: Path, flag: int) -> TextIO:
+    """``path`` for writing, created 0600 (orders hold CSRs and certificates), made 0600 if it was looser."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | flag, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 class OrderBook:
     """All orders by ``sslId``, with id allocation and optional persistence to ``state_file``."""
 
@@ -157,7 +164,7 @@ class OrderBook:
         if self._state_file is None:
             return
         line = json.dumps({"order": order.to_json()}, separators=(",", ":"))
-        with self._state_file.open("a", encoding="utf-8") as handle:
+        with _private_open(self._state_file, os.O_APPEND) as handle:
             handle.write(line + "\n")
 
     def save(self) -> None:
@@ -169,7 +176,8 @@ class OrderBook:
         lines = [json.dumps({"version": _STATE_VERSION, "nextSslId": self._next_id})]
         lines += [json.dumps({"order": o.to_json()}, separators=(",", ":")) for o in self._orders.values()]
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with _private_open(tmp, os.O_TRUNC) as handle:
+            handle.write("\n".join(lines) + "\n")
         os.replace(tmp, path)
 
     def _load(self, path: Path) -> None:

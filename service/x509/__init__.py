@@ -31,7 +31,7 @@ Decisions a reader should know:
 from __future__ import annotations
 
 from service.x509.certificate import CertificateInfo, describe_certificate
-from service.x509.csr import ParsedCSR, check_key_allowed, parse_csr
+from service.x509.csr import ParsedCSR, check_key_allowed, check_key_floor, parse_csr
 from service.x509.dn import DNForms, attribute_mismatch, dn_strings, normalize_dn, parse_dn
 from service.x509.pem import der_from_pem_bundle, pem_bundle
 from service.x509.san import (
@@ -59,6 +59,7 @@ __all__ = [
     "SubjectAltNameValue",
     "attribute_mismatch",
     "check_key_allowed",
+    "check_key_floor",
     "choose_term",
     "der_from_pem_bundle",
     "describe_certificate",

@@ -88,6 +88,8 @@ def parse_csr(text: str, *, field: str = "csr", max_bytes: int = 16384) -> Parse
     try:
         csr = x509.load_der_x509_csr(der)
         subject = csr.subject
+    except x509.InvalidVersion as exc:  # not a ValueError: a PKCS#10 version other than v1 (0)
+        raise _violation(field, f"not a PKCS#10 v1 certificate request ({exc})") from None
     except ValueError:
         raise _violation(field, _not_a_csr_reason(der)) from None
     key_type, key_size = _csr_key(csr, field)
@@ -198,3 +200,21 @@ def check_key_allowed(
     where = f"profile {profile}" if profile else "this profile"
     requested = f"{csr.key_type} {csr.key_size}"
     raise _violation(field, f"{requested} is not allowed by {where}; allowed: {listing}", requested)
+
+
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 8192
+FLOOR_CURVES = ("P-256", "P-384")
+
+
+def check_key_floor(csr: ParsedCSR, *, field: str = "csr", profile: str = "") -> None:
+    """The gateway's own minimum when a profile lists no key types (a static profile, or the
+    fallback while the CA cannot be asked): RSA 2048-8192 bits, EC P-256 or P-384."""
+    if csr.key_type == "RSA" and MIN_RSA_BITS <= int(csr.key_size) <= MAX_RSA_BITS:
+        return
+    if csr.key_type == "EC" and csr.key_size in FLOOR_CURVES:
+        return
+    where = f"profile {profile}" if profile else "this profile"
+    requested = f"{csr.key_type} {csr.key_size}"
+    raise _violation(field, f"{requested} is not allowed: {where} lists no key types, so the gateway allows "
+                     f"RSA {MIN_RSA_BITS}-{MAX_RSA_BITS} bits and EC {', '.join(FLOOR_CURVES)}", requested)

@@ -111,9 +111,10 @@ def _normalize_san_value(san_type: str, raw: str, value_field: str) -> str:
 
 
 def _dns_name(value: str, *, allow_wildcard: bool) -> str:
-    name = value[:-1] if value.endswith(".") else value  # an absolute name's root dot has no place in a certificate
-    if not name:
-        raise _BadValue("DNS name is empty")
+    if value.endswith(".") or value.endswith("\u3002") or value.endswith("\uff0e") or value.endswith("\uff61"):
+        # An absolute name's root dot has no place in a certificate, and nothing is changed silently.
+        raise _BadValue("DNS name ends with a dot; write it without the trailing root dot")
+    name = value
     labels = _DNS_DOTS_RE.split(name)
     wildcard = False
     if labels[0] == "*" and allow_wildcard:

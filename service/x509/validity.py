@@ -37,28 +37,33 @@ def parse_validity_period(text: str, *, now: dt.datetime, field: str = _VALIDITY
     source = text.strip().upper()
     if not source:
         return None
-    if "/" in source:
-        left, _, right = source.partition("/")
-        if left.startswith("P") and right.startswith("P"):
-            raise _violation(field, "an interval needs a start or an end, not two durations", text)
-        if left.startswith("P"):
-            end = _iso_datetime(right, field, text)
-            start = end - _iso_duration(left, field, text)
-        elif right.startswith("P"):
-            start = _iso_datetime(left, field, text)
-            end = start + _iso_duration(right, field, text)
-        else:
-            start, end = _iso_datetime(left, field, text), _iso_datetime(right, field, text)
-    elif source.startswith("P"):
-        start = now
-        end = now + _iso_duration(source, field, text)
-    else:
-        raise _violation(field, "expected an ISO 8601 duration (P90D) or interval (start/end)", text)
+    try:
+        start, end = _interval(source, now=now, field=field, original=text)
+    except OverflowError:  # date-time arithmetic beyond year 1 or 9999
+        raise _violation(field, "validity period reaches outside the years 0001-9999", text) from None
     if end <= start:
         raise _violation(field, "validity period must be positive (it ends before it starts)", text)
     if end <= now:
         raise _violation(field, "validity period ends in the past", text)
     return end - max(start, now)
+
+
+def _interval(source: str, *, now: dt.datetime, field: str, original: str) -> tuple[dt.datetime, dt.datetime]:
+    """(start, end) of the upper-cased ``source``; arithmetic may raise OverflowError."""
+    if "/" in source:
+        left, _, right = source.partition("/")
+        if left.startswith("P") and right.startswith("P"):
+            raise _violation(field, "an interval needs a start or an end, not two durations", original)
+        if left.startswith("P"):
+            end = _iso_datetime(right, field, original)
+            return end - _iso_duration(left, field, original), end
+        if right.startswith("P"):
+            start = _iso_datetime(left, field, original)
+            return start, start + _iso_duration(right, field, original)
+        return _iso_datetime(left, field, original), _iso_datetime(right, field, original)
+    if source.startswith("P"):
+        return now, now + _iso_duration(source, field, original)
+    raise _violation(field, "expected an ISO 8601 duration (P90D) or interval (start/end)", original)
 
 
 def _iso_duration(text: str, field: str, original: str) -> dt.timedelta:

@@ -127,7 +127,9 @@ async def fault_stack(tmp: Path, *, issue_after_polls: int = 1, **gateway: Any) 
         for name in (FLAKY, STEADY):
             simulators.append(await start_simulator(SimulatorSettings(
                 port=0, tls_cert=cert, tls_key=key, ca_dir=tmp / f"sim-{name}", issue_after_polls=issue_after_polls)))
-        document = gateway_document(simulators[0].url, trust, tmp, timer="50ms", max_timer="100ms", attempts=4)
+        # Every status question reaches the CA (no status cache): the suite drives the breaker with them.
+        document = gateway_document(simulators[0].url, trust, tmp, timer="50ms", max_timer="100ms", attempts=4,
+                                    sections={"lookups": {"ca-status-ttl": "0s"}})
         flaky = _ca_entry(document, FLAKY, simulators[0].url)
         flaky["gateway"].update(gateway)
         document["managed-cas"] = [flaky, _ca_entry(document, STEADY, simulators[1].url)]

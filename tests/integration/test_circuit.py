@@ -52,7 +52,8 @@ def _error_details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.Error
 
 
 async def test_ok_sustained_ca_failure_opens_the_circuit_and_a_probe_closes_it(tmp_path: Path) -> None:
-    async with running_stack(tmp_path, extra_gateway=BREAKER) as stack:
+    # Every status call asks the CA here (no status cache), so each one counts toward the breaker.
+    async with running_stack(tmp_path, extra_gateway=BREAKER, sections={"lookups": {"ca-status-ttl": "0s"}}) as stack:
         enrollments = enrollments_pb2_grpc.EnrollmentServiceStub(stack.channel)
         issued = (await enrollments.Enroll(enrollments_pb2.EnrollRequest(
             ca_id=CA_ID, profile_id=PROFILE_ID, csr=make_csr("before.example.com")))).enrollment

@@ -681,7 +681,7 @@ async def test_openapi_document_validates(shim: Shim) -> None:
     assert set(enroll["responses"]) == {"200", "202", "400", "401", "403", "404", "413", "415", "429", "default"}
     assert "caId" not in enroll["requestBody"]["content"]["application/json"]["schema"]["properties"]
     subject = paths["/cagw/v1/certificate-authorities/{caId}/subjects/{dn}"]["get"]
-    assert [p["name"] for p in subject["parameters"]] == ["caId", "dn"]
+    assert [p["name"] for p in subject["parameters"]] == ["caId", "dn", "preferredPageSize", "nextPageIndex"]
     events = paths["/cagw/v1/certificate-authorities/{caId}/certificate-events"]["get"]
     assert {p["name"] for p in events["parameters"]} == {
         "caId", "startDate", "preferredPageSize", "nextPageIndex", "$fields"}

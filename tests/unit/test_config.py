@@ -53,7 +53,8 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "admin, clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
+ALLOWED_TOP = ("admin, clients, grpc, ledger, log, lookups, managed-cas, ops, rest, shutdown-grace, streams, "
+               "tracing, webhooks")
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -69,7 +70,7 @@ ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-t
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ADMIN_CLIENT = {"name": "admins", "match": {"subject": "CN=admin"}, "admin": "true"}
-ALLOWED_REST = "context-path, enrollment-status, insecure, listen, max-body-size, tls"
+ALLOWED_REST = "context-path, enrollment-status, insecure, limits, listen, max-body-size, tls"
 
 
 # ---------------------------------------------------------------- fixtures and builders
@@ -272,10 +273,11 @@ FAILURES: dict[str, Fail] = {
     "fail-unknown-tls-key": fail(
         top({"grpc": {"tls": {"cert": lambda c: str(c.tls_cert), "key": lambda c: str(c.tls_key), "ca": "x"}}}),
         f"grpc.tls.ca: unknown key (allowed: {ALLOWED_TLS})"),
-    "fail-unknown-grpc-key": fail(top({"grpc": {"port": "50051"}}), "grpc.port: unknown key (allowed: insecure, listen, tls)"),
+    "fail-unknown-grpc-key": fail(top({"grpc": {"port": "50051"}}),
+                                  "grpc.port: unknown key (allowed: insecure, limits, listen, tls)"),
     "fail-unknown-rest-key": fail(top({"rest": {"base-path": "/x"}}),
                                   f"rest.base-path: unknown key (allowed: {ALLOWED_REST})"),
-    "fail-unknown-ops-key": fail(top({"ops": {"tls": {}}}), "ops.tls: unknown key (allowed: listen)"),
+    "fail-unknown-ops-key": fail(top({"ops": {"tls": {}}}), "ops.tls: unknown key (allowed: limits, listen)"),
     "fail-unknown-ledger-key": fail(top({"ledger": {"file": "x"}}), "ledger.file: unknown key (allowed: path, url)"),
     # --- wrong types
     "fail-managed-cas-not-a-list": fail(top({"managed-cas": {"id": "x"}}), "managed-cas: must be a list, found a mapping"),
@@ -1132,7 +1134,10 @@ def test_docs_name_every_accepted_key() -> None:
     keys = (config_module._TOP_KEYS | config_module._CA_KEYS | PROPERTY_KEYS
             | config_module._GATEWAY_KEYS | config_module._PROFILE_KEYS
             | {"listen", "tls", "cert", "key", "client-ca", "context-path", "max-body-size", "enrollment-status",
-               "path", "custom-fields", "external-requester"})
+               "path", "custom-fields", "external-requester", "limits",
+               "header-timeout", "body-timeout", "idle-timeout", "max-connections", "max-concurrent-streams",
+               "max-concurrent-rpcs", "keepalive-min-interval", "max-connection-idle", "max-per-caller",
+               "max-total", "unknown-serial-ttl", "ca-status-ttl", "ca-lookups-per-second", "ca-lookup-burst"})
     missing = sorted(key for key in keys if f"`{key}`" not in text and f"`{key}:" not in text
                      and f".{key}`" not in text)
     assert not missing

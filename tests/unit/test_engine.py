@@ -200,12 +200,12 @@ async def test_ok_enroll_spends_validation_time_from_max_wait_and_answers_pendin
 async def test_ok_enroll_answers_with_the_certificate_and_the_order_view(world: World) -> None:
     world.time.on_sleep = lambda n: world.issue_all() if n == 2 else None
     event = await asyncio.wait_for(world.engine.enroll(_input(include_ca=False, required_format="X509",
-                                                              subject_dn="CN=Shown.example.com")), 5)
+                                                              subject_dn="CN=WWW.example.com")), 5)
     assert event.phase is Phase.ISSUED and event.certificate is not None and event.ca_order_id
     view = event.order
-    assert (view.ca_id, view.profile_id, view.requested_dn) == (CA_ID, "101", "cn=shown.example.com")
+    assert (view.ca_id, view.profile_id, view.requested_dn) == (CA_ID, "101", "cn=www.example.com")
     assert (view.options.required_format, view.options.include_ca, view.options.subject_dn) == (
-        "X509", False, "CN=Shown.example.com")
+        "X509", False, "CN=www.example.com")
     assert world.time.waits == [2, 4]
 
 

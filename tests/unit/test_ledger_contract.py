@@ -483,3 +483,22 @@ async def test_ok_the_outbox_holds_every_event_in_order_with_its_owner_and_origi
     await ledger.advance_webhook_cursor("hook", events[2].event.id)
     await ledger.advance_webhook_cursor("hook", events[0].event.id)  # never back
     assert await ledger.webhook_cursor("hook") == events[2].event.id
+
+
+# -- subject pages
+
+
+async def test_ok_subject_entries_page_newest_first_with_a_keyset_position(ledger: Ledger, clock: ManualClock) -> None:
+    for index in range(5):  # two of them created in the same instant: the filing id breaks the tie
+        await ledger.create_order(new_order(f"page-{index}", requested_dn="cn=paged"))
+        if index != 2:
+            clock.advance()
+    everything = await ledger.subject_entries("ca-1", "cn=paged")
+    assert [e.order_id for e in everything] == ["page-4", "page-3", "page-2", "page-1", "page-0"]
+    first = await ledger.subject_entries("ca-1", "cn=paged", limit=2)
+    assert [e.order_id for e in first] == ["page-4", "page-3"] and first[-1].position is not None
+    rest = await ledger.subject_entries("ca-1", "cn=paged", before=first[-1].position, limit=10)
+    assert [e.order_id for e in rest] == ["page-2", "page-1", "page-0"]
+    await ledger.create_order(new_order("page-new", requested_dn="cn=paged"))  # arrives at the front
+    assert [e.order_id for e in await ledger.subject_entries("ca-1", "cn=paged", before=first[-1].position,
+                                                             limit=2)] == ["page-2", "page-1"]

@@ -7,10 +7,11 @@ import datetime as dt
 import ipaddress
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from service.authorities import ManagedCA
@@ -169,6 +170,21 @@ def test_check_key(key_types: dict[str, tuple[str, ...]], fields: list[str]) -> 
     assert _fields(problems) == fields
 
 
+@pytest.mark.parametrize(("key", "fields"), [
+    pytest.param(ec.generate_private_key(ec.SECP384R1()), [], id="ok-floor-p384"),
+    pytest.param(rsa.generate_private_key(public_exponent=65537, key_size=2048), [], id="ok-floor-rsa-2048"),
+    pytest.param(rsa.generate_private_key(public_exponent=65537, key_size=1024), ["csr"], id="fail-floor-rsa-1024"),
+    pytest.param(ec.generate_private_key(ec.SECP521R1()), ["csr"], id="fail-floor-p521"),
+])
+def test_check_key_floor_when_the_profile_lists_no_key_types(key: Any, fields: list[str]) -> None:
+    problems = Violations()
+    check_key(parse_csr(pem_of(make_csr(key, subject=WWW))), PROFILE, problems)
+    assert _fields(problems) == fields
+    if fields:
+        assert "profile ov lists no key types, so the gateway allows RSA 2048-8192 bits and EC P-256, P-384" in (
+            problems.items[0].description)
+
+
 def test_ok_check_key_without_a_csr_or_profile_checks_nothing() -> None:
     problems = Violations()
     check_key(None, dataclasses.replace(PROFILE, key_types={"RSA": ("2048",)}), problems)
@@ -227,12 +243,28 @@ async def test_fail_renewal_target(ledger: Ledger, serial: str) -> None:
 # ------------------------------------------------------------------ subject
 
 
-def test_ok_subject_dn_wins_over_the_csr_and_is_shown_as_written() -> None:
+def test_ok_subject_dn_equal_to_the_csr_subject_shows_what_the_certificate_carries() -> None:
     problems = Violations()
-    subject = subject_of(_input(subject_dn="CN=Given.Example.com, O=Acme"), csr=_parsed(), renewal=None,
+    subject = subject_of(_input(subject_dn="CN=WWW.Example.com,  O=ACME"), csr=_parsed(), renewal=None,
                          problems=problems)
-    assert subject == Subject("cn=given.example.com,o=acme", "CN=Given.Example.com, O=Acme", "Given.Example.com")
+    assert subject == Subject("cn=www.example.com,o=acme", "CN=www.example.com,O=Acme", "www.example.com")
     assert not problems
+
+
+def test_fail_subject_dn_other_than_the_csr_subject_is_refused_precisely() -> None:
+    problems = Violations()
+    subject_of(_input(subject_dn="CN=Given.Example.com, O=Acme"), csr=_parsed(), renewal=None, problems=problems)
+    [violation] = problems.items
+    assert violation.field == "optionalCertificateRequestDetails.subjectDn"
+    assert "differs from the subject the certificate will carry (CN=www.example.com,O=Acme)" in violation.description
+    assert violation.value == "CN=Given.Example.com, O=Acme"
+
+
+def test_fail_subject_dn_other_than_the_renewed_subject_is_refused() -> None:
+    problems = Violations()
+    renewal = RenewalTarget(serial="1", ca_order_id="9", subject_dn="cn=old.example.com")
+    subject_of(_input(csr="", subject_dn="CN=new.example.com"), csr=None, renewal=renewal, problems=problems)
+    assert _fields(problems) == ["optionalCertificateRequestDetails.subjectDn"]
 
 
 def test_ok_subject_of_the_csr_then_of_the_renewed_certificate() -> None:
@@ -248,7 +280,8 @@ def test_ok_subject_of_the_csr_then_of_the_renewed_certificate() -> None:
 @pytest.mark.parametrize(("fields", "csr_subject", "violations"), [
     pytest.param({"subject_dn": "CN"}, WWW, ["optionalCertificateRequestDetails.subjectDn"], id="fail-bad-dn"),
     pytest.param({}, x509.Name([]), ["csr"], id="fail-empty-csr-subject"),
-    pytest.param({"subject_dn": "CN=a"}, x509.Name([]), [], id="ok-empty-csr-subject-with-a-subject-dn"),
+    pytest.param({"subject_dn": "CN=a"}, x509.Name([]), ["optionalCertificateRequestDetails.subjectDn", "csr"],
+                 id="fail-empty-csr-subject-with-a-subject-dn"),
     pytest.param({"subject_variables": (("CN", ""), ("O", "Acme"))}, WWW, ["subjectVariables[0]"],
                  id="fail-subject-variable-without-value"),
     pytest.param({"subject_variables": (("cn", "WWW.example.com"), ("organizationName", "acme"))}, WWW, [],
@@ -259,7 +292,9 @@ def test_ok_subject_of_the_csr_then_of_the_renewed_certificate() -> None:
                  id="fail-subject-variable-other-value"),
     pytest.param({"subject_variables": (("firstname", "Ann"),)}, WWW, ["subjectVariables[0]"],
                  id="fail-template-variable"),
-    pytest.param({"subject_dn": "CN=a,OU=Ops", "subject_variables": (("OU", "Ops"),)}, WWW, [],
+    pytest.param({"subject_dn": "CN=a,OU=Ops", "subject_variables": (("OU", "Ops"),)},
+                 x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Ops"),
+                            x509.NameAttribute(NameOID.COMMON_NAME, "a")]), [],
                  id="ok-subject-variable-of-the-subject-dn"),
 ])
 def test_subject_of_problems(fields: dict[str, object], csr_subject: x509.Name, violations: list[str]) -> None:
@@ -304,6 +339,16 @@ def test_ok_without_the_capability_every_san_type_is_carried(tmp_path: Path) -> 
                  id="fail-csr-san-the-ca-cannot-carry"),
     pytest.param({"subject_alt_names": (("dNSName", "bad..name"),)}, None, ["subjectAltNames[0].value"],
                  id="fail-bad-san-value"),
+    pytest.param({}, [x509.DNSName("a.example.com,evil.example.net")], ["csr.subjectAltNames[0].value"],
+                 id="fail-csr-san-with-a-comma"),
+    pytest.param({}, [x509.DNSName("ok.example.com"), x509.DNSName("a.example.com evil.example.net")],
+                 ["csr.subjectAltNames[1].value"], id="fail-csr-san-with-a-space"),
+    pytest.param({}, [x509.DNSName("*.*.example.com")], ["csr.subjectAltNames[0].value"],
+                 id="fail-csr-san-double-wildcard"),
+    pytest.param({}, [x509.DNSName("www.example.com.")], ["csr.subjectAltNames[0].value"],
+                 id="fail-csr-san-root-dot"),
+    pytest.param({}, [x509.DNSName(f"h{i}.example.com") for i in range(101)], ["csr.subjectAltNames"],
+                 id="fail-csr-sans-beyond-the-count-limit"),
 ])
 def test_subject_alt_names_problems(tmp_path: Path, fields: dict[str, object],
                                     csr_sans: list[x509.GeneralName] | None, violations: list[str]) -> None:

@@ -131,6 +131,53 @@ async def test_unknown_subject(env: Env) -> None:
         assert caught.value.reason == "SUBJECT_NOT_FOUND"
 
 
+async def test_ok_subject_pages_walk_every_entry_once_newest_first(env: Env) -> None:
+    serials = [(await seed_issued(env.ledger, env.connector, SUBJECT))[1].serial_number for _ in range(5)]
+    await seed_order(env.ledger, SUBJECT, state=OrderState.FAILED)  # never listed, but read
+    seen: list[str] = []
+    token, pages = "", 0
+    while True:
+        response = await env.api.GetSubject(
+            pb.GetSubjectRequest(ca_id=CA_ID, dn=SUBJECT, preferred_page_size=2, next_page_index=token),
+            call("GetSubject"))
+        pages += 1
+        assert len(response.subject.certificates) <= 2
+        seen += [c.serial_number for c in response.subject.certificates]
+        assert response.more_pages == bool(response.next_page_index)
+        if not response.more_pages:
+            break
+        token = response.next_page_index
+        # A new order arriving at the front while a caller pages does not shift the pages.
+        await seed_order(env.ledger, SUBJECT, state=OrderState.COLLECTING)
+    assert seen == list(reversed(serials)) and pages == 3
+
+
+async def test_ok_subject_page_size_is_capped(env: Env) -> None:
+    await env.issue(1)
+    response = await env.api.GetSubject(pb.GetSubjectRequest(ca_id=CA_ID, dn=SUBJECT, preferred_page_size=10**6),
+                                        call("GetSubject"))
+    assert len(response.subject.certificates) == 1 and not response.more_pages
+
+
+@pytest.mark.parametrize(("size", "token", "words"), [
+    pytest.param(-1, "", "must not be negative", id="fail-negative-size"),
+    pytest.param(0, "not-a-cursor", "does not decode", id="fail-garbage-cursor"),
+    pytest.param(0, "eyJhIjoxfQ", "unexpected content", id="fail-foreign-json-cursor"),
+    pytest.param(0, "OTHER", "belongs to another subject", id="fail-cursor-of-another-subject"),
+])
+async def test_fail_subject_paging_input(env: Env, size: int, token: str, words: str) -> None:
+    await env.issue(3, subject="CN=other.example.com")
+    if token == "OTHER":
+        first = await env.api.GetSubject(pb.GetSubjectRequest(ca_id=CA_ID, dn="CN=other.example.com",
+                                                              preferred_page_size=1), call("GetSubject"))
+        token = first.next_page_index
+    await env.issue(1)
+    with pytest.raises(InvalidRequest) as caught:
+        await env.api.GetSubject(pb.GetSubjectRequest(ca_id=CA_ID, dn=SUBJECT, preferred_page_size=size,
+                                                      next_page_index=token), call("GetSubject"))
+    assert words in caught.value.violations[0].description
+
+
 @pytest.mark.parametrize("dn", [
     pytest.param("", id="fail-empty"),
     pytest.param("web.example.com", id="fail-no-attribute-type"),

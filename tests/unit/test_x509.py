@@ -319,7 +319,7 @@ def test_check_key_allowed_refuses(
     ("san_type", "value", "expected"),
     [
         pytest.param("dNSName", "www.example.com", ("dNSName", "www.example.com"), id="ok-dns"),
-        pytest.param("dnsname", " WWW.Example.COM. ", ("dNSName", "www.example.com"), id="ok-dns-case-and-root-dot"),
+        pytest.param("dnsname", " WWW.Example.COM ", ("dNSName", "www.example.com"), id="ok-dns-case-and-outer-space"),
         pytest.param("dNSName", "*.example.com", ("dNSName", "*.example.com"), id="ok-dns-wildcard"),
         pytest.param("dNSName", "bücher.example", ("dNSName", "xn--bcher-kva.example"), id="ok-dns-idna"),
         pytest.param("dNSName", "*.Bücher。example", ("dNSName", "*.xn--bcher-kva.example"), id="ok-dns-idna-wildcard-ideographic-dot"),
@@ -354,6 +354,12 @@ def test_parse_subject_alt_names_ok(san_type: str, value: str, expected: tuple[s
         pytest.param("dNSName", "under_score.example", "letters, digits", id="fail-dns-underscore"),
         pytest.param("dNSName", "-lead.example", "inner hyphens", id="fail-dns-leading-hyphen"),
         pytest.param("dNSName", "has space.example", "letters, digits", id="fail-dns-space"),
+        pytest.param("dNSName", "www.example.com.", "trailing root dot", id="fail-dns-root-dot"),
+        pytest.param("dNSName", "www.example.com\u3002", "trailing root dot", id="fail-dns-ideographic-root-dot"),
+        pytest.param("dNSName", "a.example.com,evil.example.net", "letters, digits", id="fail-dns-comma"),
+        pytest.param("dNSName", "a.example.com evil.example.net", "letters, digits", id="fail-dns-two-names"),
+        pytest.param("dNSName", "*.*.example.com", "only allowed as the whole first label", id="fail-dns-double-wildcard"),
+        pytest.param("rfc822Name", "ops@example.com.", "trailing root dot", id="fail-email-root-dot"),
         pytest.param("dNSName", "xn--ab-c.example", "punycode", id="fail-dns-bad-a-label"),
         pytest.param("dNSName", "192.0.2.1", "use type iPAddress", id="fail-dns-is-ip"),
         pytest.param("rfc822Name", "no-at.example.com", "name@example.com", id="fail-email-no-at"),
@@ -403,7 +409,7 @@ def test_parse_subject_alt_names_count_limit() -> None:
 
 
 def test_parse_subject_alt_names_drops_duplicates_after_normalising() -> None:
-    items = [("dNSName", "A.example.com"), ("dnsname", "a.example.com."), ("iPAddress", "::1"), ("iPAddress", "0::1")]
+    items = [("dNSName", "A.example.com"), ("dnsname", " a.example.com"), ("iPAddress", "::1"), ("iPAddress", "0::1")]
     assert parse_subject_alt_names(items) == (
         SubjectAltNameValue("dNSName", "a.example.com"),
         SubjectAltNameValue("iPAddress", "::1"),

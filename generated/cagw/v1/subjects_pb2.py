@@ -28,7 +28,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61gw/v1/subjects.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x9b\x01\n\x12SubjectCertificate\x12\x15\n\rserial_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x03 \x01(\t\x12\x14\n\x0csubject_name\x18\x04 \x01(\t\x12\x15\n\renrollment_id\x18\x05 \x01(\t\x12\x18\n\x10\x63\x65rtificate_data\x18\x06 \x01(\t\"H\n\x07Subject\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x31\n\x0c\x63\x65rtificates\x18\x02 \x03(\x0b\x32\x1b.cagw.v1.SubjectCertificate\".\n\x11GetSubjectRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\n\n\x02\x64n\x18\x02 \x01(\t\"o\n\x12GetSubjectResponse\x12!\n\x07subject\x18\x01 \x01(\x0b\x32\x10.cagw.v1.Subject\x12!\n\x07message\x18\x02 \x01(\x0b\x32\x10.cagw.v1.Message:\x13\xb2\xbb\x18\x0fSubjectResponse\"_\n\x1bPerformSubjectActionRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\n\n\x02\x64n\x18\x02 \x01(\t\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0b\x32\x0f.cagw.v1.ActionB\x04\xe2\x41\x01\x02\"\x8e\x01\n\x1cPerformSubjectActionResponse\x12\x1f\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x0f.cagw.v1.Action\x12\x16\n\x0eserial_numbers\x18\x02 \x03(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x12\xb2\xbb\x18\x0e\x41\x63tionResponse2\xbf\x02\n\x0eSubjectService\x12\x80\x01\n\nGetSubject\x12\x1a.cagw.v1.GetSubjectRequest\x1a\x1b.cagw.v1.GetSubjectResponse\"9\x82\xd3\xe4\x93\x02\x33\x12\x31/v1/certificate-authorities/{ca_id}/subjects/{dn}\x12\xa9\x01\n\x14PerformSubjectAction\x12$.cagw.v1.PerformSubjectActionRequest\x1a%.cagw.v1.PerformSubjectActionResponse\"D\x82\xd3\xe4\x93\x02>\"9/v1/certificate-authorities/{ca_id}/subjects/{dn}/actions:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63\x61gw/v1/subjects.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\x9b\x01\n\x12SubjectCertificate\x12\x15\n\rserial_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x03 \x01(\t\x12\x14\n\x0csubject_name\x18\x04 \x01(\t\x12\x15\n\renrollment_id\x18\x05 \x01(\t\x12\x18\n\x10\x63\x65rtificate_data\x18\x06 \x01(\t\"H\n\x07Subject\x12\n\n\x02\x64n\x18\x01 \x01(\t\x12\x31\n\x0c\x63\x65rtificates\x18\x02 \x03(\x0b\x32\x1b.cagw.v1.SubjectCertificate\"d\n\x11GetSubjectRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\n\n\x02\x64n\x18\x02 \x01(\t\x12\x1b\n\x13preferred_page_size\x18\x03 \x01(\x05\x12\x17\n\x0fnext_page_index\x18\x04 \x01(\t\"\x9c\x01\n\x12GetSubjectResponse\x12!\n\x07subject\x18\x01 \x01(\x0b\x32\x10.cagw.v1.Subject\x12!\n\x07message\x18\x02 \x01(\x0b\x32\x10.cagw.v1.Message\x12\x17\n\x0fnext_page_index\x18\x03 \x01(\t\x12\x12\n\nmore_pages\x18\x04 \x01(\x08:\x13\xb2\xbb\x18\x0fSubjectResponse\"_\n\x1bPerformSubjectActionRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\n\n\x02\x64n\x18\x02 \x01(\t\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0b\x32\x0f.cagw.v1.ActionB\x04\xe2\x41\x01\x02\"\x8e\x01\n\x1cPerformSubjectActionResponse\x12\x1f\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x0f.cagw.v1.Action\x12\x16\n\x0eserial_numbers\x18\x02 \x03(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x12\xb2\xbb\x18\x0e\x41\x63tionResponse2\xbf\x02\n\x0eSubjectService\x12\x80\x01\n\nGetSubject\x12\x1a.cagw.v1.GetSubjectRequest\x1a\x1b.cagw.v1.GetSubjectResponse\"9\x82\xd3\xe4\x93\x02\x33\x12\x31/v1/certificate-authorities/{ca_id}/subjects/{dn}\x12\xa9\x01\n\x14PerformSubjectAction\x12$.cagw.v1.PerformSubjectActionRequest\x1a%.cagw.v1.PerformSubjectActionResponse\"D\x82\xd3\xe4\x93\x02>\"9/v1/certificate-authorities/{ca_id}/subjects/{dn}/actions:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,13 +50,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBJECT']._serialized_start=301
   _globals['_SUBJECT']._serialized_end=373
   _globals['_GETSUBJECTREQUEST']._serialized_start=375
-  _globals['_GETSUBJECTREQUEST']._serialized_end=421
-  _globals['_GETSUBJECTRESPONSE']._serialized_start=423
-  _globals['_GETSUBJECTRESPONSE']._serialized_end=534
-  _globals['_PERFORMSUBJECTACTIONREQUEST']._serialized_start=536
-  _globals['_PERFORMSUBJECTACTIONREQUEST']._serialized_end=631
-  _globals['_PERFORMSUBJECTACTIONRESPONSE']._serialized_start=634
-  _globals['_PERFORMSUBJECTACTIONRESPONSE']._serialized_end=776
-  _globals['_SUBJECTSERVICE']._serialized_start=779
-  _globals['_SUBJECTSERVICE']._serialized_end=1098
+  _globals['_GETSUBJECTREQUEST']._serialized_end=475
+  _globals['_GETSUBJECTRESPONSE']._serialized_start=478
+  _globals['_GETSUBJECTRESPONSE']._serialized_end=634
+  _globals['_PERFORMSUBJECTACTIONREQUEST']._serialized_start=636
+  _globals['_PERFORMSUBJECTACTIONREQUEST']._serialized_end=731
+  _globals['_PERFORMSUBJECTACTIONRESPONSE']._serialized_start=734
+  _globals['_PERFORMSUBJECTACTIONRESPONSE']._serialized_end=876
+  _globals['_SUBJECTSERVICE']._serialized_start=879
+  _globals['_SUBJECTSERVICE']._serialized_end=1198
 # @@protoc_insertion_point(module_scope)

@@ -35,20 +35,28 @@ class Subject(_message.Message):
     def __init__(self, dn: _Optional[str] = ..., certificates: _Optional[_Iterable[_Union[SubjectCertificate, _Mapping]]] = ...) -> None: ...
 
 class GetSubjectRequest(_message.Message):
-    __slots__ = ("ca_id", "dn")
+    __slots__ = ("ca_id", "dn", "preferred_page_size", "next_page_index")
     CA_ID_FIELD_NUMBER: _ClassVar[int]
     DN_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
     ca_id: str
     dn: str
-    def __init__(self, ca_id: _Optional[str] = ..., dn: _Optional[str] = ...) -> None: ...
+    preferred_page_size: int
+    next_page_index: str
+    def __init__(self, ca_id: _Optional[str] = ..., dn: _Optional[str] = ..., preferred_page_size: _Optional[int] = ..., next_page_index: _Optional[str] = ...) -> None: ...
 
 class GetSubjectResponse(_message.Message):
-    __slots__ = ("subject", "message")
+    __slots__ = ("subject", "message", "next_page_index", "more_pages")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MORE_PAGES_FIELD_NUMBER: _ClassVar[int]
     subject: Subject
     message: _common_pb2.Message
-    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
+    next_page_index: str
+    more_pages: bool
+    def __init__(self, subject: _Optional[_Union[Subject, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ..., next_page_index: _Optional[str] = ..., more_pages: _Optional[bool] = ...) -> None: ...
 
 class PerformSubjectActionRequest(_message.Message):
     __slots__ = ("ca_id", "dn", "action")

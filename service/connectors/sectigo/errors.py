@@ -286,53 +286,70 @@ def map_aiohttp_errors(*, ca_id: str, operation: str, target: str) -> Iterator[N
     passes through untouched.
     """
     where = f"CA {ca_id}: {operation} failed"
+
+    def hidden(what: str) -> str:  # the caller's words: no host, proxy or TLS detail
+        return f"{where}: {what}"
+
     try:
         yield
     except aiohttp.ClientConnectorCertificateError as exc:
         raise SectigoTLSError(
             f"{where}: the TLS certificate of {target} is not trusted by the configured ssl-trust-store "
             f"({_ssl_reason(exc.certificate_error)})",
-            maybe_processed=False,
+            maybe_processed=False, caller_message=hidden("the CA's TLS certificate is not trusted"),
         ) from exc
-    except aiohttp.ClientHttpProxyError as exc:
-        _forget_request_headers(exc)
-        if exc.status == 407:
-            raise SectigoProxyError(
-                f"{where}: the proxy refused the credentials (HTTP 407); check proxy-username and proxy-password",
-                http_status=407, retryable=False, maybe_processed=False,
-            ) from exc
-        raise SectigoProxyError(
-            f"{where}: the proxy could not open a tunnel to {target} (HTTP {exc.status})",
-            http_status=exc.status, maybe_processed=False,
-        ) from exc
-    except aiohttp.ClientProxyConnectionError as exc:
-        raise SectigoProxyError(f"{where}: cannot reach the proxy ({_os_reason(exc)})", maybe_processed=False) from exc
+    except (aiohttp.ClientHttpProxyError, aiohttp.ClientProxyConnectionError) as exc:
+        raise _proxy_error(exc, where=where, target=target) from exc
     except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
         raise SectigoTLSError(f"{where}: TLS handshake with {target} failed ({_ssl_reason(exc)})",
-                              maybe_processed=False) from exc
+                              maybe_processed=False, caller_message=hidden("the TLS handshake with the CA failed")) from exc
     except aiohttp.ConnectionTimeoutError as exc:
-        raise SectigoTimeout(f"{where}: connecting to {target} timed out", maybe_processed=False) from exc
+        raise SectigoTimeout(f"{where}: connecting to {target} timed out", maybe_processed=False,
+                             caller_message=hidden("connecting to the CA timed out")) from exc
     except aiohttp.ClientConnectorError as exc:
         raise SectigoConnectionError(f"{where}: cannot connect to {target} ({_os_reason(exc)})",
-                                     maybe_processed=False) from exc
+                                     maybe_processed=False, caller_message=hidden("the CA cannot be reached")) from exc
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
-        raise SectigoTimeout(f"{where}: {target} did not answer in time") from exc
+        raise SectigoTimeout(f"{where}: {target} did not answer in time",
+                             caller_message=hidden("the CA did not answer in time")) from exc
     except aiohttp.ServerDisconnectedError as exc:
-        raise SectigoConnectionError(f"{where}: {target} closed the connection before answering") from exc
+        raise SectigoConnectionError(f"{where}: {target} closed the connection before answering",
+                                     caller_message=hidden("the CA closed the connection before answering")) from exc
     except aiohttp.ClientPayloadError as exc:
-        raise SectigoConnectionError(f"{where}: the answer of {target} was cut short") from exc
+        raise SectigoConnectionError(f"{where}: the answer of {target} was cut short",
+                                     caller_message=hidden("the CA's answer was cut short")) from exc
     except aiohttp.ClientResponseError as exc:
         _forget_request_headers(exc)
         raise SectigoBadResponse(f"{where}: unreadable HTTP answer from {target} ({exc.message})",
-                                 http_status=exc.status or None) from exc
+                                 http_status=exc.status or None,
+                                 caller_message=hidden("the CA's answer could not be read")) from exc
     except aiohttp.InvalidURL as exc:
-        raise SectigoRejected(f"{where}: invalid URL {target}") from exc
+        raise SectigoRejected(f"{where}: invalid URL {target}",
+                              caller_message=hidden("the CA's configured URL is invalid")) from exc
     except aiohttp.ClientError as exc:
-        raise SectigoConnectionError(f"{where}: {type(exc).__name__} talking to {target}") from exc
+        raise SectigoConnectionError(f"{where}: {type(exc).__name__} talking to {target}",
+                                     caller_message=hidden("the connection to the CA failed")) from exc
     except ssl.SSLError as exc:
-        raise SectigoTLSError(f"{where}: TLS with {target} failed ({_ssl_reason(exc)})") from exc
+        raise SectigoTLSError(f"{where}: TLS with {target} failed ({_ssl_reason(exc)})",
+                              caller_message=hidden("TLS with the CA failed")) from exc
     except OSError as exc:
-        raise SectigoConnectionError(f"{where}: {target}: {_os_reason(exc)}") from exc
+        raise SectigoConnectionError(f"{where}: {target}: {_os_reason(exc)}",
+                                     caller_message=hidden("the connection to the CA failed")) from exc
+
+
+def _proxy_error(exc: aiohttp.ClientError, *, where: str, target: str) -> SectigoProxyError:
+    if not isinstance(exc, aiohttp.ClientHttpProxyError):
+        return SectigoProxyError(f"{where}: cannot reach the proxy ({_os_reason(exc)})", maybe_processed=False,
+                                 caller_message=f"{where}: the outgoing proxy cannot be reached")
+    _forget_request_headers(exc)
+    if exc.status == 407:
+        return SectigoProxyError(
+            f"{where}: the proxy refused the credentials (HTTP 407); check proxy-username and proxy-password",
+            http_status=407, retryable=False, maybe_processed=False,
+            caller_message=f"{where}: the outgoing proxy refused the gateway")
+    return SectigoProxyError(f"{where}: the proxy could not open a tunnel to {target} (HTTP {exc.status})",
+                             http_status=exc.status, maybe_processed=False,
+                             caller_message=f"{where}: the outgoing proxy failed")
 
 
 def _forget_request_headers(exc: aiohttp.ClientResponseError) -> None:

@@ -41,6 +41,7 @@ from service.ledger.base import (
     RevocationClaim,
     ServerKey,
     SubjectEntry,
+    SubjectPosition,
 )
 from service.ledger.errors import DuplicateOrder, LedgerUnwritable, OrderChanged
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
@@ -400,22 +401,30 @@ class PostgresLedger:
         rows = await self._read(INVENTORY_SELECT + " WHERE c.ca_id = $1 AND c.serial_number = $2", ca_id, serial_number)
         return inventory_entry(rows[0]) if rows else None
 
-    async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
+    async def subject_entries(self, ca_id: str, normalized_dn: str, *, before: SubjectPosition | None = None,
+                              limit: int | None = None) -> list[SubjectEntry]:
+        entry_time = "COALESCE(o.created_at, c.issued_at, c.not_before, s.created_at)"
+        after = "" if before is None else f"AND ({entry_time} < $3 OR ({entry_time} = $3 AND s.id < $4)) "
+        parameters: tuple[object, ...] = (ca_id, normalized_dn)
+        if before is not None:
+            parameters += (before.time, before.filing_id)
         rows = await self._read(
-            f"SELECT s.order_id AS s_order_id, o.state AS o_state, {CERT_SELECT}, "
-            "COALESCE(o.created_at, c.issued_at, c.not_before, s.created_at) AS entry_time "
+            f"SELECT s.id AS s_id, s.order_id AS s_order_id, o.state AS o_state, {CERT_SELECT}, "
+            f"{entry_time} AS entry_time "
             "FROM subjects s "
             "LEFT JOIN orders o ON o.id = s.order_id "
             "LEFT JOIN certificates c ON c.ca_id = s.ca_id "
             "    AND c.serial_number = COALESCE(o.serial_number, s.serial_number) "
-            "WHERE s.ca_id = $1 AND s.dn = $2 ORDER BY entry_time DESC, s.id DESC",
-            ca_id, normalized_dn)
+            f"WHERE s.ca_id = $1 AND s.dn = $2 {after}ORDER BY entry_time DESC, s.id DESC"
+            + ("" if limit is None else f" LIMIT {int(limit)}"),
+            *parameters)
         return [
             SubjectEntry(
                 order_id=row["s_order_id"],
                 order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
                 certificate=certificate_from_row(row) if row["c_serial_number"] is not None else None,
                 created_at=from_ts(row["entry_time"]),
+                position=SubjectPosition(str(row["entry_time"]), int(row["s_id"])),
             )
             for row in rows
         ]

@@ -48,9 +48,11 @@ from service.ledger.base import (
     RevocationClaim,
     ServerKey,
     SubjectEntry,
+    SubjectPosition,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
+from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
     INVENTORY_SELECT,
@@ -141,6 +143,7 @@ class SQLiteLedger:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.path}")
         opened: list[aiosqlite.Connection] = []
+        await asyncio.to_thread(private_files, self.path)
         try:
             with map_sqlite_errors(self.path, opening=True):
                 writer = await self._connect()
@@ -478,28 +481,36 @@ class SQLiteLedger:
                                 (ca_id, serial_number))
         return inventory_entry(rows[0]) if rows else None
 
-    async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
+    async def subject_entries(self, ca_id: str, normalized_dn: str, *, before: SubjectPosition | None = None,
+                              limit: int | None = None) -> list[SubjectEntry]:
         """One entry per order filed under the DN (with its certificate once
         issued) and per certificate filed there without an order, newest first.
 
         An order's time is its ``created_at``; a loose certificate's is its
-        ``issued_at``, else its ``not_before``.
+        ``issued_at``, else its ``not_before``. ``before`` and ``limit`` page
+        through them (keyset: the time, then the filing id).
         """
+        entry_time = "COALESCE(o.created_at, c.issued_at, c.not_before, s.created_at)"
+        after = "" if before is None else f"AND ({entry_time} < ? OR ({entry_time} = ? AND s.id < ?)) "
+        parameters: tuple[object, ...] = (ca_id, normalized_dn)
+        if before is not None:
+            parameters += (before.time, before.time, before.filing_id)
         rows = await self._read(
-            f"SELECT s.order_id AS s_order_id, o.state AS o_state, {CERT_SELECT}, "
-            "COALESCE(o.created_at, c.issued_at, c.not_before, s.created_at) AS entry_time "
+            f"SELECT s.id AS s_id, s.order_id AS s_order_id, o.state AS o_state, {CERT_SELECT}, "
+            f"{entry_time} AS entry_time "
             "FROM subjects s "
             "LEFT JOIN orders o ON o.id = s.order_id "
             "LEFT JOIN certificates c ON c.ca_id = s.ca_id "
             "    AND c.serial_number = COALESCE(o.serial_number, s.serial_number) "
-            "WHERE s.ca_id = ? AND s.dn = ? ORDER BY entry_time DESC, s.id DESC",
-            (ca_id, normalized_dn))
+            f"WHERE s.ca_id = ? AND s.dn = ? {after}ORDER BY entry_time DESC, s.id DESC LIMIT ?",
+            (*parameters, -1 if limit is None else limit))
         return [
             SubjectEntry(
                 order_id=row["s_order_id"],
                 order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
                 certificate=certificate_from_row(row) if row["c_serial_number"] is not None else None,
                 created_at=from_ts(row["entry_time"]),
+                position=SubjectPosition(str(row["entry_time"]), int(row["s_id"])),
             )
             for row in rows
         ]
