@@ -175,7 +175,7 @@ def _seed(case: schemathesis.Case, operation_id: str) -> None:
 ENDLESS_STREAMS = {"CertificateInventoryService_WatchCertificateEvents": "idleSeconds"}
 
 
-def _bound_stream(case: schemathesis.Case, operation_id: str, mode: str) -> None:
+def _bound_stream(case: schemathesis.Case, operation_id: str, mode: str = "positive") -> None:
     name = ENDLESS_STREAMS.get(operation_id)
     if name is None:
         return

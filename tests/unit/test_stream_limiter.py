@@ -29,6 +29,9 @@ class Servicer:
     async def GetEnrollment(self, request: Any, call: CallContext) -> pb.GetEnrollmentResponse:
         return pb.GetEnrollmentResponse()
 
+    async def CheckEnrollment(self, request: Any, call: CallContext) -> pb.CheckEnrollmentResponse:
+        return pb.CheckEnrollmentResponse()
+
     async def WatchEnrollment(self, request: Any, call: CallContext) -> AsyncIterator[pb.WatchEnrollmentResponse]:
         yield pb.WatchEnrollmentResponse()
         await self.release.wait()
