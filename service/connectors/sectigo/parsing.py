@@ -115,12 +115,13 @@ def order_certificates(
     """The chain above ``leaf``: issuer first, then its issuer, up to the root; unrelated ones last.
 
     Sectigo does not document the order of its chain formats (reference §2.4), so the
-    order is rebuilt from the signatures rather than trusted.
+    order is rebuilt from the signatures rather than trusted. The last certificate left
+    goes last whether or not it signed the one before, so its signature is not checked.
     """
     pool = [c for c in _distinct(list(others)) if c != leaf]
     chain: list[x509.Certificate] = []
     current = leaf
-    while pool:
+    while len(pool) > 1:
         issuer = next((c for c in pool if _issued_by(current, c)), None)
         if issuer is None:
             break
