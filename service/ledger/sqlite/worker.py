@@ -21,15 +21,18 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["SQLiteWorker", "in_transaction"]
 
 T = TypeVar("T")
+
+_Job = tuple[asyncio.Future[Any], Callable[[], Any]]
 
 
 def in_transaction(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
@@ -46,30 +49,37 @@ def in_transaction(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection]
 
 
 class SQLiteWorker:
-    """A connection (autocommit mode, ``sqlite3.Row`` rows, foreign keys on) and its thread."""
+    """A connection (autocommit mode, ``sqlite3.Row`` rows, foreign keys on) and its thread.
 
-    def __init__(self, executor: concurrent.futures.ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
-        self._executor = executor
-        self._conn: sqlite3.Connection | None = conn
+    A job is an asyncio future and a function in a queue; the thread sets the future's
+    result through ``call_soon_threadsafe``: one queue put and one wake-up of the loop,
+    less than ``run_in_executor`` costs (a second, concurrent future and its lock).
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._conn: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path, *, busy_timeout: float, name: str) -> SQLiteWorker:
         """Connect on a new thread; ``busy_timeout`` (seconds) is SQLite's wait for another
         process's lock. A failed connect leaves no thread behind."""
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        worker = cls(name)
+        worker._thread.start()
         try:
-            conn = await asyncio.get_running_loop().run_in_executor(executor, _connect, path, busy_timeout)
+            worker._conn = await worker._submit(lambda: _connect(path, busy_timeout))
         except BaseException:
-            executor.shutdown(wait=False)
+            worker._jobs.put(None)
             raise
-        return cls(executor, conn)
+        return worker
 
     async def run(self, function: Callable[[sqlite3.Connection], T]) -> T:
         """``function(connection)`` on the thread: one hop, whatever it runs."""
         conn = self._conn
         if conn is None:
             raise RuntimeError("the SQLite connection is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, conn)
+        return await self._submit(lambda: function(conn))
 
     async def execute_fetchall(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Every row of one statement."""
@@ -91,9 +101,43 @@ class SQLiteWorker:
         if conn is None:
             return
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+            await self._submit(conn.close)
         finally:
-            self._executor.shutdown(wait=False)
+            self._jobs.put(None)  # the thread ends after the close
+
+    def _submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, function))
+        return future
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, function = job
+            if future.cancelled():  # its caller gave up before it started: it never runs
+                continue
+            try:
+                result = function()
+            except BaseException as exc:
+                _deliver(future, _set_exception, exc)
+            else:
+                _deliver(future, _set_result, result)
+
+
+def _deliver(future: asyncio.Future[Any], setter: Callable[[asyncio.Future[Any], Any], None], value: object) -> None:
+    try:
+        future.get_loop().call_soon_threadsafe(setter, future, value)
+    except RuntimeError:  # the loop is closed: nobody waits for the answer any more
+        pass
+
+
+def _set_result(future: asyncio.Future[Any], result: object) -> None:
+    if not future.done():  # cancelled while it ran: the result is dropped
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
