@@ -53,6 +53,9 @@ def create_order(conn: sqlite3.Connection, order: NewOrder, now: str) -> tuple[O
         return existing, False
     conn.execute(_INSERT_ORDER, new_order_values(order, now))
     append_history(conn, order.id, 1, now, OrderState.RECEIVED, "")
+    if order.server_key is not None:
+        conn.execute("INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                     (order.id, order.server_key.encrypted_pkcs8, now, ts(order.server_key.expires_at)))
     if order.requested_dn:
         file_order(conn, order.ca_id, order.requested_dn, order.id, now)
     return new_order_record(order, now), True
