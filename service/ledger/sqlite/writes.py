@@ -105,7 +105,9 @@ def record_issued(conn: sqlite3.Connection, order_id: str | None, certificate: C
         order = None if order_id is None else _mark_issued(conn, order_id, certificate, now, attempts, detail)
     else:
         order, order_id = _issued_again(conn, order_id, certificate, now, attempts, detail)
-    dns = [dn for dn in dict.fromkeys((certificate.subject_dn, *subject_dns)) if dn]
+    # The order was filed under its requested DN when it was created (and stays filed there).
+    filed = order.requested_dn if order is not None else ""
+    dns = [dn for dn in dict.fromkeys((certificate.subject_dn, *subject_dns)) if dn and dn != filed]
     for dn in dns:
         if order_id is not None:
             file_order(conn, ca_id, dn, order_id, now)
