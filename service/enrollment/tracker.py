@@ -150,6 +150,10 @@ class EnrollmentTracker:
         if channel is not None and not channel.settled.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.settled.wait(), timeout)
+            if channel.last_settled is not None:
+                # The event that settled it: the order's task may have published the next one
+                # (the first background wait after TIMED_OUT) before this waiter resumed.
+                return channel.last_settled
         if channel is not None and channel.latest is not None:
             return channel.latest
         return await self.current_event(order_id)

@@ -17,6 +17,7 @@ from service.catalog import ProfileCatalog
 from service.config import BackoffSettings, CASettings
 from service.connectors.base import CollectRequest, CollectResult, DetailsRequest, EnrollRequest, EnrollResult
 from service.enrollment.channel import OrderEvent, Phase
+from service.enrollment.orders import OrderView
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
 from service.ledger import Ledger, NewOrder, OrderKind, OrderState, open_ledger
@@ -340,3 +341,17 @@ async def test_ok_a_slow_ledger_write_does_not_make_the_attempts_late(harness: H
     assert harness.time.waits == [1.5, 3.5, 7.5]
     # Scheduled at 0.5 (after SUBMITTED), 3.0 and 7.5 (after each PENDING): due 2, 4 and 8 s later.
     assert collects == [2.5, 7.0, 15.5]
+
+
+async def test_ok_a_unary_waiter_gets_the_event_that_settled_the_order(harness: Harness) -> None:
+    """TIMED_OUT settles a unary enroll; the first background WAITING may be published before the
+    waiter resumes, and must not become its answer."""
+    record, _ = await harness.ledger.create_order(dataclasses.replace(_request(), id="settle-1", marker="m"))
+    channel = harness.tracker._channel(record.id)  # noqa: SLF001
+    waiter = asyncio.create_task(harness.tracker.wait_settled(record.id, 5))
+    await asyncio.sleep(0)  # the waiter is waiting
+    view, now = OrderView.of(record), harness.time.clock()
+    timed_out = OrderEvent(order=view, phase=Phase.TIMED_OUT, time=now, background=True)
+    channel.publish(timed_out)
+    channel.publish(OrderEvent(order=view, phase=Phase.WAITING, time=now, background=True))  # same tick
+    assert await asyncio.wait_for(waiter, 5) is timed_out
