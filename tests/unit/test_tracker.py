@@ -32,12 +32,15 @@ class VirtualTime:
         self.clock = clock
         self.waits: list[float] = []
         self.on_sleep: Callable[[int], None] = lambda n: None
+        self.gate: asyncio.Event | None = None  # when set up, every sleep also waits for it
 
     async def sleep(self, seconds: float) -> None:
         self.waits.append(round(seconds, 6))
         self.clock.advance(seconds=seconds)
         self.on_sleep(len(self.waits))
         await asyncio.sleep(0)
+        if self.gate is not None:
+            await self.gate.wait()
 
 
 @dataclasses.dataclass
