@@ -74,6 +74,7 @@ class OrderChannel:
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id
         self.latest: OrderEvent | None = None
+        self.last_settled: OrderEvent | None = None  # the latest event with a settled phase
         self.settled = asyncio.Event()
         self.finished = asyncio.Event()
         self._queues: set[asyncio.Queue[object]] = set()
@@ -83,6 +84,7 @@ class OrderChannel:
         for queue in self._queues:
             queue.put_nowait(event)
         if event.phase.settled:
+            self.last_settled = event
             self.settled.set()
         if event.phase.final:
             self.finished.set()

@@ -146,21 +146,15 @@ class EnrollmentTracker:
                 del self._submit_gates[key]
 
     async def _submit_locked(self, ca: ManagedCA, request: NewOrder) -> SubmitResult:
-        if request.request_id:
-            existing = await self._ledger.find_order_by_request_id(ca.id, request.request_id)
-            if existing is not None:
-                return await self._existing(existing, request)
-        duplicate = await self._ledger.find_unfinished_by_fingerprint(ca.id, request.fingerprint)
-        if duplicate is not None and duplicate.kind == request.kind:
-            log.info("order %s: same CSR, CA and profile as the unfinished order %s; returning it",
-                     request.request_id or "-", duplicate.id)
-            self._ensure_running(duplicate)
-            return SubmitResult(duplicate, created=False)
-
+        # One ledger call finds a repeat (same request id, else an unfinished order for the same
+        # CSR, CA and profile) or records the new order, atomically.
         order_id = str(uuid.uuid4())
         record, created = await self._ledger.create_order(
             dataclasses.replace(request, id=order_id, marker=MARKER_PREFIX + order_id))
-        if not created:  # a concurrent call with the same request id won the race
+        if not created:
+            if not (request.request_id and record.request_id == request.request_id):
+                log.info("order %s: same CSR, CA and profile as the unfinished order %s; returning it",
+                         request.request_id or "-", record.id)
             return await self._existing(record, request)
         channel = self._channel(record.id)
         channel.publish(self._event(record, Phase.RECEIVED))
@@ -174,6 +168,10 @@ class EnrollmentTracker:
         if channel is not None and not channel.settled.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.settled.wait(), timeout)
+            if channel.last_settled is not None:
+                # The event that settled it: the order's task may have published the next one
+                # (the first background wait after TIMED_OUT) before this waiter resumed.
+                return channel.last_settled
         if channel is not None and channel.latest is not None:
             return channel.latest
         return await self.current_event(order_id)
@@ -469,15 +467,21 @@ class EnrollmentTracker:
         give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
         return ScheduleRun(self.schedule_of(ca.id), made=made, give_up_at=give_up_at)
 
-    def _next_attempt(self, order: OrderRecord, run: ScheduleRun, *, timed_out: str,
+    def _next_attempt(self, order: OrderRecord, run: ScheduleRun, *, now: dt.datetime, timed_out: str,
                       at_least: float = 0.0) -> Attempt:
-        """The next attempt of ``run``; announces TIMED_OUT (with ``timed_out`` as its detail) when
-        the foreground attempts just ran out."""
-        attempt = run.next(self._clock(), at_least=at_least)
+        """The next attempt of ``run``, scheduled at ``now``; announces TIMED_OUT (with ``timed_out``
+        as its detail) when the foreground attempts just ran out."""
+        attempt = run.next(now, at_least=at_least)
         if attempt.timed_out:
             self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt.number - 1, background=True,
                                       detail=timed_out))
         return attempt
+
+    async def _wait_for(self, order_id: str, attempt: Attempt, *, scheduled_at: dt.datetime) -> None:
+        """Pause until the attempt is due: its wait counts from ``scheduled_at``, so the time the
+        ledger write before it took (queueing behind other writes) is not added on top."""
+        late = (self._clock() - scheduled_at).total_seconds()
+        await self._pause(order_id, max(0.0, attempt.delay - late) if late > 0 else attempt.delay)
 
     async def _resolve_unknown_submission(self, ca: ManagedCA, order: OrderRecord,
                                           error: CAUnavailable | None) -> OrderRecord:
@@ -507,21 +511,23 @@ class EnrollmentTracker:
                     error, lost_at = exc, self._clock()  # this reply may be lost too: look for the marker again
                     continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
-            attempt = self._next_attempt(order, run, timed_out="the CA is unreachable; checking in the "
-                                                               "background whether it received the order")
+            now = self._clock()
+            attempt = self._next_attempt(order, run, now=now, timed_out="the CA is unreachable; checking in "
+                                                                       "the background whether it received the order")
             if attempt.past_give_up:
                 raise error or CAUnavailable(f"CA {ca.id} stayed unreachable until the order's give-up age")
             detail = "the CA is unreachable; the order may have reached it, checking again"
             order = await self._ledger.update_order(order.id, state=OrderState.RECEIVED, detail=detail)
             self._publish(self._event(order, Phase.PENDING, attempt=attempt.number, detail=detail,
                                       background=attempt.background))
-            await self._pause(order.id, attempt.delay)
+            await self._wait_for(order.id, attempt, scheduled_at=now)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
         run = self._schedule_run(ca, order, made=order.attempts)
         at_least = 0.0
         while True:
-            attempt = self._next_attempt(order, run, at_least=at_least,
+            now = self._clock()
+            attempt = self._next_attempt(order, run, now=now, at_least=at_least,
                                          timed_out="attempts used up; collecting in the background")
             if attempt.past_give_up:
                 await self._abandon(order, attempt.number - 1)
@@ -530,7 +536,7 @@ class EnrollmentTracker:
                                                     attempts=attempt.number - 1, next_attempt_at=attempt.due)
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
                                       next_attempt_at=attempt.due, background=attempt.background))
-            await self._pause(order.id, attempt.delay)
+            await self._wait_for(order.id, attempt, scheduled_at=now)
             outcome = await self._collect_once(ca, order, attempt)
             if outcome is None:
                 return
@@ -613,9 +619,9 @@ class EnrollmentTracker:
             certificate_der=issued.certificate_der, chain_der=issued.chain_der, subject_dn=subject,
             issuer_dn=normalize_dn(cert.issuer), not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, issued_at=self._clock())
-        await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt,
-                                        detail="certificate collected")
-        updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject])
+        # One transaction: the attempt that collected it and the certificate.
+        updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject], attempts=attempt,
+                                                   detail="certificate collected")
         order = updated or order
         log.info("order %s issued: serial %s", order.id, record.serial_number)
         await self._learn_ca_chain(order.ca_id, issued.chain_der)

@@ -346,9 +346,10 @@ class Ledger(Protocol):
 
     # -- certificates
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
-                            *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
-        """Store the certificate, mark the order ISSUED, file it under its subject DN(s),
-        append an ``issued`` event — all in one transaction. Idempotent per serial: of any number
+                            *, subject_dns: Sequence[str] = (), attempts: int | None = None,
+                            detail: str | None = None) -> OrderRecord | None:
+        """Store the certificate, mark the order ISSUED (with ``attempts`` and ``detail`` when
+        given), file it under its subject DN(s), append an ``issued`` event — all in one transaction. Idempotent per serial: of any number
         of calls (from any gateway), one stores it and the others change nothing."""
 
     async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None: ...

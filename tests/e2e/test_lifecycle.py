@@ -271,7 +271,9 @@ async def _watch_until_issued(gateway: GatewayProcess, order_id: str) -> pb.Enro
 
 
 async def test_sigkill_then_restart_completes_every_order_once(processes: Processes, tmp_path: Path) -> None:
-    simulator = await asyncio.to_thread(start_simulator, processes, tmp_path / "sim", options=("--issue-after", "3s"))
+    # Issued 5 s after ordering: the gateway is killed about 3 s after the first orders, and its
+    # collects (every second, on schedule) must not find them issued before that.
+    simulator = await asyncio.to_thread(start_simulator, processes, tmp_path / "sim", options=("--issue-after", "5s"))
     gateway = await asyncio.to_thread(_slow_gateway, processes, tmp_path / "gw", simulator)
     async with _channel(gateway) as channel:
         stub = pb_grpc.EnrollmentServiceStub(channel)

@@ -7,10 +7,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import trustme
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from service.config import CASettings, parse_config
-from service.connectors.base import ListRequest, RevokeReason, RevokeRequest
+from service.connectors.base import CollectRequest, ListRequest, RevokeReason, RevokeRequest
 from service.connectors.sectigo import SectigoConnector
 from service.connectors.sectigo.client import MAX_RESPONSE_BYTES
 from service.errors import CAUnavailable, CARejected, ConfigError, ConnectorError
@@ -128,3 +131,27 @@ def test_fail_values_that_would_leak_or_break_headers(tmp_path: Path, extra: dic
         parse_config({"managed-cas": [{"id": "ca1", "properties": properties}]}, base_dir=tmp_path)
     assert message in caught.value.message
     assert "TOPSECRET" not in caught.value.message and "X-Evil" not in caught.value.message
+
+
+async def test_ok_a_bundle_without_a_clear_leaf_is_collected_in_two_downloads(
+        tmp_path: Path, server: Callable[..., object]) -> None:
+    """The x509 bundle holds two end-entity certificates: the connector does not guess, it asks
+    for the certificate alone (x509CO) and the chain alone (x509IOR)."""
+    root = trustme.CA()
+    leaf, other = root.issue_cert("www.example.com"), root.issue_cert("other.example.com")
+    bodies = {"x509": leaf.cert_chain_pems[0].bytes() + other.cert_chain_pems[0].bytes() + root.cert_pem.bytes(),
+              "x509CO": leaf.cert_chain_pems[0].bytes(), "x509IOR": root.cert_pem.bytes()}
+    formats: list[str] = []
+
+    async def collect(request: web.Request) -> web.Response:
+        formats.append(request.query["format"])
+        return web.Response(body=bodies[request.query["format"]], content_type="application/octet-stream")
+
+    url = await server(collect)  # type: ignore[misc]
+    async with SectigoConnector(ca=_ca(tmp_path, url)) as connector:
+        result = await connector.collect(CollectRequest(order_id="4711"))
+    assert formats == ["x509", "x509CO", "x509IOR"]
+    assert result.issued is not None
+    load = x509.load_pem_x509_certificate
+    assert result.issued.certificate_der == load(leaf.cert_chain_pems[0].bytes()).public_bytes(Encoding.DER)
+    assert result.issued.chain_der == (load(root.cert_pem.bytes()).public_bytes(Encoding.DER),)

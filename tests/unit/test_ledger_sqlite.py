@@ -11,6 +11,7 @@ import re
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +54,19 @@ async def raw_rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> lis
     """Look at the file behind the ledger's back (another connection, as an operator would)."""
     async with aiosqlite.connect(path) as conn:
         return [tuple(row) for row in await conn.execute_fetchall(sql, params)]
+
+
+async def held_write(ledger: SQLiteLedger, sql: str, inside: asyncio.Event, release: threading.Event) -> None:
+    """One write transaction running ``sql`` on the ledger's writer thread, held open (sets
+    ``inside``) until ``release`` is set, then committed."""
+    loop = asyncio.get_running_loop()
+
+    def body(conn: sqlite3.Connection) -> None:
+        conn.execute(sql)
+        loop.call_soon_threadsafe(inside.set)
+        release.wait(timeout=30)
+
+    await ledger._write(body)
 
 
 # -- lifecycle
@@ -407,15 +421,9 @@ async def test_ok_audit_newest_first(ledger: SQLiteLedger) -> None:
 
 async def test_ok_reads_do_not_queue_behind_a_write(ledger: SQLiteLedger) -> None:
     await ledger.create_order(new_order("ok-read"))
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def slow_write() -> None:
-        async with ledger._transaction() as conn:
-            await conn.execute("UPDATE orders SET detail = 'uncommitted' WHERE id = 'ok-read'")
-            inside.set()
-            await release.wait()
-
-    writer = asyncio.create_task(slow_write())
+    inside, release = asyncio.Event(), threading.Event()
+    writer = asyncio.create_task(held_write(ledger, "UPDATE orders SET detail = 'uncommitted' WHERE id = 'ok-read'",
+                                            inside, release))
     queued: asyncio.Task[tuple[OrderRecord, bool]] | None = None
     try:
         await inside.wait()
@@ -577,9 +585,15 @@ async def test_ok_backup_while_a_write_is_open(ledger: SQLiteLedger, tmp_path: P
     await ledger.record_issued("ok-backed-up", new_certificate("b1"))
     copy = tmp_path / "copies" / "ledger-copy.db"
     copy.parent.mkdir()
-    async with ledger._transaction() as conn:  # the writer is busy for the whole backup
-        await conn.execute("UPDATE orders SET detail = 'uncommitted' WHERE id = 'ok-backed-up'")
+    inside, release = asyncio.Event(), threading.Event()
+    writer = asyncio.create_task(held_write(  # the writer is busy for the whole backup
+        ledger, "UPDATE orders SET detail = 'uncommitted' WHERE id = 'ok-backed-up'", inside, release))
+    try:
+        await inside.wait()
         await asyncio.wait_for(ledger.backup(copy), timeout=5)
+    finally:
+        release.set()
+        await writer
     async with SQLiteLedger(copy) as restored:
         order = await restored.get_order("ok-backed-up")
         assert order is not None and order.state is OrderState.ISSUED and order.detail == ""

@@ -115,6 +115,23 @@ def test_unrelated_certificates_go_last(chain: tuple[x509.Certificate, ...]) -> 
     assert parsing.order_certificates(leaf, [stranger, root, intermediate]) == (intermediate, root, stranger)
 
 
+def test_find_leaf_in_a_bundle_of_any_order(chain: tuple[x509.Certificate, ...]) -> None:
+    leaf, intermediate, root = chain
+    for bundle in ([root, intermediate, leaf], [leaf, intermediate, root], [intermediate, leaf, root], [leaf]):
+        assert parsing.find_leaf(bundle) is leaf
+        assert parsing.order_certificates(leaf, bundle) == tuple(c for c in (intermediate, root) if c in bundle)
+
+
+def test_find_leaf_refuses_to_guess(chain: tuple[x509.Certificate, ...]) -> None:
+    """No leaf, two candidates, or a CA certificate alone: the caller downloads the leaf on its own."""
+    leaf, intermediate, root = chain
+    stranger = x509.load_pem_x509_certificate(trustme.CA().issue_cert("other.example.com").cert_chain_pems[0].bytes())
+    assert parsing.find_leaf([intermediate, root]) is None
+    assert parsing.find_leaf([root]) is None
+    assert parsing.find_leaf([leaf, stranger, intermediate, root]) is None
+    assert parsing.find_leaf([]) is None
+
+
 @pytest.mark.parametrize("body", [b"", b"<html>oops</html>", b"-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----"])
 def test_no_certificate_is_value_error(body: bytes) -> None:
     with pytest.raises(ValueError):

@@ -15,8 +15,9 @@ import pytest
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
 from service.config import BackoffSettings, CASettings
-from service.connectors.base import DetailsRequest, EnrollRequest, EnrollResult
+from service.connectors.base import CollectRequest, CollectResult, DetailsRequest, EnrollRequest, EnrollResult
 from service.enrollment.channel import OrderEvent, Phase
+from service.enrollment.orders import OrderView
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
 from service.ledger import Ledger, NewOrder, OrderKind, OrderState, open_ledger
@@ -31,12 +32,15 @@ class VirtualTime:
         self.clock = clock
         self.waits: list[float] = []
         self.on_sleep: Callable[[int], None] = lambda n: None
+        self.gate: asyncio.Event | None = None  # when set up, every sleep also waits for it
 
     async def sleep(self, seconds: float) -> None:
         self.waits.append(round(seconds, 6))
         self.clock.advance(seconds=seconds)
         self.on_sleep(len(self.waits))
         await asyncio.sleep(0)
+        if self.gate is not None:
+            await self.gate.wait()
 
 
 @dataclasses.dataclass
@@ -86,11 +90,15 @@ def _request(name: str = "www.example.com", **fields: object) -> NewOrder:
     return NewOrder(**values)  # type: ignore[arg-type]
 
 
-async def _events(tracker: EnrollmentTracker, order_id: str, *, until: Phase | None = None) -> list[OrderEvent]:
+async def _events(tracker: EnrollmentTracker, order_id: str, *, until: Phase | None = None,
+                  at_until: Callable[[], object] = lambda: None) -> list[OrderEvent]:
+    """The order's events up to ``until``; ``at_until`` runs as that event arrives (the order's
+    task may go on before the caller looks)."""
     seen = []
     async for event in tracker.watch(order_id):
         seen.append(event)
         if until is not None and event.phase is until:
+            at_until()
             break
     return seen
 
@@ -261,9 +269,11 @@ async def test_ok_lost_reply_with_the_ca_unreachable_keeps_looking_and_never_enr
     connector.enroll = enroll_then_lose_the_reply  # type: ignore[method-assign]
     try:
         submitted = await tracker.submit(_request())
-        events = await asyncio.wait_for(_events(tracker, submitted.order.id, until=Phase.SUBMITTED), 5)
+        waits: list[float] = []  # as they stood when SUBMITTED arrived, before any collect wait
+        events = await asyncio.wait_for(_events(tracker, submitted.order.id, until=Phase.SUBMITTED,
+                                                at_until=lambda: waits.extend(harness.time.waits)), 5)
         assert [e.phase for e in events].count(Phase.PENDING) == 3
-        assert harness.time.waits == [2, 4, 8]
+        assert waits == [2, 4, 8]
         assert connector.names().count("enroll") == 1
         assert events[-1].ca_order_id == next(iter(connector.orders))
     finally:
@@ -292,3 +302,59 @@ async def test_ok_resume_leaves_orders_of_a_ca_no_longer_configured(harness: Har
         assert await resumed.resume() == 0
     finally:
         await resumed.close()
+
+
+class SlowWrites:
+    """The harness's ledger, with every ``update_order`` taking ``seconds`` of the fake clock
+    (a write queued behind many others)."""
+
+    def __init__(self, ledger: Ledger, clock: FakeClock, seconds: float) -> None:
+        self._ledger, self._clock, self._seconds = ledger, clock, seconds
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ledger, name)
+
+    async def update_order(self, *args: object, **kwargs: object) -> object:
+        self._clock.advance(seconds=self._seconds)
+        return await self._ledger.update_order(*args, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_ok_a_slow_ledger_write_does_not_make_the_attempts_late(harness: Harness) -> None:
+    """Each wait counts from when its attempt was scheduled (after the previous answer was
+    recorded): the 0.5 s the WAITING write takes is taken off the wait instead of added to it."""
+    tracker = EnrollmentTracker(SlowWrites(harness.ledger, harness.time.clock, 0.5),  # type: ignore[arg-type]
+                                harness.tracker._cas, clock=harness.time.clock,  # noqa: SLF001
+                                sleep=harness.time.sleep)
+    started = harness.time.clock()
+    collects: list[float] = []
+    original_collect = harness.connector.collect
+
+    async def timed_collect(request: CollectRequest) -> CollectResult:
+        collects.append((harness.time.clock() - started).total_seconds())
+        return await original_collect(request)
+
+    harness.connector.collect = timed_collect  # type: ignore[method-assign]
+    harness.time.on_sleep = lambda n: harness.issue() if n == 3 else None
+    try:
+        submitted = await tracker.submit(_request())
+        events = await asyncio.wait_for(_events(tracker, submitted.order.id), 5)
+    finally:
+        await tracker.close()
+    assert events[-1].phase is Phase.ISSUED
+    assert harness.time.waits == [1.5, 3.5, 7.5]
+    # Scheduled at 0.5 (after SUBMITTED), 3.0 and 7.5 (after each PENDING): due 2, 4 and 8 s later.
+    assert collects == [2.5, 7.0, 15.5]
+
+
+async def test_ok_a_unary_waiter_gets_the_event_that_settled_the_order(harness: Harness) -> None:
+    """TIMED_OUT settles a unary enroll; the first background WAITING may be published before the
+    waiter resumes, and must not become its answer."""
+    record, _ = await harness.ledger.create_order(dataclasses.replace(_request(), id="settle-1", marker="m"))
+    channel = harness.tracker._channel(record.id)  # noqa: SLF001
+    waiter = asyncio.create_task(harness.tracker.wait_settled(record.id, 5))
+    await asyncio.sleep(0)  # the waiter is waiting
+    view, now = OrderView.of(record), harness.time.clock()
+    timed_out = OrderEvent(order=view, phase=Phase.TIMED_OUT, time=now, background=True)
+    channel.publish(timed_out)
+    channel.publish(OrderEvent(order=view, phase=Phase.WAITING, time=now, background=True))  # same tick
+    assert await asyncio.wait_for(waiter, 5) is timed_out

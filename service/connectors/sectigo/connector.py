@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from service.config import CASettings
@@ -64,6 +65,7 @@ _T = TypeVar("_T")
 MAX_PAGE_SIZE = 200  # the largest ``size`` Sectigo's list accepts
 MAX_REVOKE_REASON_LENGTH = 512
 SAN_TYPES = frozenset({"dNSName", "iPAddress", "rfc822Name"})  # what SSL enroll's subjAltNames can carry
+BUNDLE_FORMAT = "x509"  # the certificate and its chain, PEM, in an undocumented order
 LEAF_FORMAT = "x509CO"  # the certificate only, PEM
 CHAIN_FORMAT = "x509IOR"  # intermediates and root only, PEM (order rebuilt from signatures anyway)
 
@@ -140,27 +142,39 @@ class SectigoConnector:
         return self._parsed(parsing.parse_custom_fields, document, response, "list custom fields")
 
     async def collect(self, request: CollectRequest) -> CollectResult:
-        """The issued certificate and its chain, or what Sectigo said while it is not ready."""
+        """The issued certificate and its chain, or what Sectigo said while it is not ready.
+
+        One download of the certificate with its chain (``x509``); only when the leaf cannot be
+        told apart in it (Sectigo does not document the bundle's order) the certificate alone and
+        the chain alone are downloaded, as two calls."""
         order_id = self._order_id(request.order_id)
         operation = f"collect {order_id}"
         try:
-            leaf_response = await self._download(order_id, LEAF_FORMAT, operation)
+            response = await self._download(order_id, BUNDLE_FORMAT, operation)
         except SectigoRejected as exc:
             if codes.is_pending(exc.http_status or 0, exc.code):
                 return CollectResult(pending_detail=exc.description or "not issued yet", pending_code=exc.code)
             if exc.code == codes.STATE_NOT_ISSUED_CODE:
                 return await self._not_issued(order_id, exc)
             raise
+        try:
+            bundle = parsing.parse_certificates(response.body)
+        except ValueError as exc:
+            raise self.client.bad_response(response, operation=operation, problem=str(exc)) from None
+        leaf = parsing.find_leaf(bundle)
+        if leaf is None:
+            return await self._collect_apart(order_id, operation)
+        return _issued(leaf, parsing.order_certificates(leaf, bundle))
+
+    async def _collect_apart(self, order_id: str, operation: str) -> CollectResult:
+        leaf_response = await self._download(order_id, LEAF_FORMAT, operation)
         chain_response = await self._download(order_id, CHAIN_FORMAT, operation)
         try:
             leaf, *extra = parsing.parse_certificates(leaf_response.body)
             chain = parsing.order_certificates(leaf, [*extra, *parsing.parse_certificates(chain_response.body)])
         except ValueError as exc:
             raise self.client.bad_response(leaf_response, operation=operation, problem=str(exc)) from None
-        return CollectResult(issued=IssuedCertificate(
-            certificate_der=leaf.public_bytes(Encoding.DER),
-            chain_der=tuple(certificate.public_bytes(Encoding.DER) for certificate in chain),
-        ))
+        return _issued(leaf, chain)
 
     async def details(self, request: DetailsRequest) -> OrderDetails:
         order_id = self._order_id(request.order_id)
@@ -387,3 +401,10 @@ def subj_alt_names_item(san: _TypedName) -> str | None:
 
 def _numeric_first(order_id: str) -> tuple[int, str]:
     return (int(order_id) if order_id.isdigit() else -1, order_id)
+
+
+def _issued(leaf: x509.Certificate, chain: Sequence[x509.Certificate]) -> CollectResult:
+    return CollectResult(issued=IssuedCertificate(
+        certificate_der=leaf.public_bytes(Encoding.DER),
+        chain_der=tuple(certificate.public_bytes(Encoding.DER) for certificate in chain),
+    ))

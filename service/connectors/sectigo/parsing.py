@@ -24,6 +24,7 @@ from service.connectors.base import CAProfile, CustomField, OrderDetails, OrderS
 from . import codes
 
 __all__ = [
+    "find_leaf",
     "format_serial",
     "order_certificates",
     "parse_certificates",
@@ -109,18 +110,37 @@ def _normalise_pem(block: bytes, label: bytes) -> bytes:
     return block.replace(b"BEGIN " + label, b"BEGIN CERTIFICATE").replace(b"END " + label, b"END CERTIFICATE")
 
 
+def find_leaf(certificates: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The end-entity certificate of a bundle whose order is not documented (``x509``): the one
+    certificate that issued none of the others and is not a CA. None when that is not exactly one."""
+    issuers = [c.issuer for c in certificates]
+    candidates = [c for index, c in enumerate(certificates)
+                  if not any(issuer == c.subject for other, issuer in enumerate(issuers) if other != index)]
+    if len(candidates) != 1 or _is_ca(candidates[0]):
+        return None
+    return candidates[0]
+
+
+def _is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
 def order_certificates(
     leaf: x509.Certificate, others: Iterable[x509.Certificate]
 ) -> tuple[x509.Certificate, ...]:
     """The chain above ``leaf``: issuer first, then its issuer, up to the root; unrelated ones last.
 
     Sectigo does not document the order of its chain formats (reference §2.4), so the
-    order is rebuilt from the signatures rather than trusted.
+    order is rebuilt from the signatures rather than trusted. The last certificate left
+    goes last whether or not it signed the one before, so its signature is not checked.
     """
     pool = [c for c in _distinct(list(others)) if c != leaf]
     chain: list[x509.Certificate] = []
     current = leaf
-    while pool:
+    while len(pool) > 1:
         issuer = next((c for c in pool if _issued_by(current, c)), None)
         if issuer is None:
             break

@@ -303,7 +303,8 @@ class PostgresLedger:
     # -- certificates
 
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
-                            *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
+                            *, subject_dns: Sequence[str] = (), attempts: int | None = None,
+                            detail: str | None = None) -> OrderRecord | None:
         now_dt = self._clock()
         now = ts(now_dt)
         ca_id, serial = certificate.ca_id, certificate.serial_number
@@ -336,7 +337,9 @@ class PostgresLedger:
                 return None
             if order is not None and (order.state is not OrderState.ISSUED or order.serial_number != serial):
                 await conn.execute("UPDATE orders SET state = $1, serial_number = $2, updated_at = $3, "
-                                   "version = version + 1 WHERE id = $4", OrderState.ISSUED.value, serial, now, order_id)
+                                   "version = version + 1, attempts = COALESCE($5, attempts), "
+                                   "detail = COALESCE($6, detail) WHERE id = $4",
+                                   OrderState.ISSUED.value, serial, now, order_id, attempts, detail)
                 await _append_history(conn, order_id, now, OrderState.ISSUED, f"serial {serial}")
             for dn in dns:
                 await _file_order(conn, ca_id, dn, order_id, now)

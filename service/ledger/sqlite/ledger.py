@@ -1,10 +1,11 @@
-"""The embedded ledger: SQLite through aiosqlite, so no query blocks the event loop.
+"""The embedded ledger: SQLite on two connections, each on a thread of its own, so no query
+blocks the event loop.
 
-Two connections, each with its own aiosqlite thread:
-
-- the **writer**: every write is one ``BEGIN IMMEDIATE`` transaction, and an
-  ``asyncio.Lock`` lets one run at a time (SQLite allows one writer anyway;
-  the lock keeps the waiting in the event loop instead of in ``busy_timeout``);
+- the **writer** runs every write as one ``BEGIN IMMEDIATE`` transaction, the
+  whole transaction (every statement and the commit) in one call on its thread
+  (:mod:`service.ledger.sqlite.worker`): one thread hop per write, and the
+  thread runs one transaction at a time, which is all the locking SQLite's one
+  writer needs;
 - the **reader**: reads never queue behind a write. In WAL mode it sees the
   last committed state, so a write is visible to readers once its call returns.
 
@@ -26,15 +27,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import enum
+import functools
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-
-import aiosqlite
+from typing import TypeVar
 
 from service.clock import Clock, utcnow
-from service.errors import ConfigError, NotFound
+from service.errors import ConfigError
 from service.ledger.base import (
     AuditEntry,
     CertificateEventRecord,
@@ -50,7 +51,7 @@ from service.ledger.base import (
     SubjectEntry,
     SubjectPosition,
 )
-from service.ledger.errors import DuplicateOrder, OrderChanged
+from service.ledger.sqlite import writes
 from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
@@ -64,34 +65,20 @@ from service.ledger.sqlite.inventory import (
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
     CERT_SELECT,
-    NEW_ORDER_COLUMNS,
     certificate_from_row,
     event_from_row,
     from_ts,
-    new_order_values,
     order_from_row,
     ts,
     ts_or_none,
 )
-from service.ledger.sqlite.statements import (
-    TWIN_ORDER,
-    TWIN_WHERE,
-    append_history,
-    certificate_where,
-    execute,
-    existing_for,
-    file_order,
-    insert_certificate,
-    insert_event,
-    link_certificate,
-    order_where,
-    orders_like,
-    unfinished_twin,
-)
+from service.ledger.sqlite.statements import TWIN_ORDER, TWIN_WHERE, certificate_where, execute, insert_event
+from service.ledger.sqlite.worker import SQLiteWorker, in_transaction
 from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
 
+T = TypeVar("T")
 _MAX_PAGES = 4294967294  # SQLite's own ceiling of max_page_count: no limit of ours
 
 
@@ -118,9 +105,8 @@ class SQLiteLedger:
         self._clock = clock
         self._busy_timeout = busy_timeout
         self._state = _State.UNOPENED
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._writer: SQLiteWorker | None = None
+        self._reader: SQLiteWorker | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r}, state={self._state.value})"
@@ -142,80 +128,62 @@ class SQLiteLedger:
         """
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.path}")
-        opened: list[aiosqlite.Connection] = []
+        opened: list[SQLiteWorker] = []
         await asyncio.to_thread(private_files, self.path)
         try:
             with map_sqlite_errors(self.path, opening=True):
-                writer = await self._connect()
+                writer = await SQLiteWorker.open(self.path, busy_timeout=self._busy_timeout, name="ledger-writer")
                 opened.append(writer)
-                rows = list(await writer.execute_fetchall("PRAGMA journal_mode = WAL"))
+                rows = await writer.execute_fetchall("PRAGMA journal_mode = WAL")
                 if str(rows[0][0]).lower() != "wal":
                     raise ConfigError(f"cannot open ledger {self.path}: the file system does not support "
                                       f"SQLite WAL mode (journal mode is {rows[0][0]})",
                                       metadata={"path": str(self.path)})
                 await writer.execute("PRAGMA synchronous = NORMAL")
                 await migrate(writer, path=self.path, clock=self._clock)
-                reader = await self._connect()
+                reader = await SQLiteWorker.open(self.path, busy_timeout=self._busy_timeout, name="ledger-reader")
                 opened.append(reader)
                 await reader.execute("PRAGMA query_only = ON")  # a write on it would be a bug
         except BaseException:
-            for conn in reversed(opened):
+            for worker in reversed(opened):
                 with contextlib.suppress(Exception):
-                    await conn.close()
+                    await worker.close()
             raise
         self._writer, self._reader = writer, reader
         self._state = _State.OPEN
 
-    async def _connect(self) -> aiosqlite.Connection:
-        # isolation_level=None: we issue BEGIN ourselves; timeout sets SQLite's busy_timeout.
-        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
     async def close(self) -> None:
-        """Wait for the running write, then close both connections. Closing twice is fine."""
+        """Close both connections once the writes already under way are done. Closing twice is fine."""
         if self._state is not _State.OPEN:
             self._state = _State.CLOSED
             return
         self._state = _State.CLOSED  # new calls fail from here on
-        async with self._write_lock:
-            reader, writer = self._reader, self._writer
-            self._reader = self._writer = None
-            with map_sqlite_errors(self.path):
-                try:
-                    if reader is not None:
-                        await reader.close()
-                finally:
-                    if writer is not None:  # closing the last connection checkpoints the WAL
-                        await writer.close()
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        with map_sqlite_errors(self.path):
+            try:
+                if reader is not None:
+                    await reader.close()
+            finally:
+                if writer is not None:  # after the queued writes; closing the last connection checkpoints the WAL
+                    await writer.close()
 
-    def _open_connections(self) -> tuple[aiosqlite.Connection, aiosqlite.Connection]:
+    def _open_connections(self) -> tuple[SQLiteWorker, SQLiteWorker]:
         if self._state is not _State.OPEN or self._writer is None or self._reader is None:
             hint = " (use `await ledger.open()` or `async with`)" if self._state is _State.UNOPENED else ""
             raise RuntimeError(f"ledger {self.path} is {self._state.value.lower()}{hint}")
         return self._writer, self._reader
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction on the writer connection; commits unless the block raises."""
+    async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` as one write transaction, run whole on the writer's thread: commits unless it raises."""
         writer, _ = self._open_connections()
-        async with self._write_lock:
-            with map_sqlite_errors(self.path):
-                try:
-                    await writer.execute("BEGIN IMMEDIATE")
-                    yield writer
-                    await writer.commit()
-                except BaseException:
-                    # Queued behind any statement still running (even when we were
-                    # cancelled), and a no-op when no transaction is open.
-                    await writer.rollback()
-                    raise
+        with map_sqlite_errors(self.path):
+            return await writer.run(functools.partial(in_transaction, body=body))
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         _, reader = self._open_connections()
         with map_sqlite_errors(self.path):
-            return list(await reader.execute_fetchall(sql, params))
+            return await reader.execute_fetchall(sql, params)
 
     # -- orders
 
@@ -232,24 +200,7 @@ class SQLiteLedger:
         processes make one row; the unique index on unfinished
         ``(ca_id, fingerprint)`` backs this up.
         """
-        now = ts(self._clock())
-        async with self._transaction() as w:
-            existing = existing_for(order, await orders_like(w, order))
-            if existing is not None:
-                return existing, False
-            await execute(w, f"INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)}) "
-                              f"VALUES ({', '.join('?' * len(NEW_ORDER_COLUMNS))})",
-                           new_order_values(order, now))
-            await append_history(w, order.id, now, OrderState.RECEIVED, "")
-            if order.server_key is not None:
-                await execute(w, "INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) "
-                                 "VALUES (?, ?, ?, ?)",
-                              (order.id, order.server_key.encrypted_pkcs8, now, ts(order.server_key.expires_at)))
-            if order.requested_dn:
-                await file_order(w, order.ca_id, order.requested_dn, order.id, now)
-            record = await order_where(w, "id = ?", (order.id,))
-        assert record is not None
-        return record, True
+        return await self._write(functools.partial(writes.create_order, order=order, now=ts(self._clock())))
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
         rows = await self._read("SELECT * FROM orders WHERE id = ?", (order_id,))
@@ -302,29 +253,11 @@ class SQLiteLedger:
         the order as it is. Reviving a finished order while another unfinished one has its
         fingerprint raises ``DuplicateOrder`` (the unique index refused it).
         """
-        now = ts(self._clock())
-        async with self._transaction() as w:
-            try:
-                changed = await execute(
-                    w,
-                    "UPDATE orders SET state = ?, updated_at = ?, version = version + 1, "
-                    "ca_order_id = COALESCE(?, ca_order_id), attempts = COALESCE(?, attempts), "
-                    "next_attempt_at = COALESCE(?, next_attempt_at), detail = COALESCE(?, detail), "
-                    "error_reason = COALESCE(?, error_reason) "
-                    "WHERE id = ? AND (? IS NULL OR state = ?) AND (? IS NULL OR version = ?)",
-                    (state.value, now, ca_order_id, attempts, ts_or_none(next_attempt_at), detail, error_reason,
-                     order_id, _value(expected_state), _value(expected_state), expected_version, expected_version))
-            except sqlite3.IntegrityError:
-                duplicate = await _duplicate_error(w, order_id)
-                if duplicate is None:
-                    raise  # another constraint: translated as it is
-                raise duplicate from None
-            if not changed:
-                raise await _lost_update_error(w, order_id, expected_state, expected_version)
-            await append_history(w, order_id, now, state, detail or "")
-            record = await order_where(w, "id = ?", (order_id,))
-        assert record is not None
-        return record
+        update = writes.OrderUpdate(
+            order_id, state=state, ca_order_id=ca_order_id, attempts=attempts,
+            next_attempt_at=ts_or_none(next_attempt_at), detail=detail, error_reason=error_reason,
+            expected_state=expected_state, expected_version=expected_version)
+        return await self._write(functools.partial(writes.update_order, update=update, now=ts(self._clock())))
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]:
         """The order's state changes, oldest first (empty for an unknown order)."""
@@ -355,61 +288,30 @@ class SQLiteLedger:
         return ServerKey(encrypted_pkcs8=bytes(rows[0]["encrypted_pkcs8"]), expires_at=from_ts(rows[0]["expires_at"]))
 
     async def delete_server_key(self, order_id: str) -> bool:
-        async with self._transaction() as w:
-            return bool(await execute(w, "DELETE FROM server_keys WHERE order_id = ?", (order_id,)))
+        return bool(await self._write(lambda w: execute(w, "DELETE FROM server_keys WHERE order_id = ?", (order_id,))))
 
     async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
-        async with self._transaction() as w:
-            return await execute(w, "DELETE FROM server_keys WHERE expires_at <= ?", (ts(expired_at),))
+        before = ts(expired_at)
+        return await self._write(lambda w: execute(w, "DELETE FROM server_keys WHERE expires_at <= ?", (before,)))
 
     # -- certificates
 
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
-                            *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
+                            *, subject_dns: Sequence[str] = (), attempts: int | None = None,
+                            detail: str | None = None) -> OrderRecord | None:
         """Store the certificate and mark its order ISSUED, in one transaction.
 
         The order (or, without one, the certificate) is filed under
         ``certificate.subject_dn`` and each of ``subject_dns``. Idempotent per
         ``(ca_id, serial_number)``: a repeated call adds no event and no history.
         ``order_id=None`` stores a certificate found at the CA but not ordered
-        here; a later call naming its order links the two. Returns the order.
+        here; a later call naming its order links the two. ``attempts`` and
+        ``detail`` (``None`` keeps them) are recorded with the order's change to
+        ISSUED. Returns the order.
         """
-        now_dt = self._clock()
-        now = ts(now_dt)
-        ca_id, serial = certificate.ca_id, certificate.serial_number
-        async with self._transaction() as w:
-            order: OrderRecord | None = None
-            if order_id is not None:
-                order = await order_where(w, "id = ?", (order_id,))
-                if order is None:
-                    raise NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
-                if order.ca_id != ca_id:
-                    raise ValueError(f"order {order_id} belongs to CA {order.ca_id}, "
-                                     f"certificate {serial} to CA {ca_id}")
-            stored = await certificate_where(w, ca_id, serial)
-            if stored is None:
-                await insert_certificate(w, certificate, order_id, now)
-                await insert_event(w, ca_id, "issued", serial, certificate.issued_at or now_dt,
-                                    detail=certificate.subject_dn)
-            elif order_id is not None and stored.order_id is None:
-                await link_certificate(w, ca_id, serial, order_id)
-            elif order_id is None and stored.order_id is not None:
-                order_id = stored.order_id  # already ours: file the order, not a loose certificate
-
-            dns = [dn for dn in dict.fromkeys((certificate.subject_dn, *subject_dns)) if dn]
-            if order_id is not None:
-                if order is not None and (order.state is not OrderState.ISSUED or order.serial_number != serial):
-                    await execute(w, "UPDATE orders SET state = ?, serial_number = ?, updated_at = ?, "
-                                     "version = version + 1 WHERE id = ?",
-                                   (OrderState.ISSUED.value, serial, now, order_id))
-                    await append_history(w, order_id, now, OrderState.ISSUED, f"serial {serial}")
-                for dn in dns:
-                    await file_order(w, ca_id, dn, order_id, now)
-                return await order_where(w, "id = ?", (order_id,)) if order is not None else None
-            for dn in dns:
-                await execute(w, "INSERT OR IGNORE INTO subjects (ca_id, dn, order_id, serial_number, created_at) "
-                                  "VALUES (?, ?, NULL, ?, ?)", (ca_id, dn, serial, now))
-            return None
+        return await self._write(functools.partial(
+            writes.record_issued, order_id=order_id, certificate=certificate, subject_dns=subject_dns,
+            now_dt=self._clock(), attempts=attempts, detail=detail))
 
     async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None:
         rows = await self._read(f"SELECT {CERT_SELECT} FROM certificates c "
@@ -426,16 +328,21 @@ class SQLiteLedger:
         claim on the serial ends.
         """
         revoked_at = ts(when)
-        async with self._transaction() as w:
-            await execute(w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ?",
-                          (ca_id, serial_number))
-            stored = await certificate_where(w, ca_id, serial_number)
+
+        def revoke(w: sqlite3.Connection) -> tuple[CertificateRecord | None, bool]:
+            execute(w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ?", (ca_id, serial_number))
+            stored = certificate_where(w, ca_id, serial_number)
             if stored is None or stored.status == "revoked":
-                return stored
-            await execute(w, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, "
-                              "revocation_comment = ?, compromise_date = ? WHERE ca_id = ? AND serial_number = ?",
-                           (revoked_at, reason, comment, ts_or_none(compromise_date), ca_id, serial_number))
-            await insert_event(w, ca_id, "revoked", serial_number, when, detail=comment, reason=reason)
+                return stored, False
+            execute(w, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?, "
+                       "revocation_comment = ?, compromise_date = ? WHERE ca_id = ? AND serial_number = ?",
+                    (revoked_at, reason, comment, ts_or_none(compromise_date), ca_id, serial_number))
+            insert_event(w, ca_id, "revoked", serial_number, when, detail=comment, reason=reason)
+            return stored, True
+
+        stored, changed = await self._write(revoke)
+        if stored is None or not changed:
+            return stored
         return replace(stored, status="revoked", revoked_at=from_ts(revoked_at),
                        revocation_reason=reason, revocation_comment=comment,
                        compromise_date=from_ts(ts(compromise_date)) if compromise_date else None)
@@ -446,8 +353,9 @@ class SQLiteLedger:
         takes a free or expired claim or renews our own, then the holder is read back."""
         now_dt = self._clock()
         now, expires = ts(now_dt), ts(now_dt + dt.timedelta(seconds=seconds))
-        async with self._transaction() as w:
-            await execute(
+
+        def claim(w: sqlite3.Connection) -> sqlite3.Row:
+            execute(
                 w,
                 "INSERT INTO revocation_claims (ca_id, serial_number, claimant, claimed_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (ca_id, serial_number) DO UPDATE SET "
@@ -455,17 +363,18 @@ class SQLiteLedger:
                 "WHERE revocation_claims.expires_at <= excluded.claimed_at "
                 "OR revocation_claims.claimant = excluded.claimant",
                 (ca_id, serial_number, claimant, now, expires))
-            rows = list(await w.execute_fetchall(
-                "SELECT claimant, expires_at FROM revocation_claims WHERE ca_id = ? AND serial_number = ?",
-                (ca_id, serial_number)))
-        return RevocationClaim(ca_id=ca_id, serial_number=serial_number, claimant=str(rows[0]["claimant"]),
-                               expires_at=from_ts(rows[0]["expires_at"]))
+            row: sqlite3.Row = w.execute("SELECT claimant, expires_at FROM revocation_claims "
+                                         "WHERE ca_id = ? AND serial_number = ?", (ca_id, serial_number)).fetchone()
+            return row
+
+        row = await self._write(claim)
+        return RevocationClaim(ca_id=ca_id, serial_number=serial_number, claimant=str(row["claimant"]),
+                               expires_at=from_ts(row["expires_at"]))
 
     async def release_revocation(self, ca_id: str, serial_number: str, *, claimant: str) -> bool:
-        async with self._transaction() as w:
-            return bool(await execute(
-                w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
-                (ca_id, serial_number, claimant)))
+        return bool(await self._write(lambda w: execute(
+            w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
+            (ca_id, serial_number, claimant))))
 
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
@@ -531,10 +440,10 @@ class SQLiteLedger:
 
     async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
         if chain:
-            async with self._transaction() as w:
-                await execute(w, "INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES (?, ?, ?) "
-                                 "ON CONFLICT (ca_id) DO NOTHING",
-                              (ca_id, pem_bundle(chain), ts(self._clock())))
+            values = (ca_id, pem_bundle(chain), ts(self._clock()))
+            await self._write(lambda w: execute(
+                w, "INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES (?, ?, ?) ON CONFLICT (ca_id) DO NOTHING",
+                values))
         return await self.ca_chain(ca_id)
 
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
@@ -558,18 +467,18 @@ class SQLiteLedger:
         return int(rows[0][0]) if rows else None
 
     async def advance_webhook_cursor(self, name: str, event_id: int) -> None:
-        async with self._transaction() as w:
-            await execute(w, "INSERT INTO webhook_cursors (name, last_event_id, updated_at) VALUES (?, ?, ?) "
-                             "ON CONFLICT (name) DO UPDATE SET last_event_id = excluded.last_event_id, "
-                             "updated_at = excluded.updated_at WHERE excluded.last_event_id > last_event_id",
-                          (name, event_id, ts(self._clock())))
+        values = (name, event_id, ts(self._clock()))
+        await self._write(lambda w: execute(
+            w, "INSERT INTO webhook_cursors (name, last_event_id, updated_at) VALUES (?, ?, ?) "
+               "ON CONFLICT (name) DO UPDATE SET last_event_id = excluded.last_event_id, "
+               "updated_at = excluded.updated_at WHERE excluded.last_event_id > last_event_id", values))
 
     async def append_audit(self, entry: AuditEntry) -> None:
-        async with self._transaction() as w:
-            await execute(w, "INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail, client) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           (ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target,
-                            entry.outcome, entry.detail, entry.client))
+        values = (ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target, entry.outcome, entry.detail,
+                  entry.client)
+        await self._write(lambda w: execute(
+            w, "INSERT INTO audit (time, ca_id, actor, action, target, outcome, detail, client) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values))
 
     async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
                             target: str | None = None) -> list[AuditEntry]:
@@ -590,59 +499,35 @@ class SQLiteLedger:
     async def check_writable(self) -> None:
         """Write (then roll back) a few pages' worth into a scratch table: a full disk (or the
         ``max_page_count`` reached) and a read-only file fail as ``LedgerUnwritable``."""
-        async with self._write_lock:
-            writer, _ = self._open_connections()
-            with map_sqlite_errors(self.path, doing="checking that it can be written"):
-                try:
-                    await writer.execute("BEGIN IMMEDIATE")
-                    await writer.execute("CREATE TABLE write_probe (x BLOB)")
-                    await writer.execute("INSERT INTO write_probe VALUES (zeroblob(16384))")
-                finally:
-                    await writer.rollback()
+        def probe(w: sqlite3.Connection) -> None:
+            try:
+                w.execute("BEGIN IMMEDIATE")
+                w.execute("CREATE TABLE write_probe (x BLOB)")
+                w.execute("INSERT INTO write_probe VALUES (zeroblob(16384))")
+            finally:
+                if w.in_transaction:
+                    w.rollback()
+
+        writer, _ = self._open_connections()
+        with map_sqlite_errors(self.path, doing="checking that it can be written"):
+            await writer.run(probe)
 
     async def restrict_writes(self, *, full: bool = False, read_only: bool = False) -> None:
         """A fault drill: make this ledger's writes fail as on a full disk (``full``: SQLite's
         ``max_page_count`` set to the pages the file has now, so it cannot grow) or on a read-only
         file (``read_only``: ``query_only`` on its writer connection); without either, lift both.
         Only this connection is affected and nothing is written; the crash suite uses it."""
-        async with self._write_lock:
-            writer, _ = self._open_connections()
-            with map_sqlite_errors(self.path):
-                pages = list(await writer.execute_fetchall("PRAGMA page_count"))[0][0] if full else _MAX_PAGES
-                await writer.execute(f"PRAGMA max_page_count = {int(pages)}")
-                await writer.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+        def restrict(w: sqlite3.Connection) -> None:
+            pages = w.execute("PRAGMA page_count").fetchone()[0] if full else _MAX_PAGES
+            w.execute(f"PRAGMA max_page_count = {int(pages)}")
+            w.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+
+        writer, _ = self._open_connections()
+        with map_sqlite_errors(self.path):
+            await writer.run(restrict)
 
     async def backup(self, target: Path) -> None:
         """Write a consistent, compacted copy of the ledger to ``target`` while it is in use
         (see :func:`backup_database`)."""
         self._open_connections()
         await backup_database(self.path, Path(target), busy_timeout=self._busy_timeout)
-
-
-def _value(state: OrderState | None) -> str | None:
-    return state.value if state is not None else None
-
-
-async def _lost_update_error(conn: aiosqlite.Connection, order_id: str, expected_state: OrderState | None,
-                             expected_version: int | None) -> Exception:
-    """Why a conditional UPDATE changed no row: the order is unknown, or it moved meanwhile."""
-    current = await order_where(conn, "id = ?", (order_id,))
-    if current is None:
-        return NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
-    wanted = " and ".join(part for part in (
-        f"state {expected_state.value}" if expected_state is not None else "",
-        f"version {expected_version}" if expected_version is not None else "") if part)
-    return OrderChanged(f"order {order_id} changed meanwhile: expected {wanted}, found state "
-                        f"{current.state.value} at version {current.version}", current=current,
-                        metadata={"order_id": order_id, "state": current.state.value,
-                                  "version": str(current.version)})
-
-
-async def _duplicate_error(conn: aiosqlite.Connection, order_id: str) -> DuplicateOrder | None:
-    """The unique index on unfinished fingerprints refused reviving ``order_id``: name the twin."""
-    order = await order_where(conn, "id = ?", (order_id,))
-    twin = None if order is None else await unfinished_twin(conn, order.ca_id, order.fingerprint, other_than=order_id)
-    if twin is None:
-        return None
-    return DuplicateOrder(f"order {order_id} cannot be resumed: order {twin.id} is already unfinished for the same "
-                          "CSR, CA and profile", existing=twin, metadata={"order_id": order_id, "existing": twin.id})

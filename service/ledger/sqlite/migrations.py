@@ -18,14 +18,14 @@ fixed width so that text order is time order.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-
-import aiosqlite
+from typing import Any, Protocol
 
 from service.errors import ConfigError
 
-__all__ = ["LATEST_VERSION", "MIGRATIONS", "migrate", "schema_version"]
+__all__ = ["LATEST_VERSION", "MIGRATIONS", "MigrationConnection", "migrate", "schema_version"]
 
 # Unfinished = not ISSUED / FAILED / ABANDONED. The partial indexes below and
 # the queries in sqlite.py use this exact text so SQLite picks the indexes.
@@ -239,6 +239,21 @@ MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 LATEST_VERSION = len(MIGRATIONS)
 
+
+
+class MigrationConnection(Protocol):
+    """What a migration needs of a connection in autocommit mode: the ledger's own worker
+    (:class:`~service.ledger.sqlite.worker.SQLiteWorker`), or an ``aiosqlite`` connection."""
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ..., /) -> Awaitable[object]: ...
+
+    def execute_fetchall(self, sql: str, parameters: Sequence[Any] = ..., /) -> Awaitable[Iterable[sqlite3.Row]]: ...
+
+    def commit(self) -> Awaitable[None]: ...
+
+    def rollback(self) -> Awaitable[None]: ...
+
+
 _CREATE_VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS schema_version (
         version    INTEGER PRIMARY KEY,
@@ -247,7 +262,7 @@ _CREATE_VERSION_TABLE = """
 """
 
 
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def schema_version(conn: MigrationConnection) -> int:
     """The version of the database behind ``conn`` (0 for a new, empty file)."""
     rows = list(await conn.execute_fetchall(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"))
@@ -258,7 +273,7 @@ async def schema_version(conn: aiosqlite.Connection) -> int:
 
 
 async def migrate(
-    conn: aiosqlite.Connection,
+    conn: MigrationConnection,
     *,
     path: Path,
     clock: Callable[[], dt.datetime],

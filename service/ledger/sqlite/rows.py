@@ -28,6 +28,7 @@ __all__ = [
     "certificate_from_row",
     "event_from_row",
     "from_ts",
+    "new_order_record",
     "new_order_values",
     "order_from_row",
     "sans_from_json",
@@ -59,6 +60,18 @@ def new_order_values(order: NewOrder, now: str) -> tuple[object, ...]:
         now, now, 1,  # version 1: the history's first entry
         order.client,
     )
+
+
+def new_order_record(order: NewOrder, now: str) -> OrderRecord:
+    """The record :func:`new_order_values` stores, as :func:`order_from_row` would read it back."""
+    created = from_ts(now)
+    return OrderRecord(
+        id=order.id, ca_id=order.ca_id, profile_id=order.profile_id, ca_profile_id=order.ca_profile_id,
+        term_days=order.term_days, csr_pem=order.csr_pem, fingerprint=order.fingerprint,
+        requested_dn=order.requested_dn, common_name=order.common_name,
+        subject_alt_names=tuple(order.subject_alt_names), marker=order.marker, kind=order.kind,
+        request_id=order.request_id, renewal_of_serial=order.renewal_of_serial, requested_by=order.requested_by,
+        options=dict(order.options), state=OrderState.RECEIVED, created_at=created, updated_at=created, version=1)
 
 
 def order_from_row(row: sqlite3.Row) -> OrderRecord:
@@ -147,9 +160,10 @@ TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def ts(value: dt.datetime) -> str:
+    """``TS_FORMAT`` text (isoformat is several times faster than strftime and writes the same)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"the ledger stores timezone-aware times only, got naive {value.isoformat()}")
-    return value.astimezone(dt.UTC).strftime(TS_FORMAT)
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def ts_or_none(value: dt.datetime | None) -> str | None:
@@ -157,6 +171,7 @@ def ts_or_none(value: dt.datetime | None) -> str | None:
 
 
 def from_ts(text: Any) -> dt.datetime:
-    return dt.datetime.strptime(str(text), TS_FORMAT).replace(tzinfo=dt.UTC)
+    """A stored time (``TS_FORMAT``); fromisoformat reads it, with its ``Z``, far faster than strptime."""
+    return dt.datetime.fromisoformat(str(text)).astimezone(dt.UTC)
 
 

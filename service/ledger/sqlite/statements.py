@@ -1,4 +1,7 @@
-"""Statements the SQLite ledger runs inside its write transactions, one helper each."""
+"""Statements the SQLite ledger runs inside its write transactions, one helper each.
+
+They are plain functions on a ``sqlite3`` connection: a whole transaction runs on the
+ledger's writer thread in one go (see :mod:`service.ledger.sqlite.worker`)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import datetime as dt
 import json
 import sqlite3
 from collections.abc import Sequence
-
-import aiosqlite
 
 from service.errors import AlreadyExists
 from service.ledger.base import CertificateRecord, NewOrder, OrderRecord, OrderState
@@ -37,82 +38,81 @@ TWIN_WHERE = f"ca_id = ? AND fingerprint = ? AND {UNFINISHED_SQL}"
 TWIN_ORDER = "ORDER BY duplicate_of IS NOT NULL, created_at, rowid"
 
 
-async def execute(conn: aiosqlite.Connection, sql: str, params: Sequence[object] = ()) -> int:
+def execute(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> int:
     """Run one statement and return the number of rows it changed."""
-    cursor = await conn.execute(sql, params)
+    cursor = conn.execute(sql, params)
     try:
         return cursor.rowcount
     finally:
-        await cursor.close()
+        cursor.close()
 
 
-async def order_where(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> OrderRecord | None:
-    rows = list(await conn.execute_fetchall(f"SELECT * FROM orders WHERE {where}", params))
-    return order_from_row(rows[0]) if rows else None
+def order_where(conn: sqlite3.Connection, where: str, params: Sequence[object]) -> OrderRecord | None:
+    row = conn.execute(f"SELECT * FROM orders WHERE {where}", params).fetchone()
+    return order_from_row(row) if row is not None else None
 
 
-async def certificate_where(conn: aiosqlite.Connection, ca_id: str, serial: str) -> CertificateRecord | None:
-    rows = list(await conn.execute_fetchall(
-        f"SELECT {CERT_SELECT} FROM certificates c WHERE c.ca_id = ? AND c.serial_number = ?", (ca_id, serial)))
-    return certificate_from_row(rows[0]) if rows else None
+def certificate_where(conn: sqlite3.Connection, ca_id: str, serial: str) -> CertificateRecord | None:
+    row = conn.execute(f"SELECT {CERT_SELECT} FROM certificates c WHERE c.ca_id = ? AND c.serial_number = ?",
+                       (ca_id, serial)).fetchone()
+    return certificate_from_row(row) if row is not None else None
 
 
-async def append_history(conn: aiosqlite.Connection, order_id: str, now: str, state: OrderState,
-                          detail: str) -> None:
-    await execute(conn, "INSERT INTO order_history (order_id, seq, time, state, detail) "
-                         "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM order_history WHERE order_id = ?",
-                   (order_id, now, state.value, detail, order_id))
+def append_history(conn: sqlite3.Connection, order_id: str, version: int, now: str, state: OrderState,
+                   detail: str) -> None:
+    """The history entry of the change that gave the order ``version``: every change bumps the
+    version by one and appends one entry, so the version is the entry's sequence number."""
+    conn.execute("INSERT INTO order_history (order_id, seq, time, state, detail) VALUES (?, ?, ?, ?, ?)",
+                 (order_id, version, now, state.value, detail))
 
 
-async def file_order(conn: aiosqlite.Connection, ca_id: str, dn: str, order_id: str, now: str) -> None:
-    await execute(conn, "INSERT OR IGNORE INTO subjects (ca_id, dn, order_id, serial_number, created_at) "
-                         "VALUES (?, ?, ?, NULL, ?)", (ca_id, dn, order_id, now))
+def file_order(conn: sqlite3.Connection, ca_id: str, dn: str, order_id: str, now: str) -> None:
+    conn.execute("INSERT OR IGNORE INTO subjects (ca_id, dn, order_id, serial_number, created_at) "
+                 "VALUES (?, ?, ?, NULL, ?)", (ca_id, dn, order_id, now))
 
 
-async def insert_certificate(conn: aiosqlite.Connection, cert: CertificateRecord, order_id: str | None,
-                              now: str) -> None:
+def insert_certificate(conn: sqlite3.Connection, cert: CertificateRecord, order_id: str | None, now: str) -> bool:
+    """Store the certificate unless its ``(ca_id, serial_number)`` is stored already; True when stored."""
     chain = json.dumps([base64.b64encode(der).decode("ascii") for der in cert.chain_der])
-    await execute(
+    return execute(
         conn,
         f"INSERT INTO certificates ({', '.join(CERT_COLUMNS)}, recorded_at) "
-        f"VALUES ({', '.join('?' * (len(CERT_COLUMNS) + 1))})",
+        f"VALUES ({', '.join('?' * (len(CERT_COLUMNS) + 1))}) ON CONFLICT (ca_id, serial_number) DO NOTHING",
         (cert.ca_id, cert.serial_number, order_id, cert.certificate_der, chain, cert.subject_dn, cert.issuer_dn,
          ts(cert.not_before), ts(cert.not_after), cert.status, ts_or_none(cert.revoked_at),
          cert.revocation_reason, cert.revocation_comment, ts_or_none(cert.issued_at),
-         ts_or_none(cert.compromise_date), now))
+         ts_or_none(cert.compromise_date), now)) > 0
 
 
-async def link_certificate(conn: aiosqlite.Connection, ca_id: str, serial: str, order_id: str) -> None:
+def link_certificate(conn: sqlite3.Connection, ca_id: str, serial: str, order_id: str) -> None:
     """Attach a certificate stored without an order to its order, moving its subject filings."""
-    await execute(conn, "UPDATE certificates SET order_id = ? WHERE ca_id = ? AND serial_number = ?",
-                   (order_id, ca_id, serial))
+    conn.execute("UPDATE certificates SET order_id = ? WHERE ca_id = ? AND serial_number = ?",
+                 (order_id, ca_id, serial))
     # OR IGNORE: the order may already be filed under the same DN; the leftover row goes next.
-    await execute(conn, "UPDATE OR IGNORE subjects SET order_id = ?, serial_number = NULL "
-                         "WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL", (order_id, ca_id, serial))
-    await execute(conn, "DELETE FROM subjects WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL",
-                   (ca_id, serial))
+    conn.execute("UPDATE OR IGNORE subjects SET order_id = ?, serial_number = NULL "
+                 "WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL", (order_id, ca_id, serial))
+    conn.execute("DELETE FROM subjects WHERE ca_id = ? AND serial_number = ? AND order_id IS NULL", (ca_id, serial))
 
 
-async def insert_event(conn: aiosqlite.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
-                        *, detail: str = "", reason: str = "") -> None:
-    await execute(conn, "INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", (ca_id, action, serial, ts(when), detail, reason))
+def insert_event(conn: sqlite3.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
+                 *, detail: str = "", reason: str = "") -> None:
+    conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
+                 "VALUES (?, ?, ?, ?, ?, ?)", (ca_id, action, serial, ts(when), detail, reason))
 
 
-async def unfinished_twin(conn: aiosqlite.Connection, ca_id: str, fingerprint: str, *,
-                          other_than: str | None = None) -> OrderRecord | None:
-    rows = list(await conn.execute_fetchall(
-        f"SELECT * FROM orders WHERE {TWIN_WHERE} AND id IS NOT ? {TWIN_ORDER} LIMIT 1",
-        (ca_id, fingerprint, other_than)))
-    return order_from_row(rows[0]) if rows else None
+def unfinished_twin(conn: sqlite3.Connection, ca_id: str, fingerprint: str, *,
+                    other_than: str | None = None) -> OrderRecord | None:
+    row = conn.execute(f"SELECT * FROM orders WHERE {TWIN_WHERE} AND id IS NOT ? {TWIN_ORDER} LIMIT 1",
+                       (ca_id, fingerprint, other_than)).fetchone()
+    return order_from_row(row) if row is not None else None
 
 
-async def orders_like(conn: aiosqlite.Connection, order: NewOrder) -> list[sqlite3.Row]:
+def orders_like(conn: sqlite3.Connection, order: NewOrder) -> list[sqlite3.Row]:
     """In one query, what a new order may turn out to be: the CA's order with its request id,
     the CA's unfinished orders with its fingerprint, the order with its id."""
-    return list(await conn.execute_fetchall(
+    return conn.execute(
         f"SELECT * FROM orders WHERE (ca_id = ? AND request_id = ?) OR ({TWIN_WHERE}) OR id = ? {TWIN_ORDER}",
-        (order.ca_id, order.request_id, order.ca_id, order.fingerprint, order.id)))
+        (order.ca_id, order.request_id, order.ca_id, order.fingerprint, order.id)).fetchall()
 
 
 def existing_for(order: NewOrder, rows: Sequence[sqlite3.Row]) -> OrderRecord | None:
