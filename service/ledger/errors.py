@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service.errors import AlreadyExists, CagwError, FailedPrecondition
+from service.errors import AlreadyExists, CagwError, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
-    from service.ledger.base import OrderRecord
+    from service.ledger.base import OrderRecord, OrderState
 
-__all__ = ["DuplicateOrder", "LedgerError", "LedgerUnavailable", "LedgerUnwritable", "OrderChanged"]
+__all__ = ["DuplicateOrder", "LedgerError", "LedgerUnavailable", "LedgerUnwritable", "OrderChanged", "lost_update",
+           "twin_refusal"]
 
 
 class LedgerError(CagwError):
@@ -70,3 +71,24 @@ class DuplicateOrder(AlreadyExists):
     def __init__(self, message: str, *, existing: OrderRecord, **kwargs: object) -> None:
         self.existing = existing
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+def lost_update(order_id: str, current: OrderRecord | None, expected_state: OrderState | None,
+                expected_version: int | None) -> CagwError:
+    """Why a conditional update changed nothing: the order is unknown, or it moved meanwhile
+    (``current`` is what it is now). The same words from every backend."""
+    if current is None:
+        return NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
+    wanted = " and ".join(part for part in (
+        f"state {expected_state.value}" if expected_state is not None else "",
+        f"version {expected_version}" if expected_version is not None else "") if part)
+    return OrderChanged(f"order {order_id} changed meanwhile: expected {wanted}, found state "
+                        f"{current.state.value} at version {current.version}", current=current,
+                        metadata={"order_id": order_id, "state": current.state.value,
+                                  "version": str(current.version)})
+
+
+def twin_refusal(order_id: str, twin: OrderRecord) -> DuplicateOrder:
+    """Reviving ``order_id`` was refused: ``twin`` is already unfinished for the same CSR."""
+    return DuplicateOrder(f"order {order_id} cannot be resumed: order {twin.id} is already unfinished for the same "
+                          "CSR, CA and profile", existing=twin, metadata={"order_id": order_id, "existing": twin.id})

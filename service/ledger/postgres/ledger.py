@@ -43,7 +43,7 @@ from service.ledger.base import (
     SubjectEntry,
     SubjectPosition,
 )
-from service.ledger.errors import DuplicateOrder, LedgerUnwritable, OrderChanged
+from service.ledger.errors import DuplicateOrder, LedgerUnwritable, lost_update, twin_refusal
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.location import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
@@ -578,16 +578,7 @@ async def _insert_event(conn: asyncpg.Connection, ca_id: str, action: str, seria
 
 async def _lost_update_error(conn: asyncpg.Connection, order_id: str, expected_state: OrderState | None,
                              expected_version: int | None) -> Exception:
-    current = await _order(conn, order_id)
-    if current is None:
-        return NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
-    wanted = " and ".join(part for part in (
-        f"state {expected_state.value}" if expected_state is not None else "",
-        f"version {expected_version}" if expected_version is not None else "") if part)
-    return OrderChanged(f"order {order_id} changed meanwhile: expected {wanted}, found state "
-                        f"{current.state.value} at version {current.version}", current=current,
-                        metadata={"order_id": order_id, "state": current.state.value,
-                                  "version": str(current.version)})
+    return lost_update(order_id, await _order(conn, order_id), expected_state, expected_version)
 
 
 async def _duplicate_error(conn: asyncpg.Connection, order_id: str) -> DuplicateOrder | None:
@@ -598,6 +589,4 @@ async def _duplicate_error(conn: asyncpg.Connection, order_id: str) -> Duplicate
                               order.ca_id, order.fingerprint, order_id)
     if row is None:
         return None
-    twin = order_from_row(row)
-    return DuplicateOrder(f"order {order_id} cannot be resumed: order {twin.id} is already unfinished for the same "
-                          "CSR, CA and profile", existing=twin, metadata={"order_id": order_id, "existing": twin.id})
+    return twin_refusal(order_id, order_from_row(row))

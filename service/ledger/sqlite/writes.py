@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from service.errors import NotFound
 from service.ledger.base import CertificateRecord, NewOrder, OrderRecord, OrderState
-from service.ledger.errors import DuplicateOrder, OrderChanged
+from service.ledger.errors import DuplicateOrder, lost_update, twin_refusal
 from service.ledger.sqlite.rows import NEW_ORDER_COLUMNS, new_order_record, new_order_values, order_from_row, ts
 from service.ledger.sqlite.statements import (
     append_history,
@@ -170,16 +170,7 @@ def _issued_again(conn: sqlite3.Connection, order_id: str | None, certificate: C
 def _lost_update_error(conn: sqlite3.Connection, order_id: str, expected_state: OrderState | None,
                        expected_version: int | None) -> Exception:
     """Why a conditional UPDATE changed no row: the order is unknown, or it moved meanwhile."""
-    current = order_where(conn, "id = ?", (order_id,))
-    if current is None:
-        return NotFound(f"order {order_id} not found", metadata={"order_id": order_id})
-    wanted = " and ".join(part for part in (
-        f"state {expected_state.value}" if expected_state is not None else "",
-        f"version {expected_version}" if expected_version is not None else "") if part)
-    return OrderChanged(f"order {order_id} changed meanwhile: expected {wanted}, found state "
-                        f"{current.state.value} at version {current.version}", current=current,
-                        metadata={"order_id": order_id, "state": current.state.value,
-                                  "version": str(current.version)})
+    return lost_update(order_id, order_where(conn, "id = ?", (order_id,)), expected_state, expected_version)
 
 
 def _duplicate_error(conn: sqlite3.Connection, order_id: str) -> DuplicateOrder | None:
@@ -188,5 +179,4 @@ def _duplicate_error(conn: sqlite3.Connection, order_id: str) -> DuplicateOrder 
     twin = None if order is None else unfinished_twin(conn, order.ca_id, order.fingerprint, other_than=order_id)
     if twin is None:
         return None
-    return DuplicateOrder(f"order {order_id} cannot be resumed: order {twin.id} is already unfinished for the same "
-                          "CSR, CA and profile", existing=twin, metadata={"order_id": order_id, "existing": twin.id})
+    return twin_refusal(order_id, twin)
