@@ -143,20 +143,3 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
             await gateway.stop()
         await sim.stop()
 
-
-def make_csr(common_name: str, *, sans: tuple[str, ...] = (), key_type: str = "ec",
-             extra_subject: tuple[tuple[Any, str], ...] = ()) -> str:
-    """A PEM CSR with a fresh key (EC P-256 by default, or RSA 2048 / 1024)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
-
-    key: Any = (ec.generate_private_key(ec.SECP256R1()) if key_type == "ec"
-                else rsa.generate_private_key(public_exponent=65537, key_size=int(key_type.removeprefix("rsa"))))
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                  *(x509.NameAttribute(oid, value) for oid, value in extra_subject)]
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
-    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()

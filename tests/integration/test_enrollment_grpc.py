@@ -17,7 +17,8 @@ from grpc_status import rpc_status
 
 from service.simulator import SimulatorSettings
 from service.simulator.faults import FaultRule
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 ISSUED = enrollments_pb2.ENROLLMENT_STATE_ISSUED
 States = enrollments_pb2.EnrollmentState
@@ -185,7 +186,7 @@ async def test_ok_same_csr_while_pending_is_not_paid_twice(tmp_path: Path) -> No
 async def test_fail_validation_names_the_field_before_sectigo_is_called(tmp_path: Path, fields: dict[str, object],
                                                                         field_name: str) -> None:
     if fields.get("csr") == "RSA1024":
-        fields = {**fields, "csr": make_csr("weak.example.com", key_type="rsa1024")}
+        fields = {**fields, "csr": make_csr("weak.example.com", kind="rsa1024")}
     async with running_stack(tmp_path) as stack:
         request = _enroll_request(make_csr("valid.example.com"))
         for key, value in fields.items():

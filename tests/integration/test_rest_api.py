@@ -28,8 +28,6 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from openapi_spec_validator import validate
 from yarl import URL
@@ -38,7 +36,8 @@ from service.rest import OPENAPI_KEY, ROUTES_KEY
 from service.simulator import SimulatorSettings
 from service.simulator.faults import FaultRule
 from service.simulator.state import OrderStatus
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import build_csr, make_csr, pem_of, private_key
 
 CA = f"/v1/certificate-authorities/{CA_ID}"
 NDJSON = "application/x-ndjson"
@@ -261,7 +260,7 @@ async def test_ok_202_then_subject_then_certificate(tmp_path: Path) -> None:
 async def test_enrollment_failures(tmp_path: Path, mode: str, fields: dict[str, Any], fault: FaultRule | None,
                                    http: int, code: str, target: str) -> None:
     if fields.get("csr") == "RSA1024":
-        fields = {**fields, "csr": make_csr("weak.example.com", key_type="rsa1024")}
+        fields = {**fields, "csr": make_csr("weak.example.com", kind="rsa1024")}
     async with rest_stack(tmp_path, enrollment_status=mode) as rest:
         if fault is not None:
             rest.stack.simulator.faults.add(fault)
@@ -441,9 +440,7 @@ def _special_csr() -> tuple[str, str]:
         x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "a, b"),
                                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "c d")]),
     ])
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode(), name.rfc4514_string()
+    return pem_of(build_csr(private_key(), subject=name)), name.rfc4514_string()
 
 
 async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(tmp_path: Path) -> None:

@@ -52,7 +52,8 @@ from schemathesis.specs.openapi.checks import (
 
 from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
 from service.simulator import SimulatorSettings
-from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+from tests.support.csr import make_csr
 
 MAX_EXAMPLES = 25
 REQUEST_TIMEOUT = 10.0

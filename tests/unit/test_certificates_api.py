@@ -28,7 +28,8 @@ from service.connectors.base import CommentLimit, OrderStatus, RevokeReason, Rev
 from service.errors import CAUnavailable, CARejected, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger
 from service.ledger.sqlite import SQLiteLedger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry, seed_issued
+from tests.support.clocks import FakeClock
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry, seed_issued
 
 SERIAL = 0x5912BD91
 SUBJECT = "CN=iguser iggroup device,OU=MobileIron,OU=2019 POC,O=Jupiter,C=US"

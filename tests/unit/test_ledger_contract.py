@@ -29,18 +29,19 @@ from service.ledger import (
     open_ledger,
     parse_target,
 )
-from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
+from tests.support.clocks import FakeClock
+from tests.unit.ledger_records import T0, new_certificate, new_order
 
 OpenLedger = Callable[[], Awaitable[Ledger]]
 
 
-def sqlite_store(tmp_path: Path, clock: ManualClock) -> OpenLedger:
+def sqlite_store(tmp_path: Path, clock: FakeClock) -> OpenLedger:
     # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
     target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
     return lambda: open_ledger(target, clock=clock)
 
 
-BACKENDS: dict[str, Callable[[Path, ManualClock], OpenLedger]] = {"sqlite": sqlite_store}
+BACKENDS: dict[str, Callable[[Path, FakeClock], OpenLedger]] = {"sqlite": sqlite_store}
 
 
 class Store:
@@ -57,12 +58,12 @@ class Store:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     async with AsyncExitStack() as stack:
         yield Store(BACKENDS[request.param](tmp_path, clock), stack)
 
@@ -81,7 +82,7 @@ async def other(store: Store) -> Ledger:
 # -- one unfinished order per CSR
 
 
-async def test_ok_identical_pending_csr_returns_the_unfinished_order(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_identical_pending_csr_returns_the_unfinished_order(ledger: Ledger, clock: FakeClock) -> None:
     first, created = await ledger.create_order(new_order("ok-first", fingerprint="fp"))
     assert created and first.version == 1
     clock.advance()
@@ -264,7 +265,7 @@ async def test_ok_two_gateways_marking_one_revocation_record_it_once(ledger: Led
 # -- revocation claims
 
 
-async def test_ok_claim_is_held_until_it_expires(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_claim_is_held_until_it_expires(ledger: Ledger, clock: FakeClock) -> None:
     mine = await ledger.claim_revocation("ca-1", "d4", claimant="gw-a", seconds=30)
     assert mine.held_by("gw-a") and mine.expires_at == T0 + dt.timedelta(seconds=30)
     theirs = await ledger.claim_revocation("ca-1", "d4", claimant="gw-b", seconds=30)
@@ -311,7 +312,7 @@ async def test_ok_two_gateways_claiming_one_serial_one_holds_it(ledger: Ledger, 
 
 
 async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: Ledger, other: Ledger,
-                                                                         clock: ManualClock) -> None:
+                                                                         clock: FakeClock) -> None:
     for name, state in [("ok-a", OrderState.SUBMITTED), ("ok-b", OrderState.ISSUED), ("ok-c", None),
                         ("ok-d", OrderState.COLLECTING), ("ok-e", OrderState.ABANDONED)]:
         await ledger.create_order(new_order(name))

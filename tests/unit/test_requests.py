@@ -38,8 +38,9 @@ from service.enrollment.requests import (
 from service.errors import Unimplemented
 from service.ledger import Ledger, OrderKind, open_ledger
 from service.x509 import ParsedCSR, parse_csr
-from tests.unit.fakes import CA_ID, FakeConnector, ca_settings, seed_issued
-from tests.unit.test_x509 import make_csr, pem_of
+from tests.support.csr import build_csr, pem_of
+from tests.support.settings import build_ca_settings
+from tests.unit.fakes import CA_ID, FakeConnector, seed_issued
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -49,7 +50,7 @@ PROFILE = ResolvedProfile(id="ov", name="OV", ca_profile_id="101", terms=(365, 7
 
 
 def _csr(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> str:
-    return pem_of(make_csr(KEY, subject=subject, sans=sans))
+    return pem_of(build_csr(KEY, subject=subject, sans=sans))
 
 
 def _parsed(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> ParsedCSR:
@@ -75,7 +76,7 @@ class SanLimitedConnector(FakeConnector):
 
 
 def _managed(tmp: Path, connector: FakeConnector, **profile_options: ProfileOptions) -> ManagedCA:
-    settings = ca_settings(tmp)
+    settings = build_ca_settings(tmp)
     settings = dataclasses.replace(settings, gateway=dataclasses.replace(settings.gateway,
                                                                          profile_options=profile_options))
     return ManagedCA(settings=settings, connector=connector, catalog=ProfileCatalog(settings, connector))

@@ -21,7 +21,8 @@ from service.api.subjects import SubjectApi
 from service.errors import CAUnavailable, FailedPrecondition, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger, OrderState
 from service.ledger.sqlite import SQLiteLedger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry, seed_issued, seed_order
+from tests.support.clocks import FakeClock
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry, seed_issued, seed_order
 
 SUBJECT = "CN=web.example.com,OU=Ops,O=Acme Corp,C=US"
 NORMALIZED = "cn=web.example.com,ou=ops,o=acme corp,c=us"
