@@ -10,7 +10,6 @@ import asyncio
 import base64
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,17 +66,11 @@ def call(method: str) -> CallContext:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    ledger = SQLiteLedger(tmp_path / "ledger.db")
-    await ledger.open()
+async def env(tmp_path: Path, ledger: Ledger, clock: FakeClock) -> Env:
     connector = FakeConnector()
-    clock = FakeClock()
     cas = make_registry(tmp_path, [connector])
-    try:
-        yield Env(api=CertificateApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger,
-                  connector=connector, clock=clock, cas=cas)
-    finally:
-        await ledger.close()
+    return Env(api=CertificateApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger,
+               connector=connector, clock=clock, cas=cas)
 
 
 def b64(der: bytes) -> str:

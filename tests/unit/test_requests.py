@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +35,7 @@ from service.enrollment.requests import (
     unsupported,
 )
 from service.errors import Unimplemented
-from service.ledger import Ledger, OrderKind, open_ledger
+from service.ledger import Ledger, OrderKind
 from service.x509 import ParsedCSR, parse_csr
 from tests.support.csr import build_csr, pem_of
 from tests.support.settings import build_ca_settings
@@ -80,15 +79,6 @@ def _managed(tmp: Path, connector: FakeConnector, **profile_options: ProfileOpti
     settings = dataclasses.replace(settings, gateway=dataclasses.replace(settings.gateway,
                                                                          profile_options=profile_options))
     return ManagedCA(settings=settings, connector=connector, catalog=ProfileCatalog(settings, connector))
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    opened = await open_ledger(tmp_path / "ledger.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 # ------------------------------------------------------------------ format and request fields
