@@ -30,6 +30,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import pytest_asyncio
+import trustme
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from openapi_spec_validator import validate
@@ -127,8 +128,8 @@ class World:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with rest_stack(tmp_path_factory.mktemp("rest-api")) as rest:
+async def world(tmp_path_factory: pytest.TempPathFactory, test_ca: trustme.CA) -> AsyncIterator[World]:
+    async with rest_stack(tmp_path_factory.mktemp("rest-api"), ca=test_ca) as rest:
         main = await rest.issued("world.example.com")
         action = await rest.issued("action.example.com")
         subject = await rest.issued("subject-action.example.com")
@@ -137,9 +138,10 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def standard_rest(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Rest]:
+async def standard_rest(tmp_path_factory: pytest.TempPathFactory, test_ca: trustme.CA) -> AsyncIterator[Rest]:
     """A second shared stack, answering enrollments with the standard status table."""
-    async with rest_stack(tmp_path_factory.mktemp("rest-standard"), enrollment_status="standard") as shared:
+    async with rest_stack(tmp_path_factory.mktemp("rest-standard"), ca=test_ca,
+                          enrollment_status="standard") as shared:
         yield shared
 
 
