@@ -20,13 +20,14 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
 
 from service.api.certificate_authorities import CertificateAuthorityApi
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
 from service.api.enrollments import EnrollmentApi
 from service.api.grpc_server import GrpcServer
+from service.api.inventory import InventoryApi
 from service.api.pipeline import MethodSpec, Middleware, ServicePipeline, methods_of
 from service.api.subjects import SubjectApi
 from service.authorities import CARegistry, ManagedCA
@@ -38,9 +39,13 @@ from service.connectors.registry import create_connector
 from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
+from service.lifecycle import Inventory
+from service.lifecycle.webhooks import WebhookDispatcher
+from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
 from service.ops import OpsServer
 from service.rest import RestServer
+from service.webhook_sender import WebhookSender
 
 __all__ = ["Gateway", "build_connectors"]
 
@@ -66,8 +71,12 @@ class Gateway:
     ledger: Ledger | None = field(default=None, init=False)
     engine: EnrollmentEngine | None = field(default=None, init=False)
     pipeline: ServicePipeline | None = field(default=None, init=False)
+    certificate_gauges: CertificateGauges | None = field(default=None, init=False)
+    webhooks: WebhookDispatcher | None = field(default=None, init=False)
+    _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
+    _background: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False)
 
@@ -101,6 +110,8 @@ class Gateway:
             (CertificateApi(self.cas, certificates), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
+            (InventoryApi(self.cas, Inventory(self.ledger, certificates)), inventory_pb2,
+             "CertificateInventoryService"),
         ]
         methods: list[MethodSpec] = []
         for servicer, module, service_name in servicers:
@@ -110,6 +121,13 @@ class Gateway:
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
+        self.certificate_gauges = observability.count_certificates(self.ledger, [ca.id for ca in self.cas])
+        self._background.append(asyncio.create_task(self.certificate_gauges.run(), name="certificate-gauges"))
+        if self.config.webhooks:
+            self._webhook_sender = WebhookSender(self.config.webhooks)
+            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
+            self._background.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
+        self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
@@ -160,6 +178,11 @@ class Gateway:
             if self.ops is not None:
                 await self.ops.stop()
         finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            if self._webhook_sender is not None:
+                await self._webhook_sender.close()
             if self.engine is not None:
                 await self.engine.close()
             for connector in self._connectors:

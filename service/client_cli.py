@@ -29,10 +29,13 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from service.inventory_cli import add_inventory_command, list_certificates
+
 __all__ = ["add_client_commands", "run_client_command"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-_CLIENT_COMMANDS = ("enroll", "certificate", "subject", "revoke", "cas", "profiles", "csr", "ledger")
+_CLIENT_COMMANDS = ("enroll", "certificate", "certificates", "subject", "revoke", "cas", "profiles", "csr",
+                    "ledger")
 # The contract names the CA's order id after the CA it was written for; the CLI shows that field
 # in the contract's own words ("<name> order") rather than knowing which CA is behind the gateway.
 _ORDER_LABEL = "sectigo_order_id".removesuffix("_order_id").capitalize() + " order"
@@ -64,6 +67,8 @@ def add_client_commands(commands: Any) -> None:
     certificate.add_argument("--ca", required=True)
     certificate.add_argument("--serial", required=True)
     certificate.add_argument("--out", help="write the certificate as PEM to this file")
+
+    add_inventory_command(commands, _add_connection)
 
     subject = commands.add_parser("subject", help="list the certificates of a subject DN")
     _add_connection(subject)
@@ -310,6 +315,8 @@ def run_client_command(args: argparse.Namespace) -> int:
                 return _enroll(args, channel)
             if args.command == "certificate":
                 return _certificate(args, channel)
+            if args.command == "certificates":
+                return list_certificates(args, channel)
             if args.command == "subject":
                 _print_json(sub_grpc.SubjectServiceStub(channel).GetSubject(
                     sub_pb.GetSubjectRequest(ca_id=args.ca, dn=args.dn), timeout=args.timeout))

@@ -21,7 +21,8 @@ from tests.support.settings import CASettingsFactory, build_ca_settings
 
 # Variables that would change what the code under test reads: configuration values written as
 # ``${CAGW_...}``, proxies (the Sectigo client never reads them, and a test must show that) and
-# TLS overrides of the machine.
+# TLS overrides of the machine. ``CAGW_TEST_*`` are the suite's own settings (where PostgreSQL
+# is, whether it is required) and stay.
 _MACHINE_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
                       "all_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
                       "CURL_CA_BUNDLE")
@@ -30,7 +31,8 @@ _MACHINE_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "htt
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No CAGW_* variable, proxy or TLS setting of the machine leaks into a test."""
-    for name in [*_MACHINE_VARIABLES, *(name for name in os.environ if name.startswith("CAGW_"))]:
+    gateway_variables = [name for name in os.environ if name.startswith("CAGW_") and not name.startswith("CAGW_TEST_")]
+    for name in [*_MACHINE_VARIABLES, *gateway_variables]:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -21,6 +21,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from service.api.pipeline import CallContext
 from service.api.status import status_from_error
+from service.config import Secret
 from service.enrollment.engine import EnrollmentEngine, EnrollmentInput, OrderEvent, Phase
 from service.x509 import format_validity, pem_bundle
 
@@ -37,6 +38,13 @@ _STATES = {
 }
 
 
+def _password(holder: pb.RequiredFormat | pb.GetEnrollmentRequest) -> Secret | None:
+    """The protection password, wrapped so that no repr or log line shows it; None when absent."""
+    if not holder.HasField("protection"):
+        return None
+    return Secret(holder.protection.password)
+
+
 def enrollment_input(request: pb.EnrollRequest, call: CallContext) -> EnrollmentInput:
     details = request.optional_certificate_request_details
     max_wait = None
@@ -46,6 +54,8 @@ def enrollment_input(request: pb.EnrollRequest, call: CallContext) -> Enrollment
     return EnrollmentInput(
         ca_id=request.ca_id, profile_id=request.profile_id, csr=request.csr,
         required_format=request.required_format.format,
+        protection_type=request.required_format.protection.type.strip(),
+        password=_password(request.required_format),
         subject_variables=tuple((v.type, v.value) for v in request.subject_variables),
         subject_alt_names=tuple((s.type, s.value) for s in request.subject_alt_names),
         subject_dn=details.subject_dn, validity_period=details.validity_period,
@@ -75,7 +85,9 @@ def enrollment_message(event: OrderEvent) -> pb.Enrollment:
         enrollment.serial_number = certificate.serial_number
         enrollment.validity_period = format_validity(certificate.not_before, certificate.not_after)
         enrollment.subject_name = order.options.subject_dn or certificate.subject_dn
-        if order.options.required_format == "X509":
+        if order.options.required_format == "PKCS12":
+            enrollment.body = base64.b64encode(event.keystore).decode() if event.keystore is not None else ""
+        elif order.options.required_format == "X509":
             enrollment.body = base64.b64encode(certificate.certificate_der).decode()
         else:
             enrollment.body = pem_bundle([certificate.certificate_der, *(certificate.chain_der if include_ca else ())])
@@ -121,7 +133,8 @@ class EnrollmentApi:
             yield pb.EnrollAndWatchResponse(event=event_message(event))
 
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, call: CallContext) -> pb.GetEnrollmentResponse:
-        event = await self._engine.get(request.ca_id, request.enrollment_id)
+        event = await self._engine.get(request.ca_id, request.enrollment_id,
+                                       password=_password(request) if request.protection.password else None)
         return pb.GetEnrollmentResponse(enrollment=enrollment_message(event), last_event=event_message(event))
 
     async def WatchEnrollment(self, request: pb.WatchEnrollmentRequest,

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from service.config.lifecycle import parse_renewal, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -39,12 +40,14 @@ from service.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing"}
+_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
+             "webhooks"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker",
+    "retry-base-delay", "circuit-breaker", "renewal", "server-side-keys", "server-side-key-retention",
+    "pkcs12-encryption",
 }
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
@@ -106,6 +109,12 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
             )
     with r.at("circuit-breaker"):
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
+    with r.at("renewal"):
+        renewal = parse_renewal(r, r.mapping(section.get("renewal")))
+    pkcs12_encryption = r.text(section, "pkcs12-encryption", default="modern")
+    if pkcs12_encryption not in ("modern", "legacy"):
+        r.problem(f"{pkcs12_encryption!r} must be modern (AES-256, SHA-256) or legacy (3DES, SHA-1)",
+                  "pkcs12-encryption")
     return GatewaySettings(
         request_timeout=r.convert(section, "request-timeout", positive_duration, defaults.request_timeout),
         connect_timeout=r.convert(section, "connect-timeout", positive_duration, defaults.connect_timeout),
@@ -122,6 +131,11 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         retry_base_delay=r.convert(section, "retry-base-delay", parse_duration, defaults.retry_base_delay),
         profile_options=options,
         circuit_breaker=breaker,
+        renewal=renewal,
+        server_side_keys=r.convert(section, "server-side-keys", parse_bool, defaults.server_side_keys),
+        server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
+                                            defaults.server_side_key_retention),
+        pkcs12_encryption="legacy" if pkcs12_encryption == "legacy" else "modern",
     )
 
 
@@ -261,10 +275,13 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
     with r.at("tracing"):
         tracing = parse_tracing(r, r.mapping(top.get("tracing")))
     cas = _managed_cas(r, top.get("managed-cas"))
+    with r.at("webhooks"):
+        webhooks = parse_webhooks(r, top.get("webhooks"), [ca.id for ca in cas])
     if r.problems:
         raise ConfigError.collect(r.problems)
     return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
-                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing)
+                  shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
+                  webhooks=webhooks)
 
 
 def load_config(path: Path, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -102,6 +102,33 @@ class CircuitBreakerSettings:
 
 
 @dataclass(frozen=True)
+class RenewalPolicy:
+    """``window``: the share of a certificate's lifetime, at its end, in which it should be renewed
+    (1/3: a 90-day certificate is renewed in its last 30 days). ``jitter``: the share of that renewal
+    period over which the start of each certificate's window is spread."""
+
+    window: float = 1 / 3
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.window < 1.0:
+            raise ValueError(f"renewal window {self.window} must be between 0 and 1 (a share of the lifetime)")
+        if not 0.0 <= self.jitter <= 0.5:
+            raise ValueError(f"renewal jitter {self.jitter} must be between 0 and 0.5 (a share of the window)")
+
+
+@dataclass(frozen=True)
+class RenewalSettings:
+    """A CA's ``gateway.renewal`` block: the policy of its profiles, some of them overridden."""
+
+    default: RenewalPolicy = RenewalPolicy()
+    profiles: Mapping[str, RenewalPolicy] = field(default_factory=dict)
+
+    def for_profile(self, profile_id: str) -> RenewalPolicy:
+        return self.profiles.get(profile_id, self.default)
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     """What the gateway adds per CA (the ``gateway:`` block)."""
 
@@ -119,6 +146,13 @@ class GatewaySettings:
     retry_base_delay: float = 0.5
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    renewal: RenewalSettings = RenewalSettings()
+    # requiredFormat PKCS12: the gateway makes the key; off, such a request is refused.
+    server_side_keys: bool = True
+    # How long the encrypted key of such an order stays in the ledger.
+    server_side_key_retention: float = 7 * 24 * 3600.0
+    # The PKCS#12 answer's encryption: AES-256/SHA-256 ("modern") or 3DES/SHA-1 ("legacy").
+    pkcs12_encryption: Literal["modern", "legacy"] = "modern"
 
 
 @dataclass(frozen=True)
@@ -181,6 +215,21 @@ class TracingSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """One receiver of certificate events (``webhooks:``): where, signed with what, which events."""
+
+    name: str
+    url: str
+    secret: Secret
+    tls_ca: Path | None = None  # PEM of the CA(s) the receiver's certificate chains to; None: the system's
+    owner: str | None = None  # only certificates ordered by this client
+    cas: frozenset[str] | None = None  # only these CAs; None: every CA
+    events: frozenset[str] | None = None  # only these event types; None: all
+    timeout: float = 10.0
+    retry_delay: float = 1.0  # first wait after a failed delivery, doubled up to 5 min
+
+
+@dataclass(frozen=True)
 class Config:
     grpc: ListenSettings
     rest: RestSettings
@@ -191,6 +240,7 @@ class Config:
     source: Path | None = None
     log: LogSettings = LogSettings()
     tracing: TracingSettings = TracingSettings()
+    webhooks: tuple[WebhookSettings, ...] = ()
 
     def ca(self, ca_id: str) -> CASettings | None:
         return next((ca for ca in self.managed_cas if ca.id == ca_id), None)

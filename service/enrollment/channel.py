@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import enum
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from service.enrollment.orders import OrderView
 from service.errors import CagwError
@@ -56,6 +56,9 @@ class OrderEvent:
     error: CagwError | None = None
     certificate: CertificateRecord | None = None
     background: bool = False  # produced after the foreground attempts ran out
+    # PKCS12 orders, ISSUED: key, certificate and chain under the caller's password. Only the
+    # answer to a caller who gave (or whose order task still holds) that password carries it.
+    keystore: bytes | None = field(default=None, repr=False)
 
     @property
     def order_id(self) -> str:

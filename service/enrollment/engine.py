@@ -35,13 +35,17 @@ Example (what ``Enroll`` does)::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
+from service.config import Secret
 from service.connectors import base
+from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
@@ -49,6 +53,7 @@ from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.x509.server_keys import KeySpec
 
 __all__ = [
     "DEADLINE_MARGIN",
@@ -66,6 +71,13 @@ __all__ = [
 # Answer this long before the caller's deadline, so the answer still reaches it.
 DEADLINE_MARGIN = 0.5
 MAX_WAIT_CAP = 3600.0
+KEY_PURGE_INTERVAL = 3600.0  # how often expired server-side keys are deleted
+ENROLL_PASSWORD_FIELD = "requiredFormat.protection.password"
+GET_PASSWORD_FIELD = "protection.password"
+KEYSTORE_WITHHELD = ("issued; the PKCS#12 needs the protection password, which the gateway no longer holds: "
+                     "GetEnrollment with protection.password delivers it")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,12 @@ class EnrollmentEngine:
         self._cas = cas
         self._clock = clock
         self._monotonic = monotonic
-        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep)
+        self._sleep = sleep
+        # PKCS12 orders: the caller's password, in memory only and only while the order's task runs.
+        self._passwords: dict[str, Secret] = {}
+        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep,
+                                          on_order_done=lambda order_id: self._passwords.pop(order_id, None))
+        self._key_purge: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ enrollments
 
@@ -137,24 +154,34 @@ class EnrollmentEngine:
         event = await self._tracker.wait_settled(order.id, budget.remaining(self._monotonic()))
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
-        return event
+        return await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
 
     async def enroll_and_watch(self, request: EnrollmentInput) -> AsyncIterator[OrderEvent]:
         """Place the order, then yield its events until it is issued, failed or timed out."""
         order = await self._place(self._cas.get(request.ca_id), request)
         async for event in self._tracker.watch(order.id, until=lambda e: e.phase.settled, record=order):
-            yield event
+            yield await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
 
-    async def get(self, ca_id: str, enrollment_id: str) -> OrderEvent:
-        """The latest event of an enrollment of ``ca_id``."""
+    async def get(self, ca_id: str, enrollment_id: str, *, password: Secret | None = None) -> OrderEvent:
+        """The latest event of an enrollment of ``ca_id``. An issued PKCS12 order needs its
+        ``password`` (``protection.password``) unless its order task still holds it."""
         order = await self._order(ca_id, enrollment_id)
-        return await self._tracker.current_event(order.id, record=order)
+        held = password or self._passwords.get(order.id)
+        event = await self._tracker.current_event(order.id, record=order)
+        if held is None and _needs_keystore(event):
+            raise InvalidRequest.of([FieldViolation(
+                GET_PASSWORD_FIELD, f"is required to receive the PKCS#12 of enrollment {order.id}: the gateway "
+                "keeps the password of an order only while it works on it")])
+        return await self._deliver(event, held, field=GET_PASSWORD_FIELD)
 
     async def watch(self, ca_id: str, enrollment_id: str) -> AsyncIterator[OrderEvent]:
-        """The enrollment's current state, then every change until a final one."""
+        """The enrollment's current state, then every change until a final one. An issued PKCS12
+        order's event carries the PKCS#12 when its order task still held the password as the
+        watch began (otherwise its detail says how to get it)."""
         order = await self._order(ca_id, enrollment_id)
+        held = self._passwords.get(order.id)
         async for event in self._tracker.watch(order.id, record=order):
-            yield event
+            yield await self._deliver(event, held, field=GET_PASSWORD_FIELD)
 
     def wait_budget(self, ca: ManagedCA, request: EnrollmentInput, *, deadline: float | None) -> WaitBudget:
         """The budget of a unary enroll starting now: the caller's deadline and ``maxWait`` count
@@ -178,19 +205,48 @@ class EnrollmentEngine:
         """Restart every unfinished order found in the ledger; return how many."""
         return await self._tracker.resume()
 
+    async def purge_expired_keys(self) -> int:
+        """Delete the server-side keys whose retention ran out; return how many."""
+        purged = await self._ledger.purge_server_keys(expired_at=self._clock())
+        if purged:
+            log.info("deleted %d server-side key(s) at the end of their retention", purged)
+        return purged
+
+    def start_key_retention(self, interval: float | None = None) -> None:
+        """Run :meth:`purge_expired_keys` now and every ``interval`` seconds until :meth:`close`;
+        by default hourly, or as often as the shortest retention of a CA when that is shorter."""
+        if interval is None:
+            retentions = [ca.settings.gateway.server_side_key_retention for ca in self._cas
+                          if ca.settings.gateway.server_side_keys]
+            interval = min([KEY_PURGE_INTERVAL, *retentions])
+        if self._key_purge is None:
+            self._key_purge = asyncio.create_task(self._purge_loop(interval), name="server-key-retention")
+
+    async def _purge_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.purge_expired_keys()
+            except CagwError as exc:  # the ledger was briefly unavailable: the next round deletes them
+                log.warning("could not delete expired server-side keys: %s", exc.message)
+            await self._sleep(interval)
+
     def stop_accepting(self) -> None:
         """Refuse new orders; open watches end and waiting enrolls answer with the current state."""
         self._tracker.stop_accepting()
 
     async def close(self) -> None:
         """Stop every order task; the ledger has their state for :meth:`resume`."""
+        if self._key_purge is not None:
+            self._key_purge.cancel()
+            await asyncio.gather(self._key_purge, return_exceptions=True)
         await self._tracker.close()
+        self._passwords.clear()
 
     # ------------------------------------------------------------------ internals
 
     async def _check(self, ca: ManagedCA, request: EnrollmentInput) -> EnrollmentCheck:
         refusals: list[CagwError] = []
-        refusal = unsupported(request)
+        refusal = unsupported(request, ca)
         if refusal is not None:
             refusals.append(refusal)
         problems = Violations()
@@ -200,11 +256,31 @@ class EnrollmentEngine:
         return EnrollmentCheck(ca_id=ca.id, order=None if refusals else order, refusals=tuple(refusals))
 
     async def _place(self, ca: ManagedCA, request: EnrollmentInput) -> OrderRecord:
-        refusal = unsupported(request)
+        refusal = unsupported(request, ca)
         if refusal is not None:
             raise refusal  # nothing else in the request could change that: refuse before asking the CA anything
         order = (await self._check(ca, request)).accepted()
-        return (await self._tracker.submit(order)).order
+        spec = KeySpec.parse(OrderOptions.from_ledger(order.options).server_key)
+        if spec is None or request.password is None:
+            return (await self._tracker.submit(order)).order
+        order = await server_side.attach_server_key(order, spec=spec, password=request.password,
+                                                    retention=ca.settings.gateway.server_side_key_retention,
+                                                    now=self._clock())
+        placed = (await self._tracker.submit(order)).order
+        if self._tracker.is_running(placed.id):  # forgotten when its task ends (see __init__)
+            self._passwords.setdefault(placed.id, request.password)
+        return placed
+
+    async def _deliver(self, event: OrderEvent, password: Secret | None, *, field: str) -> OrderEvent:
+        """``event`` as its caller gets it: an issued PKCS12 order's with its PKCS#12 when
+        ``password`` is known, else with a detail that says how to get it."""
+        if not _needs_keystore(event):
+            return event
+        if password is None:
+            return dataclasses.replace(event, detail=KEYSTORE_WITHHELD)
+        encryption = self._cas.get(event.order.ca_id).settings.gateway.pkcs12_encryption
+        keystore = await server_side.open_keystore(self._ledger, event, password, encryption=encryption, field=field)
+        return dataclasses.replace(event, keystore=keystore)
 
     async def _order(self, ca_id: str, order_id: str) -> OrderRecord:
         self._cas.get(ca_id)
@@ -213,3 +289,9 @@ class EnrollmentEngine:
             raise NotFound(f"CA {ca_id} has no enrollment {order_id!r}", reason="ENROLLMENT_NOT_FOUND",
                            metadata={"ca_id": ca_id})
         return order
+
+
+def _needs_keystore(event: OrderEvent) -> bool:
+    """An issued PKCS12 order: its answer is a PKCS#12, which needs the password."""
+    return event.phase is Phase.ISSUED and event.certificate is not None \
+        and event.order.options.required_format == "PKCS12"

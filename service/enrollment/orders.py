@@ -5,7 +5,11 @@ the one every gateway release wrote, so rows of older releases read back the
 same::
 
     {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com",
-     "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "..."}
+     "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "...",
+     "server_key": "RSA 2048"}
+
+(``format`` is ``PKCS12`` and ``server_key`` names the key type when the
+gateway made the key; the key itself is never in the options.)
 
 ``OrderOptions.to_ledger`` and ``OrderOptions.from_ledger`` are the only
 readers and writers of that shape.
@@ -21,8 +25,8 @@ from service.ledger.base import OrderRecord
 
 __all__ = ["FORMATS", "Format", "OrderOptions", "OrderView"]
 
-Format = Literal["PEM", "X509"]
-FORMATS: tuple[Format, ...] = ("PEM", "X509")
+Format = Literal["PEM", "X509", "PKCS12"]
+FORMATS: tuple[Format, ...] = ("PEM", "X509", "PKCS12")
 
 _FORMAT = "format"
 _INCLUDE_CA = "include_ca"
@@ -30,6 +34,7 @@ _SUBJECT_DN = "subject_dn"
 _CUSTOM_FIELD = "custom-field."
 _EXTERNAL_REQUESTER = "external-requester"
 _RENEWAL_OF_CA_ORDER = "renewal_of_ca_order"
+_SERVER_KEY = "server_key"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class OrderOptions:
     custom_fields: Mapping[str, str] = field(default_factory=dict)  # the CA's custom fields, by name
     external_requester: str = ""
     renewal_of_ca_order: str = ""  # the CA order a renewal renews
+    server_key: str = ""  # PKCS12: the key type the gateway made ("RSA 2048", "EC P-256")
 
     def to_ledger(self) -> dict[str, str]:
         """The ledger's JSON shape (see the module docstring)."""
@@ -52,19 +58,22 @@ class OrderOptions:
             stored[_EXTERNAL_REQUESTER] = self.external_requester
         if self.renewal_of_ca_order:
             stored[_RENEWAL_OF_CA_ORDER] = self.renewal_of_ca_order
+        if self.server_key:
+            stored[_SERVER_KEY] = self.server_key
         return stored
 
     @classmethod
     def from_ledger(cls, stored: Mapping[str, str]) -> OrderOptions:
         """Read the ledger's JSON shape back; a missing key takes its default (PEM, with the chain)."""
         return cls(
-            required_format="X509" if stored.get(_FORMAT) == "X509" else "PEM",
+            required_format=next((known for known in FORMATS if known == stored.get(_FORMAT)), "PEM"),
             include_ca=stored.get(_INCLUDE_CA, "true") == "true",
             subject_dn=stored.get(_SUBJECT_DN, ""),
             custom_fields={key[len(_CUSTOM_FIELD):]: value for key, value in stored.items()
                            if key.startswith(_CUSTOM_FIELD)},
             external_requester=stored.get(_EXTERNAL_REQUESTER, ""),
             renewal_of_ca_order=stored.get(_RENEWAL_OF_CA_ORDER, ""),
+            server_key=stored.get(_SERVER_KEY, ""),
         )
 
 

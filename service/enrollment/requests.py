@@ -27,7 +27,9 @@ from cryptography.x509.oid import NameOID
 from service import x509 as x
 from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
+from service.config import Secret
 from service.connectors import base
+from service.enrollment import server_side
 from service.enrollment.orders import FORMATS, Format, OrderOptions
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
@@ -38,6 +40,7 @@ __all__ = [
     "Subject",
     "Violations",
     "check_key",
+    "check_server_key_request",
     "check_request_fields",
     "order_options",
     "prepare_order",
@@ -45,6 +48,7 @@ __all__ = [
     "renewal_target",
     "required_format",
     "resolve_profile",
+    "server_key_subject",
     "subject_alt_names",
     "subject_of",
     "term_days",
@@ -74,6 +78,8 @@ class EnrollmentInput:
     profile_id: str  # profileId
     csr: str = ""  # csr
     required_format: str = ""  # requiredFormat.format
+    protection_type: str = ""  # requiredFormat.protection.type (PKCS12)
+    password: Secret | None = None  # requiredFormat.protection.password (PKCS12); None when not given
     subject_variables: tuple[tuple[str, str], ...] = ()  # subjectVariables[].type/value
     subject_alt_names: tuple[tuple[str, str], ...] = ()  # subjectAltNames[].type/value
     subject_dn: str = ""  # optionalCertificateRequestDetails.subjectDn
@@ -127,25 +133,34 @@ class Subject:
     common_name: str = ""
 
 
-def unsupported(request: EnrollmentInput) -> Unimplemented | None:
-    """What this gateway never serves, whatever else the request holds."""
-    if request.required_format.upper() == "PKCS12":
-        return Unimplemented("requiredFormat PKCS12 needs server-side key generation, which this gateway never "
-                             "does: send a CSR and ask for PEM or X509", reason="SERVER_KEYGEN_NOT_OFFERED")
+def unsupported(request: EnrollmentInput, ca: ManagedCA) -> Unimplemented | None:
+    """What ``ca`` does not serve, whatever else the request holds: PKCS12 when its server-side
+    keys are switched off."""
+    if server_side.wants_server_key(request.required_format):
+        return server_side.server_key_refusal(ca)
     return None
 
 
 def required_format(request: EnrollmentInput, problems: Violations) -> Format:
-    """The answer's certificate form, PEM when not given (PKCS12 is :func:`unsupported`'s)."""
-    asked = request.required_format.upper()
+    """The answer's form, PEM when not given."""
+    asked = request.required_format.strip().upper()
     for known in FORMATS:
         if asked == known:
             return known
-    if asked and asked != "PKCS12":
-        problems.add("requiredFormat.format",
-                     f"unknown format; use one of {', '.join(FORMATS)} (or PKCS12, not offered)",
-                     request.required_format)
+    if asked:
+        problems.add("requiredFormat.format", f"unknown format; use one of {', '.join(FORMATS)}",
+                     request.required_format[:64])
     return "PEM"
+
+
+def check_server_key_request(request: EnrollmentInput, problems: Violations) -> None:
+    """PKCS12: a password and no CSR (the gateway makes the key), no renewal (which keeps a key)."""
+    server_side.check_protection(request.protection_type, request.password, problems)
+    if request.csr.strip():
+        problems.add("csr", "must be absent with requiredFormat PKCS12: the gateway makes the key; to use your "
+                     "own key send the CSR with requiredFormat PEM or X509")
+    if request.renewal:
+        problems.add("renewal", "requiredFormat PKCS12 makes a new key, so it cannot renew; renew with a CSR")
 
 
 def check_request_fields(request: EnrollmentInput, problems: Violations) -> None:
@@ -279,8 +294,20 @@ def term_days(request: EnrollmentInput, *, profile: ResolvedProfile | None, now:
     return 0
 
 
+def server_key_subject(request: EnrollmentInput, problems: Violations) -> Subject:
+    """PKCS12: the subject from ``subjectDn`` and/or ``subjectVariables`` (there is no CSR)."""
+    name = server_side.server_key_subject(request.subject_dn, request.subject_variables, problems)
+    for index, (attr_type, value) in enumerate(request.subject_variables):
+        if not attr_type or not value:
+            problems.add(f"subjectVariables[{index}]", "type and value are both required")
+    if name is None:
+        return Subject()
+    display = request.subject_dn or x.dn_strings(name).rfc2253_escaped
+    return Subject(x.normalize_dn(name), display, _common_name(name))
+
+
 def order_options(request: EnrollmentInput, *, required: Format, subject: Subject, ca: ManagedCA,
-                  profile: ResolvedProfile, renewal: RenewalTarget | None) -> OrderOptions:
+                  profile: ResolvedProfile, renewal: RenewalTarget | None, server_key: str = "") -> OrderOptions:
     """The order's options: the profile's configured custom fields and external requester, which
     the request's ``customField.<name>`` and ``externalRequester`` properties override."""
     custom_fields: dict[str, str] = {}
@@ -296,7 +323,7 @@ def order_options(request: EnrollmentInput, *, required: Format, subject: Subjec
             external_requester = value
     return OrderOptions(required_format=required, include_ca=request.include_ca, subject_dn=subject.display_dn,
                         custom_fields=custom_fields, external_requester=external_requester,
-                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "")
+                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "", server_key=server_key)
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -312,24 +339,36 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
     """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
     (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
     required = required_format(request, problems)
+    server_key = required == "PKCS12" and ca.settings.gateway.server_side_keys  # else refused as unsupported
     check_request_fields(request, problems)
+    if server_key:
+        check_server_key_request(request, problems)
     profile = await resolve_profile(request, ca=ca, problems=problems)
     renewal = await renewal_target(request, ca_id=ca.id, ledger=ledger, problems=problems)
-    csr = read_csr(request, problems)
+    csr = None if server_key else read_csr(request, problems)
     check_key(csr, profile, problems)
-    subject = subject_of(request, csr=csr, renewal=renewal, problems=problems)
+    key_spec = server_side.server_key_spec(profile, request.properties, problems) if server_key else None
+    subject = (server_key_subject(request, problems) if server_key
+               else subject_of(request, csr=csr, renewal=renewal, problems=problems))
     sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
     term = term_days(request, profile=profile, now=now, problems=problems)
     if problems or profile is None:
         return None
     kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
-    options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal)
+    options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal,
+                            server_key=str(key_spec) if key_spec is not None else "")
     renewal_serial = renewal.serial if renewal is not None else None
+    if key_spec is not None:  # the CSR (and so the usual fingerprint) comes later, from a key made for the order
+        fingerprint = server_side.server_key_fingerprint(
+            ca.id, profile.id, kind.value, str(key_spec), subject.requested_dn, str(term),
+            *(f"{san.type}:{san.value}" for san in sans), request_id=request.request_id)
+    else:
+        fingerprint = _fingerprint(ca.id, profile.id, kind.value, csr.der if csr is not None else b"",
+                                   renewal_serial or "", str(term))
     return NewOrder(
         id="", marker="", ca_id=ca.id, profile_id=profile.id, ca_profile_id=profile.ca_profile_id, term_days=term,
         csr_pem=csr.pem if csr is not None else "",
-        fingerprint=_fingerprint(ca.id, profile.id, kind.value, csr.der if csr is not None else b"",
-                                 renewal_serial or "", str(term)),
+        fingerprint=fingerprint,
         requested_dn=subject.requested_dn, common_name=subject.common_name, subject_alt_names=sans, kind=kind,
         request_id=request.request_id or None, renewal_of_serial=renewal_serial,
         requested_by=request.caller, options=options.to_ledger())

@@ -83,8 +83,10 @@ class EnrollmentTracker:
     """Owns the order tasks and their channels."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep) -> None:
+                 sleep: base.SleepFunction = asyncio.sleep,
+                 on_order_done: Callable[[str], object] | None = None) -> None:
         self._ledger = ledger
+        self._on_order_done = on_order_done  # called with the order id when its task ends
         self._cas = cas
         self._clock = clock
         self._sleep = sleep
@@ -98,6 +100,10 @@ class EnrollmentTracker:
     @property
     def running_orders(self) -> int:
         return len(self._tasks)
+
+    def is_running(self, order_id: str) -> bool:
+        """A task works on the order now."""
+        return order_id in self._tasks
 
     def schedule_of(self, ca_id: str) -> CollectSchedule:
         return CollectSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
@@ -253,6 +259,8 @@ class EnrollmentTracker:
 
     def _forget(self, order_id: str, _task: object = None) -> None:
         self._tasks.pop(order_id, None)
+        if self._on_order_done is not None:
+            self._on_order_done(order_id)
         channel = self._channels.pop(order_id, None)
         if channel is not None:
             channel.close()

@@ -31,13 +31,17 @@ from service.connectors.base import SubjectAltName
 __all__ = [
     "AuditEntry",
     "CertificateEventRecord",
+    "CertificateQuery",
     "CertificateRecord",
+    "InventoryEntry",
+    "OutboxEvent",
     "Ledger",
     "NewOrder",
     "OrderKind",
     "OrderRecord",
     "OrderState",
     "RevocationClaim",
+    "ServerKey",
     "SubjectEntry",
 ]
 
@@ -61,6 +65,17 @@ class OrderKind(enum.Enum):
 
 
 @dataclass(frozen=True)
+class ServerKey:
+    """The private key the gateway made for an order (``requiredFormat: PKCS12``), only ever
+    encrypted: DER PKCS#8 ``EncryptedPrivateKeyInfo`` under the caller's password. The ledger
+    deletes it at ``expires_at`` (see :meth:`Ledger.purge_server_keys`) and hands it to no call
+    other than :meth:`Ledger.get_server_key`."""
+
+    encrypted_pkcs8: bytes = field(repr=False)
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class NewOrder:
     """An order as recorded before anything is sent to the CA."""
 
@@ -80,6 +95,7 @@ class NewOrder:
     renewal_of_serial: str | None = None
     requested_by: str = ""  # caller identity, for the audit trail
     options: Mapping[str, str] = field(default_factory=dict)  # required format etc., opaque to the ledger
+    server_key: ServerKey | None = field(default=None, repr=False)  # stored with the order, in one write
 
 
 @dataclass(frozen=True)
@@ -134,6 +150,40 @@ class CertificateRecord:
 
 
 @dataclass(frozen=True)
+class CertificateQuery:
+    """Which certificates of one CA to list, in expiry order (``not_after``, then serial).
+
+    ``status``: ``normal`` (not revoked, not expired at ``now``), ``revoked``, ``expired``, or
+    None for all. ``name``: a DNS name the certificate carries in its common name or a SAN, either
+    exact or ``*.suffix`` (any name ending in ``.suffix``). ``after``: the (``not_after``, serial) of
+    the last entry of the previous page."""
+
+    ca_id: str
+    now: dt.datetime
+    limit: int
+    status: str | None = None
+    owner: str | None = None
+    name: str | None = None
+    expiring_before: dt.datetime | None = None
+    issued_after: dt.datetime | None = None
+    after: tuple[dt.datetime, str] | None = None
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """A certificate with what the ledger knows around it: the order it came from (profile,
+    owner, names), and the certificate that replaced it (an issued renewal of it), if any."""
+
+    certificate: CertificateRecord
+    profile_id: str = ""  # empty for certificates the gateway did not order
+    owner: str = ""
+    common_name: str = ""
+    subject_alt_names: tuple[SubjectAltName, ...] = ()
+    replaced_by: str | None = None  # serial of the certificate issued by a renewal of this one
+    replacement_order_id: str | None = None  # the renewal order, issued or still pending
+
+
+@dataclass(frozen=True)
 class SubjectEntry:
     """One order or certificate filed under a subject DN; certificate is None while pending."""
 
@@ -152,6 +202,16 @@ class CertificateEventRecord:
     time: dt.datetime
     detail: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A certificate event with what a receiver outside needs around it: who ordered the
+    certificate, and the serial it renewed (when its order was a renewal)."""
+
+    event: CertificateEventRecord
+    owner: str = ""
+    renewal_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +306,16 @@ class Ledger(Protocol):
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]: ...
 
+    # -- keys the gateway made (requiredFormat PKCS12), kept encrypted only
+    async def get_server_key(self, order_id: str) -> ServerKey | None:
+        """The encrypted key :meth:`create_order` stored with the order, until it is deleted."""
+
+    async def delete_server_key(self, order_id: str) -> bool:
+        """Delete the order's key now; True when there was one."""
+
+    async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
+        """Delete every key whose ``expires_at`` is at or before ``expired_at``; return how many."""
+
     # -- certificates
     async def record_issued(self, order_id: str | None, certificate: CertificateRecord,
                             *, subject_dns: Sequence[str] = ()) -> OrderRecord | None:
@@ -275,6 +345,19 @@ class Ledger(Protocol):
         """Mark revoked and append a ``revoked`` event, once: no second event when already revoked
         (the first reason and time stand), whoever calls. Ends any revocation claim on the serial."""
 
+    async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
+        """At most ``query.limit`` certificates of the CA matching the query, by (``not_after``,
+        serial) after ``query.after``; found by an index on (ca_id, not_after), not by a scan."""
+
+    async def count_certificates(self, ca_id: str, *, now: dt.datetime,
+                                 horizons: Sequence[dt.timedelta]) -> list[tuple[str, str, int, int]]:
+        """(owner, status, horizon index, count) of the CA's certificates: status ``normal`` or
+        ``revoked``; the horizon index is that of the first horizon (ascending) within which the
+        certificate expires, ``-1`` once expired, ``len(horizons)`` beyond the last."""
+
+    async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
+        """The certificate with what the ledger knows around it (see :class:`InventoryEntry`)."""
+
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""
 
@@ -283,6 +366,16 @@ class Ledger(Protocol):
                           limit: int) -> list[CertificateEventRecord]: ...
 
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int: ...
+
+    async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
+        """Events of every CA with ``id > after_id``, by id: the outbox webhooks deliver from.
+        An event is written in the transaction of the change it tells of."""
+
+    async def webhook_cursor(self, name: str) -> int | None:
+        """The id of the last event delivered to the webhook; None before its first delivery."""
+
+    async def advance_webhook_cursor(self, name: str, event_id: int) -> None:
+        """Record a delivery; the cursor only moves forward (a slower writer cannot move it back)."""
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 

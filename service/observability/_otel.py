@@ -25,7 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from service.config.settings import TracingSettings
 from service.connectors.hooks import ExchangeOutcome, OutgoingRequest
-from service.observability.tracing import Attributes, Span
+from service.observability.spans import Attributes, Span
 
 __all__ = ["OtelTracing"]
 

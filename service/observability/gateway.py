@@ -8,7 +8,8 @@ hand in its own, e.g. with an in-memory span exporter) and uses it to
 - observe the ledger (:meth:`Observability.observe_ledger`);
 - put each CA's connector behind its circuit breaker, observed, with the HTTP
   exchange hooks (:meth:`Observability.guard`);
-- serve ``GET /metrics`` on the ops listener (:meth:`Observability.scrape`);
+- serve ``GET /metrics`` on the ops listener (:meth:`Observability.scrape`), with the
+  inventory's expiry gauges (:meth:`Observability.count_certificates`);
 - hand the core its :class:`~service.observability.events.GatewayEvents`
   (:attr:`Observability.events`).
 """
@@ -16,7 +17,7 @@ hand in its own, e.g. with an in-memory span exporter) and uses it to
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from service import __version__
@@ -27,6 +28,7 @@ from service.connectors.breaker import CircuitBreaker
 from service.connectors.guarded import GuardedConnector, guard_connector
 from service.connectors.hooks import ExchangeObservable
 from service.ledger.base import Ledger
+from service.observability.certificates import CertificateGauges
 from service.observability.connectors import CAObserver, exchange_hooks, watch_circuit
 from service.observability.events import GatewayEvents
 from service.observability.ledger import observe_ledger
@@ -57,6 +59,7 @@ class Observability:
         self.orders = OrderBook(self.metrics, clock=clock)
         self.breakers: dict[str, CircuitBreaker] = {}
         self._ca_observer = CAObserver(self.metrics, tracing)
+        self._clock = clock
 
     @classmethod
     def from_config(cls, config: Config, *, span_exporter: SpanExporter | None = None) -> Observability:
@@ -73,6 +76,10 @@ class Observability:
 
     def middleware(self) -> ObservedCalls:
         return ObservedCalls(self.metrics, self.tracing)
+
+    def count_certificates(self, ledger: Ledger, ca_ids: Sequence[str]) -> CertificateGauges:
+        """The expiry gauges of these CAs, counted from ``ledger`` (run :meth:`CertificateGauges.run`)."""
+        return CertificateGauges(self.metrics.registry, ledger, ca_ids, clock=self._clock)
 
     def observe_ledger(self, ledger: Ledger) -> Ledger:
         return observe_ledger(ledger, metrics=self.metrics, orders=self.orders, tracing=self.tracing)

@@ -21,6 +21,7 @@ The families (docs/operations.md lists them with their labels and meaning):
 ``cagw_quota_refusals_total``               quota refusals by client and reason
 ``cagw_ledger_operations_total``            ledger operations by operation and outcome
 ``cagw_ledger_operation_duration_seconds``  their latency
+``cagw_certificates``                       certificates by CA, owner, status, expiry horizon
 ``cagw_build_info``                         1, labelled with the version
 =========================================== ===========================================
 

@@ -18,45 +18,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from service.config.settings import TracingSettings
 from service.connectors.hooks import ExchangeOutcome, OutgoingRequest
+from service.observability.spans import Attributes, Span, Tracing
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["NO_TRACING", "Attributes", "Span", "Tracing", "make_tracing"]
-
-Attributes = Mapping[str, str | int | float | bool]
-
-
-class Span(Protocol):
-    def set_attribute(self, key: str, value: str | int | float | bool) -> None: ...
-
-    def fail(self, description: str) -> None:
-        """Mark the span failed (its status), with a short safe description."""
-
-
-class Tracing(Protocol):
-    @property
-    def enabled(self) -> bool: ...
-
-    def server_span(self, name: str, *, carrier: Mapping[str, str],
-                    attributes: Attributes) -> contextlib.AbstractContextManager[Span]:
-        """The span of one call, current until the block ends; ``carrier`` may hold ``traceparent``."""
-
-    def span(self, name: str, *, attributes: Attributes) -> contextlib.AbstractContextManager[Span]:
-        """A child of the current span, current until the block ends."""
-
-    def exchange_started(self, request: OutgoingRequest) -> None:
-        """Start the client span of an HTTP exchange and ask for its ``traceparent`` header."""
-
-    def exchange_ended(self, outcome: ExchangeOutcome) -> None: ...
-
-    async def shutdown(self) -> None:
-        """Send what is buffered and stop exporting."""
-
 
 class _NoSpan:
     def set_attribute(self, key: str, value: str | int | float | bool) -> None:

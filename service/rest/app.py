@@ -366,7 +366,10 @@ class RestServer:
             raise RuntimeError("RestServer already started")
         # handler_cancellation: a caller that leaves cancels its handler, as grpc.aio does, so an
         # idle NDJSON stream ends at once instead of at its next write.
-        runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=self._shutdown_timeout)
+        # No aiohttp access log: its request line carries the query string, which may hold a secret
+        # (GetEnrollment's protection.password); the gateway writes its own access line per call.
+        runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=self._shutdown_timeout,
+                               access_log=None)
         await runner.setup()
         listen = self.settings.listen
         site = web.TCPSite(runner, listen.host, listen.port, ssl_context=self._ssl, reuse_port=False)

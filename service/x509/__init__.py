@@ -37,6 +37,7 @@ from service.x509.pem import der_from_pem_bundle, pem_bundle
 from service.x509.san import (
     SAN_TYPES,
     SubjectAltNameValue,
+    normalize_dns_name,
     parse_subject_alt_names,
 )
 from service.x509.serial import format_serial, parse_serial
@@ -61,6 +62,7 @@ __all__ = [
     "format_serial",
     "format_validity",
     "lifetime_days",
+    "normalize_dns_name",
     "normalize_dn",
     "parse_csr",
     "parse_dn",

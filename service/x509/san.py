@@ -220,3 +220,13 @@ def _from_general_name(name: x509.GeneralName) -> SubjectAltNameValue:
         # No CAGW type for it; kept (not dropped) so the caller can refuse it explicitly.
         return SubjectAltNameValue("otherName", f"{name.type_id.dotted_string}:#{name.value.hex()}")
     raise ValueError(f"unsupported general name {type(name).__name__}")
+
+
+def normalize_dns_name(value: str, *, field: str, allow_wildcard: bool = True) -> str:
+    """One DNS name (or ``*.domain``) as certificates carry it: lower-case A-labels, no root dot."""
+    if len(value) > _MAX_SAN_VALUE:
+        raise _violation(field, f"DNS name is longer than {_MAX_SAN_VALUE} characters", value)
+    try:
+        return _dns_name(value.strip(), allow_wildcard=allow_wildcard)
+    except _BadValue as exc:
+        raise _violation(field, str(exc), value) from None

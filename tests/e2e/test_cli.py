@@ -143,6 +143,27 @@ def test_ok_enroll_watch_then_subject_certificate_and_revoke(embedded: GatewayPr
     assert after["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
 
 
+def test_ok_certificates_shows_the_inventory_as_a_table(embedded: GatewayProcess, tmp_path: Path) -> None:
+    key, csr = tmp_path / "key.pem", tmp_path / "req.pem"
+    assert run_cagw("csr", "--cn", "inventory.example.com", "--key-out", str(key),
+                    "--csr-out", str(csr)).returncode == 0
+    enrolled = _client(embedded, "enroll", "--ca", EMBEDDED_CA, "--profile", EMBEDDED_PROFILE, "--csr", str(csr),
+                       "--out", str(tmp_path / "cert.pem"))
+    assert enrolled.returncode == 0, enrolled.stderr
+    serial = format(x509.load_pem_x509_certificate((tmp_path / "cert.pem").read_bytes()).serial_number, "x")
+
+    listed = _client(embedded, "certificates", "--expiring", "400d", "--name", "inventory.example.com")
+    assert listed.returncode == 0, listed.stderr
+    header, row, total = listed.stdout.splitlines()
+    assert header.split()[:4] == ["CA", "SERIAL", "STATUS", "NOT"]
+    assert row.split()[:3] == [EMBEDDED_CA, serial, "normal"] and row.endswith("inventory.example.com")
+    assert total == "1 certificate(s)"
+
+    soon = _client(embedded, "certificates", "--ca", EMBEDDED_CA, "--expiring", "30d", "--name",
+                   "inventory.example.com")
+    assert (soon.returncode, soon.stdout.splitlines()[-1]) == (0, "0 certificate(s)")
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     pytest.param(("certificate", "--ca", EMBEDDED_CA, "--serial", "0badc0de"), 1, "NOT_FOUND",
                  id="fail-unknown-serial"),

@@ -49,8 +49,10 @@ class Stack:
 
 def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer: str = "50ms",
                      max_timer: str = "50ms", attempts: int = 3, extra_gateway: dict[str, Any] | None = None,
-                     enrollment_status: str = "documented") -> dict[str, Any]:
-    return {
+                     enrollment_status: str = "documented", extra_top: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """``extra_top``: more top-level sections (e.g. ``webhooks``), or ones that replace the defaults."""
+    document = {
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
         "ops": {"listen": "127.0.0.1:0"},
@@ -76,6 +78,7 @@ def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer:
             "gateway": {"request-timeout": "5s", "connect-timeout": "2s", **(extra_gateway or {})},
         }],
     }
+    return {**document, **(extra_top or {})}
 
 
 def tls_files(tmp: Path, ca: trustme.CA | None = None) -> tuple[Path, Path, Path]:

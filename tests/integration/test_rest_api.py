@@ -180,6 +180,8 @@ ROUTE_TABLE: list[tuple[str, str, str, Any, int, str]] = [
     ("ok-certificate-events", "GET", f"{CA}/certificate-events", None, 200, "CertificateEventsResponse"),
     ("ok-get-subject", "GET", f"{CA}/subjects/{{dn}}", None, 200, "SubjectResponse"),
     ("ok-subject-action", "POST", f"{CA}/subjects/{{action_dn}}/actions", REVOKE, 200, "ActionResponse"),
+    ("ok-list-certificates", "GET", f"{CA}/certificates", None, 200, "CertificateListResponse"),
+    ("ok-renewal-info", "GET", f"{CA}/certificates/{{serial}}/renewal-info", None, 200, "RenewalInfoResponse"),
 ]
 
 

@@ -94,5 +94,11 @@ async def test_every_block_runs_against_a_live_gateway(tmp_path: Path) -> None:
     assert '"status": "normal"' in output_of("DN_PATH=")
     watch = output_of("cagw csr --cn watch.example.com").splitlines()
     assert '"ENROLLMENT_STATE_RECEIVED"' in watch[0] and '"ENROLLMENT_STATE_ISSUED"' in watch[-1]
+    p12 = output_of("P12_PASS=").splitlines()
+    assert p12[0] == "200" and "CN = app.example.com" in p12[1]
+    assert (work / "app.p12").stat().st_size > 0
+    assert shutil.which("keytool") is None or "PrivateKeyEntry" in p12[2]
+    p12_later = output_of("P12_ID=")
+    assert '"pkcs12": true' in p12_later and "HTTP 400" in p12_later and "protection.password" in p12_later
     assert '"status": "revoked"' in output
     assert "HTTP 404" in output and "HTTP 501" in output

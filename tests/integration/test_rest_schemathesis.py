@@ -50,7 +50,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, subjects_pb2
+from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
 from service.simulator import SimulatorSettings
 from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
 from tests.support.csr import make_csr
@@ -66,17 +66,21 @@ CONFIG = schemathesis.Config.from_dict({
 })
 
 METHODS = {f"{service.name}_{method.name}": method
-           for module in (certificate_authorities_pb2, enrollments_pb2, certificates_pb2, subjects_pb2)
+           for module in (certificate_authorities_pb2, enrollments_pb2, certificates_pb2, subjects_pb2, inventory_pb2)
            for service in module.DESCRIPTOR.services_by_name.values()
            for method in service.methods}
-# One operation per RPC (operationId "<Service>_<Method>") plus the health endpoint.
-OPERATIONS = [*METHODS, "health"]
+# One operation per RPC (operationId "<Service>_<Method>"), one per additional binding
+# ("<Service>_<Method>_<n>"), plus the health endpoint.
+EXTRA_BINDINGS = {f"{name}_{n}": method for name, method in METHODS.items()
+                  for n, _ in enumerate(method.GetOptions().Extensions[annotations_pb2.http].additional_bindings, 1)}
+OPERATIONS = [*METHODS, *EXTRA_BINDINGS, "health"]
 ENROLL_OPERATIONS = frozenset({"EnrollmentService_Enroll", "EnrollmentService_EnrollAndWatch"})
 ACTION_OPERATIONS = frozenset({"CertificateService_PerformCertificateAction", "SubjectService_PerformSubjectAction"})
 # Operations with a path value beyond caId that seeding replaces by one that exists.
 SEEDED_PATHS = frozenset({"CertificateAuthorityService_GetProfile", "EnrollmentService_GetEnrollment",
+                          "EnrollmentService_GetEnrollment_1",
                           "EnrollmentService_WatchEnrollment", "CertificateService_GetCertificate",
-                          "SubjectService_GetSubject"})
+                          "SubjectService_GetSubject", "CertificateInventoryService_GetRenewalInfo"})
 REVOCATION_REASONS = ("unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation")
 
 

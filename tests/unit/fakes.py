@@ -76,12 +76,13 @@ class LocalCA:
         self._leaf_key = ec.generate_private_key(ec.SECP256R1())  # one key for every leaf keeps tests fast
 
     def issue(self, subject: str, *, serial: int | None = None, not_before: dt.datetime | None = None,
-              days: float = 365) -> bytes:
-        """A DER leaf for ``subject`` (an RFC 4514 string) valid from ``not_before`` for ``days``."""
+              days: float = 365, public_key: Any = None) -> bytes:
+        """A DER leaf for ``subject`` (an RFC 4514 string) valid from ``not_before`` for ``days``,
+        for ``public_key`` (a CSR's) or else one fixed test key."""
         start = not_before or dt.datetime.now(UTC) - dt.timedelta(hours=1)
         certificate = (
             x509.CertificateBuilder().subject_name(parse_dn(subject)).issuer_name(self.name)
-            .public_key(self._leaf_key.public_key()).serial_number(serial or x509.random_serial_number())
+            .public_key(public_key or self._leaf_key.public_key()).serial_number(serial or x509.random_serial_number())
             .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
             .sign(self._key, hashes.SHA256())
         )

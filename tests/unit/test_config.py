@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing"
+ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "
@@ -62,8 +62,9 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, profile-cache-ttl, "
-                   "profile-options, profile-sync, request-timeout, retry-attempts, retry-base-delay, subject-revoke-limit")
+ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, "
+                   "pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, renewal, request-timeout, "
+                   "retry-attempts, retry-base-delay, server-side-key-retention, server-side-keys, subject-revoke-limit")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
@@ -311,6 +312,13 @@ FAILURES: dict[str, Fail] = {
     "fail-bad-gateway-duration": fail(ca({"gateway": {"request-timeout": "30 parsecs"}}),
                                       f"{CA}.gateway.request-timeout: '30 parsecs' is not a duration "
                                       "(examples: 2, 2s, 2 sec, 500ms, 1.5s, 5m)"),
+    "fail-bad-server-side-keys": fail(ca({"gateway": {"server-side-keys": "sometimes"}}),
+                                      f"{CA}.gateway.server-side-keys: 'sometimes' is not a boolean (true or false)"),
+    "fail-zero-key-retention": fail(ca({"gateway": {"server-side-key-retention": "0s"}}),
+                                    f"{CA}.gateway.server-side-key-retention: '0s' must be longer than zero"),
+    "fail-pkcs12-encryption": fail(ca({"gateway": {"pkcs12-encryption": "rc2"}}),
+                                   f"{CA}.gateway.pkcs12-encryption: 'rc2' must be modern (AES-256, SHA-256) or "
+                                   "legacy (3DES, SHA-1)"),
     "fail-bad-concurrency": fail(ca({"gateway": {"max-concurrent-requests": "0"}}),
                                  f"{CA}.gateway.max-concurrent-requests: 0 is below the minimum 1"),
     "fail-bad-default-term": fail(ca({"gateway": {"default-term": "4000"}}),
@@ -659,6 +667,8 @@ def test_ok_defaults(ctx: Ctx) -> None:
     assert (gateway.request_timeout, gateway.connect_timeout, gateway.max_concurrent_requests) == (30.0, 10.0, 8)
     assert (gateway.give_up_after, gateway.profile_cache_ttl, gateway.profile_sync) == (7 * 86400.0, 300.0, True)
     assert (gateway.default_term, gateway.subject_revoke_limit, dict(gateway.profile_options)) == (None, 10, {})
+    assert (gateway.server_side_keys, gateway.server_side_key_retention, gateway.pkcs12_encryption) == (
+        True, 7 * 86400.0, "modern")
     assert config.ca("sectigo-ov") is ca_
     assert config.ca("other") is None
 
@@ -1176,3 +1186,13 @@ def test_fail_a_key_given_twice_is_an_error_with_its_line(tmp_path: Path) -> Non
         load_config(path)
     assert caught.value.message == f"{path}: not valid YAML at line 5, column 7: duplicate key 'login-password'"
     assert "second" not in caught.value.message and "first" not in caught.value.message
+
+
+def test_ok_server_side_key_settings(ctx: Ctx) -> None:
+    document = base_document(ctx)
+    document["managed-cas"][0]["gateway"] = {"server-side-keys": "false", "server-side-key-retention": "36h",
+                                             "pkcs12-encryption": "legacy"}
+    gateway = parse(document, ctx).managed_cas[0].gateway
+    assert (gateway.server_side_keys, gateway.server_side_key_retention, gateway.pkcs12_encryption) == (
+        False, 36 * 3600.0, "legacy")
+

@@ -127,7 +127,14 @@ async def test_ok_check_allows_and_shows_the_order_without_writing_or_ordering_a
     assert "enroll" not in world.connector.names() and world.engine.running_orders == 0
 
 
+def _server_keys_off(world: World) -> None:
+    ca = world.engine._cas.get(CA_ID)  # noqa: SLF001 - the CA's settings, as a configuration would give them
+    gateway = dataclasses.replace(ca.settings.gateway, server_side_keys=False)
+    object.__setattr__(ca, "settings", dataclasses.replace(ca.settings, gateway=gateway))
+
+
 async def test_fail_check_refuses_with_every_reason(world: World) -> None:
+    _server_keys_off(world)
     checked = await world.engine.check(_input(required_format="PKCS12", csr="", request_id="no spaces please",
                                               subject_alt_names=(("dNSName", "bad..name"),)))
     assert not checked.allowed and checked.order is None
@@ -202,6 +209,7 @@ async def test_ok_enroll_answers_with_the_certificate_and_the_order_view(world: 
 
 
 async def test_fail_enroll_pkcs12_is_refused_before_the_ca_is_asked_anything(world: World) -> None:
+    _server_keys_off(world)
     with pytest.raises(Unimplemented):
         await world.engine.enroll(_input(required_format="PKCS12"))
     assert world.connector.names() == []

@@ -13,35 +13,49 @@ take their time from ``clock``, so expiries can be tested without waiting.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from service.errors import AlreadyExists, NotFound
 from service.ledger import (
+    CertificateQuery,
+    CertificateRecord,
     DuplicateOrder,
     Ledger,
+    NewOrder,
     OrderChanged,
+    OrderKind,
     OrderState,
+    ServerKey,
     open_ledger,
     parse_target,
 )
+from tests.unit.ledger_backends import OpenLedger, postgres_reason, postgres_store, sqlite_store
 from tests.support.clocks import FakeClock
 from tests.unit.ledger_records import T0, new_certificate, new_order
 
-OpenLedger = Callable[[], Awaitable[Ledger]]
 
 
-def sqlite_store(tmp_path: Path, clock: FakeClock) -> OpenLedger:
-    # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
-    target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
-    return lambda: open_ledger(target, clock=clock)
+async def _sqlite(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
+    return sqlite_store(tmp_path, clock, stack)
 
 
-BACKENDS: dict[str, Callable[[Path, FakeClock], OpenLedger]] = {"sqlite": sqlite_store}
+async def _postgres(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
+    reason = postgres_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    return await postgres_store(tmp_path, clock, stack)
+
+
+BACKENDS: dict[str, Callable[[Path, FakeClock, AsyncExitStack], Awaitable[OpenLedger]]] = {
+    "sqlite": _sqlite, "postgresql": _postgres}
 
 
 class Store:
@@ -65,7 +79,7 @@ def clock() -> FakeClock:
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     async with AsyncExitStack() as stack:
-        yield Store(BACKENDS[request.param](tmp_path, clock), stack)
+        yield Store(await BACKENDS[request.param](tmp_path, clock, stack), stack)
 
 
 @pytest.fixture
@@ -320,3 +334,115 @@ async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: 
             await ledger.update_order(name, state=state)
         clock.advance()
     assert [order.id for order in await other.unfinished_orders()] == ["ok-a", "ok-c", "ok-d"]
+
+
+# -- inventory
+
+
+def _expiring(serial: str, days: int, **kwargs: object) -> CertificateRecord:
+    return replace(new_certificate(serial, **kwargs), not_after=T0 + dt.timedelta(days=days))  # type: ignore[arg-type]
+
+
+async def _listed(ledger: Ledger, **kwargs: object) -> list[str]:
+    query = CertificateQuery(**{"ca_id": "ca-1", "now": T0, "limit": 100, **kwargs})  # type: ignore[arg-type]
+    return [entry.certificate.serial_number for entry in await ledger.list_certificates(query)]
+
+
+async def test_ok_inventory_lists_soonest_expiry_first_and_pages_after_the_last_entry(ledger: Ledger) -> None:
+    for serial, days in (("a1", 30), ("a2", 10), ("a3", 20), ("a4", 20)):
+        await ledger.record_issued(None, _expiring(serial, days))
+    await ledger.record_issued(None, _expiring("b1", 5, ca_id="ca-2"))
+    assert await _listed(ledger) == ["a2", "a3", "a4", "a1"]
+    assert await _listed(ledger, limit=2) == ["a2", "a3"]
+    assert await _listed(ledger, after=(T0 + dt.timedelta(days=20), "a3")) == ["a4", "a1"]
+    assert await _listed(ledger, expiring_before=T0 + dt.timedelta(days=20)) == ["a2"]
+
+
+async def test_ok_inventory_filters_by_status_owner_name_and_issue_time(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))  # client-a, host.example.com + www.example.com
+    await ledger.record_issued("o-1", replace(_expiring("c1", 30), order_id="o-1"))
+    await ledger.record_issued(None, _expiring("c2", 40, subject_dn="cn=other.example.org,o=acme"))
+    await ledger.record_issued(None, replace(_expiring("c3", 50), issued_at=T0 + dt.timedelta(days=2)))
+    await ledger.mark_revoked("ca-1", "c3", reason="superseded", comment="", when=T0)
+    await ledger.record_issued(None, _expiring("c4", -1))
+    assert await _listed(ledger, status="revoked") == ["c3"]
+    assert await _listed(ledger, status="expired") == ["c4"]
+    assert await _listed(ledger, status="normal") == ["c1", "c2"]
+    assert await _listed(ledger, owner="client-a") == ["c1"]
+    assert await _listed(ledger, name="www.example.com") == ["c1"]
+    assert await _listed(ledger, name="*.example.com") == ["c4", "c1", "c3"]  # loose ones by their DN's CN
+    assert await _listed(ledger, name="other.example.org") == ["c2"]
+    assert await _listed(ledger, name="*.host.example.com") == []  # *.x needs one more label
+    assert await _listed(ledger, issued_after=T0 + dt.timedelta(days=1)) == ["c3"]
+
+
+async def test_ok_inventory_entry_knows_its_order_and_its_replacement(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(_expiring("d1", 30), order_id="o-1"))
+    renewal = replace(new_order("o-2"), kind=OrderKind.RENEW, renewal_of_serial="d1")
+    await ledger.create_order(renewal)
+    pending = await ledger.inventory_entry("ca-1", "d1")
+    assert pending is not None
+    assert (pending.profile_id, pending.owner, pending.common_name) == ("web", "client-a", "host.example.com")
+    assert (pending.replacement_order_id, pending.replaced_by) == ("o-2", None)
+    await ledger.record_issued("o-2", replace(_expiring("d2", 395), order_id="o-2"))
+    done = await ledger.inventory_entry("ca-1", "d1")
+    assert done is not None and (done.replacement_order_id, done.replaced_by) == ("o-2", "d2")
+    assert await ledger.inventory_entry("ca-1", "unknown") is None
+
+
+async def test_ok_certificates_counted_by_owner_status_and_expiry_horizon(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))  # requested by client-a
+    await ledger.record_issued("o-1", replace(_expiring("e1", 5), order_id="o-1"))
+    for serial, days in (("e2", 5), ("e3", 20), ("e4", 400), ("e5", -3)):
+        await ledger.record_issued(None, _expiring(serial, days))
+    await ledger.mark_revoked("ca-1", "e3", reason="superseded", comment="", when=T0)
+    await ledger.record_issued(None, _expiring("x1", 5, ca_id="ca-2"))
+    counts = await ledger.count_certificates("ca-1", now=T0, horizons=[dt.timedelta(days=7), dt.timedelta(days=30)])
+    assert sorted(counts) == [("", "normal", -1, 1), ("", "normal", 0, 1), ("", "normal", 2, 1),
+                              ("", "revoked", 1, 1), ("client-a", "normal", 0, 1)]
+
+
+# -- keys the gateway made (stored only encrypted, deleted at their expiry)
+
+
+def _with_key(order_id: str, blob: bytes, expires_at: dt.datetime, **kwargs: Any) -> NewOrder:
+    return dataclasses.replace(new_order(order_id, **kwargs), server_key=ServerKey(blob, expires_at))
+
+
+async def test_ok_a_key_is_stored_with_its_order_and_read_by_every_gateway(ledger: Ledger, other: Ledger) -> None:
+    expiry = T0 + dt.timedelta(days=7)
+    await ledger.create_order(_with_key("ok-key", b"\x30\x82encrypted", expiry))
+    stored = await other.get_server_key("ok-key")
+    assert stored == ServerKey(b"\x30\x82encrypted", expiry)
+    assert "encrypted" not in repr(stored)
+    await ledger.create_order(new_order("ok-no-key"))
+    assert await ledger.get_server_key("ok-no-key") is None
+    assert await ledger.get_server_key("ok-unknown") is None
+
+
+async def test_ok_a_retried_create_keeps_the_first_key(ledger: Ledger) -> None:
+    expiry = T0 + dt.timedelta(days=7)
+    await ledger.create_order(_with_key("ok-first-key", b"first", expiry, request_id="r-1", fingerprint="fp-k"))
+    again, created = await ledger.create_order(_with_key("ok-second-key", b"second", expiry, request_id="r-1",
+                                                         fingerprint="fp-k"))
+    assert not created and again.id == "ok-first-key"
+    assert (await ledger.get_server_key("ok-first-key")) == ServerKey(b"first", expiry)
+    assert await ledger.get_server_key("ok-second-key") is None
+
+
+async def test_ok_delete_removes_the_key_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(_with_key("ok-del", b"blob", T0 + dt.timedelta(days=1)))
+    assert await other.delete_server_key("ok-del") is True
+    assert await ledger.get_server_key("ok-del") is None
+    assert await ledger.delete_server_key("ok-del") is False
+    assert (await ledger.get_order("ok-del")) is not None  # the order stays
+
+
+async def test_ok_purge_deletes_only_the_expired_keys(ledger: Ledger) -> None:
+    for name, days in [("ok-old", 1), ("ok-due", 2), ("ok-young", 3)]:
+        await ledger.create_order(_with_key(name, name.encode(), T0 + dt.timedelta(days=days)))
+    assert await ledger.purge_server_keys(expired_at=T0 + dt.timedelta(days=2)) == 2
+    assert await ledger.get_server_key("ok-old") is None and await ledger.get_server_key("ok-due") is None
+    assert await ledger.get_server_key("ok-young") == ServerKey(b"ok-young", T0 + dt.timedelta(days=3))
+    assert await ledger.purge_server_keys(expired_at=T0 + dt.timedelta(days=2)) == 0

@@ -23,7 +23,7 @@ from service.connectors.base import SubjectAltName
 from service.errors import AlreadyExists, CagwError, ConfigError, FailedPrecondition, NotFound
 from service.ledger import (
     AuditEntry,
-    CertificateRecord,
+    CertificateQuery,
     LedgerError,
     LedgerUnavailable,
     NewOrder,
@@ -32,6 +32,7 @@ from service.ledger import (
     SQLiteLedger,
     open_ledger,
 )
+from service.ledger.sqlite.inventory import INVENTORY_SELECT, inventory_where
 from service.ledger.sqlite.migrations import LATEST_VERSION, MIGRATIONS, UNFINISHED_SQL, migrate
 from service.ledger.sqlite import translate_sqlite_error
 from tests.support.clocks import FakeClock
@@ -864,3 +865,18 @@ def test_only_the_sqlite_ledger_touches_sqlite3() -> None:
         and ("import sqlite3" in path.read_text() or "aiosqlite" in path.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("query", [
+    CertificateQuery(ca_id="ca-1", now=T0, limit=50),
+    CertificateQuery(ca_id="ca-1", now=T0, limit=50, status="normal", name="*.example.com",
+                     expiring_before=T0, after=(T0, "a1")),
+], ids=["all", "filtered"])
+async def test_ok_inventory_query_walks_the_expiry_index_not_the_table(ledger: SQLiteLedger,
+                                                                       query: CertificateQuery) -> None:
+    where, params = inventory_where(query)
+    plan = await raw_rows(ledger.path, "EXPLAIN QUERY PLAN " + INVENTORY_SELECT + where, tuple(params))
+    steps = " | ".join(str(row[-1]) for row in plan)
+    assert "SEARCH c USING INDEX certificates_expiry" in steps, steps
+    assert "SEARCH n USING INDEX orders_renewal_of" in steps, steps
+    assert "SCAN" not in steps, steps

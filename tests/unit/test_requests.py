@@ -84,21 +84,30 @@ def _managed(tmp: Path, connector: FakeConnector, **profile_options: ProfileOpti
 # ------------------------------------------------------------------ format and request fields
 
 
+def _keys_off(tmp: Path) -> ManagedCA:
+    managed = _managed(tmp, FakeConnector())
+    gateway = dataclasses.replace(managed.settings.gateway, server_side_keys=False)
+    return dataclasses.replace(managed, settings=dataclasses.replace(managed.settings, gateway=gateway))
+
+
 @pytest.mark.parametrize("asked", ["PKCS12", "pkcs12"])
-def test_fail_pkcs12_is_unsupported_whatever_else_the_request_holds(asked: str) -> None:
-    refusal = unsupported(_input(required_format=asked))
+def test_fail_pkcs12_is_unsupported_on_a_ca_without_server_side_keys_whatever_else_the_request_holds(
+        asked: str, tmp_path: Path) -> None:
+    refusal = unsupported(_input(required_format=asked), _keys_off(tmp_path))
     assert isinstance(refusal, Unimplemented) and refusal.reason == "SERVER_KEYGEN_NOT_OFFERED"
+    assert "gateway.server-side-keys: false" in refusal.message
 
 
-def test_ok_pem_and_no_format_are_supported() -> None:
-    assert unsupported(_input(required_format="PEM")) is None
-    assert unsupported(_input()) is None
+def test_ok_pem_and_no_format_are_supported(tmp_path: Path) -> None:
+    assert unsupported(_input(required_format="PEM"), _keys_off(tmp_path)) is None
+    assert unsupported(_input(), _keys_off(tmp_path)) is None
+    assert unsupported(_input(required_format="PKCS12"), _managed(tmp_path, FakeConnector())) is None
 
 
 @pytest.mark.parametrize(("asked", "expected", "fields"), [
     pytest.param("", "PEM", [], id="ok-absent-is-pem"),
     pytest.param("x509", "X509", [], id="ok-case-insensitive"),
-    pytest.param("PKCS12", "PEM", [], id="ok-pkcs12-left-to-unsupported"),
+    pytest.param("PKCS12", "PKCS12", [], id="ok-pkcs12"),
     pytest.param("DOCX", "PEM", ["requiredFormat.format"], id="fail-unknown"),
 ])
 def test_required_format(asked: str, expected: str, fields: list[str]) -> None:

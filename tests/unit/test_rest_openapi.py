@@ -50,6 +50,7 @@ def test_every_route_is_documented() -> None:
         ("get", f"{ca}/{{caId}}/properties"), ("get", f"{ca}/{{caId}}/profiles"),
         ("get", f"{ca}/{{caId}}/profiles/{{profileId}}"), ("post", f"{ca}/{{caId}}/enrollments"),
         ("post", f"{ca}/{{caId}}/enrollments:watch"), ("get", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}"),
+        ("post", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}"),
         ("get", f"{ca}/{{caId}}/enrollments/{{enrollmentId}}:watch"),
         ("get", f"{ca}/{{caId}}/certificates/{{serialNumber}}"),
         ("post", f"{ca}/{{caId}}/certificates/{{serialNumber}}/actions"), ("get", f"{ca}/{{caId}}/certificate-events"),

@@ -242,12 +242,14 @@ class EnrollAndWatchResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[EnrollmentEvent, _Mapping]] = ...) -> None: ...
 
 class GetEnrollmentRequest(_message.Message):
-    __slots__ = ("ca_id", "enrollment_id")
+    __slots__ = ("ca_id", "enrollment_id", "protection")
     CA_ID_FIELD_NUMBER: _ClassVar[int]
     ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROTECTION_FIELD_NUMBER: _ClassVar[int]
     ca_id: str
     enrollment_id: str
-    def __init__(self, ca_id: _Optional[str] = ..., enrollment_id: _Optional[str] = ...) -> None: ...
+    protection: Protection
+    def __init__(self, ca_id: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., protection: _Optional[_Union[Protection, _Mapping]] = ...) -> None: ...
 
 class GetEnrollmentResponse(_message.Message):
     __slots__ = ("enrollment", "last_event")

@@ -78,7 +78,8 @@ class EnrollmentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetEnrollment(self, request, context):
-        """The current state of an enrollment.
+        """The current state of an enrollment. An issued PKCS12 enrollment answers with its PKCS#12
+        when the request gives its protection password (POST keeps the password out of the URL).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -38,21 +38,33 @@ from service.errors import ConfigError, NotFound
 from service.ledger.base import (
     AuditEntry,
     CertificateEventRecord,
+    CertificateQuery,
     CertificateRecord,
+    InventoryEntry,
+    OutboxEvent,
     NewOrder,
     OrderRecord,
     OrderState,
     RevocationClaim,
+    ServerKey,
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
 from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.errors import map_sqlite_errors
+from service.ledger.sqlite.inventory import (
+    INVENTORY_SELECT,
+    count_statement,
+    inventory_entries,
+    inventory_entry,
+    inventory_where,
+)
 from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
     CERT_SELECT,
     NEW_ORDER_COLUMNS,
     certificate_from_row,
+    event_from_row,
     from_ts,
     new_order_values,
     order_from_row,
@@ -223,6 +235,10 @@ class SQLiteLedger:
                               f"VALUES ({', '.join('?' * len(NEW_ORDER_COLUMNS))})",
                            new_order_values(order, now))
             await append_history(w, order.id, now, OrderState.RECEIVED, "")
+            if order.server_key is not None:
+                await execute(w, "INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) "
+                                 "VALUES (?, ?, ?, ?)",
+                              (order.id, order.server_key.encrypted_pkcs8, now, ts(order.server_key.expires_at)))
             if order.requested_dn:
                 await file_order(w, order.ca_id, order.requested_dn, order.id, now)
             record = await order_where(w, "id = ?", (order.id,))
@@ -299,6 +315,22 @@ class SQLiteLedger:
         rows = await self._read("SELECT time, state, detail FROM order_history WHERE order_id = ? ORDER BY seq",
                                 (order_id,))
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
+
+    # -- keys the gateway made
+
+    async def get_server_key(self, order_id: str) -> ServerKey | None:
+        rows = await self._read("SELECT encrypted_pkcs8, expires_at FROM server_keys WHERE order_id = ?", (order_id,))
+        if not rows:
+            return None
+        return ServerKey(encrypted_pkcs8=bytes(rows[0]["encrypted_pkcs8"]), expires_at=from_ts(rows[0]["expires_at"]))
+
+    async def delete_server_key(self, order_id: str) -> bool:
+        async with self._transaction() as w:
+            return bool(await execute(w, "DELETE FROM server_keys WHERE order_id = ?", (order_id,)))
+
+    async def purge_server_keys(self, *, expired_at: dt.datetime) -> int:
+        async with self._transaction() as w:
+            return await execute(w, "DELETE FROM server_keys WHERE expires_at <= ?", (ts(expired_at),))
 
     # -- certificates
 
@@ -405,6 +437,20 @@ class SQLiteLedger:
                 w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
                 (ca_id, serial_number, claimant)))
 
+    async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
+        where, params = inventory_where(query)
+        return inventory_entries(await self._read(INVENTORY_SELECT + where, params))
+
+    async def count_certificates(self, ca_id: str, *, now: dt.datetime,
+                                 horizons: Sequence[dt.timedelta]) -> list[tuple[str, str, int, int]]:
+        sql, params = count_statement(ca_id, now, horizons)
+        return [(str(row[0]), str(row[1]), int(row[2]), int(row[3])) for row in await self._read(sql, params)]
+
+    async def inventory_entry(self, ca_id: str, serial_number: str) -> InventoryEntry | None:
+        rows = await self._read(INVENTORY_SELECT + " WHERE c.ca_id = ? AND c.serial_number = ?",
+                                (ca_id, serial_number))
+        return inventory_entry(rows[0]) if rows else None
+
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """One entry per order filed under the DN (with its certificate once
         issued) and per certificate filed there without an order, newest first.
@@ -439,17 +485,33 @@ class SQLiteLedger:
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = ? AND id > ? AND (? IS NULL OR time >= ?) "
             "ORDER BY id LIMIT ?", (ca_id, after_id, ts_or_none(since), ts_or_none(since), max(limit, 0)))
-        return [
-            CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
-                                   serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
-                                   detail=str(row["detail"]), reason=str(row["reason"]))
-            for row in rows
-        ]
+        return [event_from_row(row) for row in rows]
 
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",
                                 (ca_id, ts_or_none(since), ts_or_none(since)))
         return int(rows[0][0])
+
+    async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
+        rows = await self._read(
+            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of "
+            "FROM certificate_events e "
+            "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
+            "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            (after_id, max(limit, 0)))
+        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"])
+                for row in rows]
+
+    async def webhook_cursor(self, name: str) -> int | None:
+        rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else None
+
+    async def advance_webhook_cursor(self, name: str, event_id: int) -> None:
+        async with self._transaction() as w:
+            await execute(w, "INSERT INTO webhook_cursors (name, last_event_id, updated_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT (name) DO UPDATE SET last_event_id = excluded.last_event_id, "
+                             "updated_at = excluded.updated_at WHERE excluded.last_event_id > last_event_id",
+                          (name, event_id, ts(self._clock())))
 
     async def append_audit(self, entry: AuditEntry) -> None:
         async with self._transaction() as w:

@@ -184,7 +184,36 @@ _V3: Sequence[str] = (
     """,
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3)
+# 4: the inventory (certificates of a CA in expiry order, the renewal orders of a serial) and how
+# far each webhook has delivered the certificate events (the events table is their outbox).
+_V4: Sequence[str] = (
+    """
+    CREATE TABLE webhook_cursors (
+        name          TEXT PRIMARY KEY,
+        last_event_id INTEGER NOT NULL,
+        updated_at    TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX certificates_expiry ON certificates (ca_id, not_after, serial_number)",
+    "CREATE INDEX orders_renewal_of ON orders (ca_id, renewal_of_serial, created_at) "
+    "WHERE renewal_of_serial IS NOT NULL",
+)
+
+# 5: keys the gateway made for PKCS#12 answers, only ever encrypted under the caller's password
+# (DER PKCS#8 EncryptedPrivateKeyInfo), each deleted at its expiry.
+_V5: Sequence[str] = (
+    """
+    CREATE TABLE server_keys (
+        order_id        TEXT PRIMARY KEY REFERENCES orders (id),
+        encrypted_pkcs8 BLOB NOT NULL,
+        created_at      TEXT NOT NULL,
+        expires_at      TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)

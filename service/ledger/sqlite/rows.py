@@ -11,7 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from service.connectors.base import SubjectAltName
-from service.ledger.base import CertificateRecord, NewOrder, OrderKind, OrderRecord, OrderState
+from service.ledger.base import (
+    CertificateEventRecord,
+    CertificateRecord,
+    NewOrder,
+    OrderKind,
+    OrderRecord,
+    OrderState,
+)
 
 __all__ = [
     "CERT_COLUMNS",
@@ -19,9 +26,11 @@ __all__ = [
     "NEW_ORDER_COLUMNS",
     "TS_FORMAT",
     "certificate_from_row",
+    "event_from_row",
     "from_ts",
     "new_order_values",
     "order_from_row",
+    "sans_from_json",
     "sans_json",
     "ts",
     "ts_or_none",
@@ -63,7 +72,7 @@ def order_from_row(row: sqlite3.Row) -> OrderRecord:
         fingerprint=str(row["fingerprint"]),
         requested_dn=str(row["requested_dn"]),
         common_name=str(row["common_name"]),
-        subject_alt_names=_sans_from_json(row["subject_alt_names"]),
+        subject_alt_names=sans_from_json(row["subject_alt_names"]),
         marker=str(row["marker"]),
         kind=OrderKind(row["kind"]),
         request_id=row["request_id"],
@@ -87,7 +96,7 @@ def sans_json(sans: Sequence[SubjectAltName]) -> str:
     return json.dumps([[san.type, san.value] for san in sans])
 
 
-def _sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
+def sans_from_json(text: str) -> tuple[SubjectAltName, ...]:
     """``[[type, value], …]``; a ledger written before SANs were typed holds bare values, whose
     type shows in their form (an ``@`` is an e-mail address, an address parses as IP)."""
     return tuple(SubjectAltName(*item) if isinstance(item, list) else _legacy_san(str(item))
@@ -123,6 +132,12 @@ def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
         issued_at=from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
         compromise_date=from_ts(row["c_compromise_date"]) if row["c_compromise_date"] is not None else None,
     )
+
+
+def event_from_row(row: sqlite3.Row) -> CertificateEventRecord:
+    return CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
+                                  serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
+                                  detail=str(row["detail"]), reason=str(row["reason"]))
 
 
 # Times: fixed-width ISO-8601 UTC text, so text order is time order.

@@ -1,0 +1,71 @@
+"""CertificateInventoryService: the ledger's certificates of a CA, and when to renew one.
+
+Thin: each RPC resolves the CA, hands the request's fields to
+:class:`service.lifecycle.Inventory` and builds the answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cagw.v1 import inventory_pb2 as pb
+
+from service.api._convert import iso_z
+from service.api.pipeline import CallContext
+from service.authorities import CARegistry
+from service.certificates.common import certificate_status
+from service.config import parse_duration
+from service.errors import FieldViolation, InvalidRequest
+from service.ledger.base import InventoryEntry
+from service.lifecycle import Inventory, InventoryQuery
+
+__all__ = ["InventoryApi"]
+
+
+def _expiring_within(text: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise InvalidRequest.of([FieldViolation("expiringWithin", str(exc), text[:100])]) from None
+
+
+def inventory_message(entry: InventoryEntry, *, now: dt.datetime) -> pb.InventoryCertificate:
+    certificate = entry.certificate
+    names = ([entry.common_name] if entry.common_name else []) + [
+        san.value for san in entry.subject_alt_names if san.value != entry.common_name]
+    return pb.InventoryCertificate(
+        serial_number=certificate.serial_number, status=certificate_status(certificate, now),
+        subject_name=certificate.subject_dn, names=names, profile_id=entry.profile_id, owner=entry.owner,
+        not_before=iso_z(certificate.not_before), not_after=iso_z(certificate.not_after),
+        enrollment_id=certificate.order_id or "", replaced_by=entry.replaced_by or "",
+        replacement_enrollment_id=entry.replacement_order_id or "",
+        days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1))
+
+
+class InventoryApi:
+    """Servicer of ``cagw.v1.CertificateInventoryService``."""
+
+    def __init__(self, cas: CARegistry, inventory: Inventory) -> None:
+        self._cas = cas
+        self._inventory = inventory
+
+    async def ListCertificates(self, request: pb.ListCertificatesRequest,
+                               call: CallContext) -> pb.ListCertificatesResponse:
+        ca = self._cas.get(request.ca_id)
+        page = await self._inventory.list(ca, InventoryQuery(
+            status=request.status, owner=request.owner, name=request.name,
+            expiring_before=request.expiring_before, expiring_within=_expiring_within(request.expiring_within),
+            issued_after=request.issued_after, page_size=request.page_size, page_token=request.page_token))
+        now = self._inventory.now()
+        return pb.ListCertificatesResponse(certificates=[inventory_message(entry, now=now) for entry in page.entries],
+                                           next_page_token=page.next_page_token)
+
+    async def GetRenewalInfo(self, request: pb.GetRenewalInfoRequest, call: CallContext) -> pb.GetRenewalInfoResponse:
+        ca = self._cas.get(request.ca_id)
+        entry, advice = await self._inventory.renewal_info(ca, request.serial_number)
+        return pb.GetRenewalInfoResponse(
+            suggested_window=pb.RenewalWindow(start=iso_z(advice.start), end=iso_z(advice.end)),
+            explanation=advice.explanation, retry_after_seconds=int(advice.recheck_after.total_seconds()),
+            certificate=inventory_message(entry, now=self._inventory.now()))

@@ -1,0 +1,56 @@
+"""asyncpg errors -> the gateway's tree: the only place the PostgreSQL ledger catches them.
+
+Lost connections, a server that is starting, shutting down or failing over, too
+many clients, a cancelled (timed-out) statement, a serialization failure or a
+deadlock are retryable (:class:`LedgerUnavailable`, with a retry hint); anything
+else is a :class:`LedgerError`. At open, an error that is not retryable means the
+database cannot serve as a ledger (:class:`ConfigError`). No message quotes the
+URL: it may carry the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import asyncpg
+
+from service.errors import CagwError, ConfigError
+from service.ledger.errors import LedgerError, LedgerUnavailable
+
+__all__ = ["map_postgres_errors", "translate_postgres_error"]
+
+_RETRY_AFTER_SECONDS = 1.0
+# SQLSTATE classes and codes a later try may get past.
+_RETRYABLE_CLASSES = ("08", "53", "57", "40")  # connection, resources, operator intervention, rollback
+_RETRYABLE_CODES = frozenset({"55P03"})  # lock_not_available
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                        asyncpg.exceptions.InterfaceError)):
+        return True
+    code = getattr(exc, "sqlstate", None) or ""
+    return code[:2] in _RETRYABLE_CLASSES or code in _RETRYABLE_CODES
+
+
+def translate_postgres_error(exc: BaseException, where: str, *, opening: bool = False) -> CagwError:
+    """The gateway error for one driver error; the caller chains it ``from exc``."""
+    kind = type(exc).__name__
+    text = str(exc).splitlines()[0][:300] if str(exc) else kind
+    if _retryable(exc):
+        return LedgerUnavailable(f"ledger {where}: the database is unreachable or busy ({kind}: {text})",
+                                 retry_after=_RETRY_AFTER_SECONDS)
+    if opening:
+        return ConfigError(f"cannot open ledger {where}: {kind}: {text}")
+    return LedgerError(f"ledger {where}: {kind}: {text}")
+
+
+@contextlib.contextmanager
+def map_postgres_errors(where: str, *, opening: bool = False) -> Iterator[None]:
+    """Re-raise a driver or network error inside the block as the gateway's own error."""
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, asyncio.TimeoutError) as exc:
+        raise translate_postgres_error(exc, where, opening=opening) from exc

@@ -1,0 +1,108 @@
+"""The SQLite ledger's inventory queries: certificates in expiry order, with their order and replacement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+
+from service.ledger.base import CertificateQuery, InventoryEntry
+from service.ledger.sqlite.rows import CERT_SELECT, certificate_from_row, sans_from_json, ts
+
+__all__ = ["INVENTORY_SELECT", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
+
+# The renewal of a certificate is the newest renewal order naming its serial; its certificate,
+# once issued, is the replacement. ``orders_renewal_of`` (migration 4) finds it without a scan.
+INVENTORY_SELECT = (
+    f"SELECT {CERT_SELECT}, o.profile_id AS o_profile_id, o.requested_by AS o_requested_by, "
+    "o.common_name AS o_common_name, o.subject_alt_names AS o_sans, "
+    "r.id AS r_id, r.serial_number AS r_serial "
+    "FROM certificates c "
+    "LEFT JOIN orders o ON o.id = c.order_id "
+    "LEFT JOIN orders r ON r.id = ("
+    "    SELECT n.id FROM orders n WHERE n.ca_id = c.ca_id AND n.renewal_of_serial = c.serial_number "
+    "    AND n.state NOT IN ('FAILED', 'ABANDONED') ORDER BY n.created_at DESC LIMIT 1)"
+)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_clause(name: str) -> tuple[str, list[object]]:
+    """Matches the order's common name or one of its SAN values (stored as JSON ``[type, value]``
+    pairs, so a value is always followed by ``"]``), or, for a certificate nobody here ordered,
+    the common name in its (normalised) subject DN."""
+    name = name.strip().lower()
+    dn = "(',' || c.subject_dn || ',')"
+    if name.startswith("*."):
+        suffix = _like_escaped(name[1:])
+        return (f"(lower(o.common_name) LIKE ? ESCAPE '\\' OR lower(o.subject_alt_names) LIKE ? ESCAPE '\\' "
+                f"OR (o.id IS NULL AND {dn} LIKE ? ESCAPE '\\'))",
+                [f"%_{suffix}", f'%_{suffix}"]%', f"%,cn=%_{suffix},%"])
+    exact = _like_escaped(name)
+    return (f"(lower(o.common_name) = ? OR lower(o.subject_alt_names) LIKE ? ESCAPE '\\' "
+            f"OR (o.id IS NULL AND {dn} LIKE ? ESCAPE '\\'))",
+            [name, f'%"{exact}"]%', f"%,cn={exact},%"])
+
+
+def inventory_where(query: CertificateQuery) -> tuple[str, list[object]]:
+    """The WHERE, ORDER and LIMIT of a query, and their parameters."""
+    now = ts(query.now)
+    clauses = ["c.ca_id = ?"]
+    params: list[object] = [query.ca_id]
+    if query.status == "revoked":
+        clauses.append("c.status = 'revoked'")
+    elif query.status == "expired":
+        clauses.append("c.status <> 'revoked' AND c.not_after <= ?")
+        params.append(now)
+    elif query.status == "normal":
+        clauses.append("c.status <> 'revoked' AND c.not_after > ?")
+        params.append(now)
+    if query.owner is not None:
+        clauses.append("o.requested_by = ?")
+        params.append(query.owner)
+    if query.name is not None:
+        clause, values = _name_clause(query.name)
+        clauses.append(clause)
+        params.extend(values)
+    if query.expiring_before is not None:
+        clauses.append("c.not_after < ?")
+        params.append(ts(query.expiring_before))
+    if query.issued_after is not None:
+        clauses.append("COALESCE(c.issued_at, c.not_before) > ?")
+        params.append(ts(query.issued_after))
+    if query.after is not None:
+        clauses.append("(c.not_after, c.serial_number) > (?, ?)")
+        params.extend([ts(query.after[0]), query.after[1]])
+    params.append(max(query.limit, 0))
+    return " WHERE " + " AND ".join(clauses) + " ORDER BY c.not_after, c.serial_number LIMIT ?", params
+
+
+def inventory_entry(row: sqlite3.Row) -> InventoryEntry:
+    """From a row selected with :data:`INVENTORY_SELECT`."""
+    ordered = row["o_profile_id"] is not None
+    return InventoryEntry(
+        certificate=certificate_from_row(row),
+        profile_id=str(row["o_profile_id"]) if ordered else "",
+        owner=str(row["o_requested_by"]) if ordered else "",
+        common_name=str(row["o_common_name"]) if ordered else "",
+        subject_alt_names=sans_from_json(row["o_sans"]) if ordered else (),
+        replaced_by=row["r_serial"],
+        replacement_order_id=row["r_id"],
+    )
+
+
+def inventory_entries(rows: Sequence[sqlite3.Row]) -> list[InventoryEntry]:
+    return [inventory_entry(row) for row in rows]
+
+
+def count_statement(ca_id: str, now: dt.datetime, horizons: Sequence[dt.timedelta]) -> tuple[str, list[object]]:
+    """Certificates of a CA counted by owner, status and expiry horizon (see ``Ledger.count_certificates``)."""
+    cases = " ".join(f"WHEN c.not_after <= ? THEN {index}" for index in range(len(horizons)))
+    sql = ("SELECT COALESCE(o.requested_by, '') AS owner, "
+           "CASE WHEN c.status = 'revoked' THEN 'revoked' ELSE 'normal' END AS status, "
+           f"CASE WHEN c.not_after <= ? THEN -1 {cases} ELSE {len(horizons)} END AS horizon, COUNT(*) "
+           "FROM certificates c LEFT JOIN orders o ON o.id = c.order_id WHERE c.ca_id = ? "
+           "GROUP BY owner, status, horizon")
+    return sql, [ts(now), *(ts(now + horizon) for horizon in horizons), ca_id]
