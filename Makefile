@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/cagw/v1/*.proto)
 
-.PHONY: run test protos check-generated buf-lint buf-breaking typecheck clean
+.PHONY: run test bench bench-smoke protos check-generated buf-lint buf-breaking typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The simulator and the gateway as separate processes, load from a third (docs/performance.md).
+# ARGS passes options through, e.g. `make bench ARGS="--runs 5 --pending 10000 --pending-wait 100"`.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(ARGS)
+
+# Tiny sizes, seconds: fails only when the harness breaks or a figure is missing from the JSON.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks --smoke --out build/bench/smoke.json --work build/bench/smoke-work
 
 # Regenerates generated/ from protos/. google/api/*.proto come from the
 # installed googleapis-common-protos package, never from a network registry.

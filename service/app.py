@@ -40,6 +40,9 @@ from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
 from service.lifecycle import Inventory
+from service.lifecycle.autorenew import AutoRenewal
+from service.lifecycle.feed import CertificateEventStream
+from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
 from service.observability.certificates import CertificateGauges
 from service.observability.gateway import Observability
@@ -73,6 +76,8 @@ class Gateway:
     pipeline: ServicePipeline | None = field(default=None, init=False)
     certificate_gauges: CertificateGauges | None = field(default=None, init=False)
     webhooks: WebhookDispatcher | None = field(default=None, init=False)
+    drift_sync: DriftSync | None = field(default=None, init=False)
+    auto_renewal: AutoRenewal | None = field(default=None, init=False)
     _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
@@ -105,12 +110,14 @@ class Gateway:
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
 
         servicers = [
-            (CertificateAuthorityApi(self.cas), certificate_authorities_pb2, "CertificateAuthorityService"),
+            (CertificateAuthorityApi(self.cas, self.ledger), certificate_authorities_pb2,
+             "CertificateAuthorityService"),
             (EnrollmentApi(self.engine), enrollments_pb2, "EnrollmentService"),
-            (CertificateApi(self.cas, certificates), certificates_pb2,
+            (CertificateApi(self.cas, certificates, engine=self.engine), certificates_pb2,
              "CertificateService"),
             (SubjectApi(self.cas, certificates), subjects_pb2, "SubjectService"),
-            (InventoryApi(self.cas, Inventory(self.ledger, certificates)), inventory_pb2,
+            (InventoryApi(self.cas, Inventory(self.ledger, certificates), CertificateEventStream(self.ledger)),
+             inventory_pb2,
              "CertificateInventoryService"),
         ]
         methods: list[MethodSpec] = []
@@ -121,12 +128,7 @@ class Gateway:
                                                   OpenCircuitGate(observability.breakers.get)])
 
         await self.engine.resume()
-        self.certificate_gauges = observability.count_certificates(self.ledger, [ca.id for ca in self.cas])
-        self._background.append(asyncio.create_task(self.certificate_gauges.run(), name="certificate-gauges"))
-        if self.config.webhooks:
-            self._webhook_sender = WebhookSender(self.config.webhooks)
-            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
-            self._background.append(asyncio.create_task(self.webhooks.run(), name="webhooks"))
+        self._start_lifecycle(observability, certificates)
         self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
@@ -136,6 +138,23 @@ class Gateway:
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
+
+    def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
+        """The background jobs after issuance: expiry gauges, drift sync and automatic renewal per CA,
+        webhook delivery."""
+        assert self.ledger is not None and self.cas is not None
+        self.certificate_gauges = observability.count_certificates(self.ledger, [m.id for m in self.cas])
+        jobs = [("certificate-gauges", self.certificate_gauges.run())]
+        self.drift_sync = DriftSync(self.ledger, certificates.lookup)
+        jobs += [(f"sync-{m.id}", self.drift_sync.run(m)) for m in self.cas if m.settings.gateway.sync.interval > 0]
+        assert self.engine is not None
+        self.auto_renewal = AutoRenewal(self.ledger, self.engine)
+        jobs += [(f"renew-{m.id}", self.auto_renewal.run(m)) for m in self.cas if AutoRenewal.enabled(m)]
+        if self.config.webhooks:
+            self._webhook_sender = WebhookSender(self.config.webhooks)
+            self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)
+            jobs.append(("webhooks", self.webhooks.run()))
+        self._background += [asyncio.create_task(job, name=name) for name, job in jobs]
 
     def ready(self) -> bool:
         """Serving and not stopping: what every health endpoint reports (one source, :attr:`health`)."""

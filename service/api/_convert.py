@@ -11,8 +11,8 @@ What is supported, minimal but real:
   the default answer, so it changes nothing;
 * unknown paths are ignored, not refused.
 
-Over REST a removed string still shows as ``""`` (the shim prints proto3
-defaults); a removed message or list disappears or is empty.
+Over REST a removed string or message is absent (the shim leaves out every
+field that has no value); a removed list is empty.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from service.certificates import ActionInput, RevokeOrder, certificate_status
+from service.errors import FieldViolation, InvalidRequest
 from service.ledger.base import CertificateRecord
 from service.x509 import describe_certificate
 
@@ -91,7 +92,12 @@ def chain_messages(record: CertificateRecord) -> list[common_pb2.CertificateData
 
 
 def action_input(action: common_pb2.Action) -> ActionInput:
-    """The caller's action as plain values for the core (which validates them)."""
+    """The caller's action as plain values for the core (which validates them). A ``csr`` is read by
+    ``ReissueAction`` alone: on any other action it is refused, not ignored."""
+    if action.csr:
+        kind = action.type.strip() or "an action without a type"
+        raise InvalidRequest.of([FieldViolation("action.csr", f"is only read by ReissueAction on a certificate, "
+                                                f"not by {kind}")])
     return ActionInput(type=action.type.strip(), reason=action.reason, comment=action.comment,
                        compromise_date=action.compromise_date, force=action.force)
 

@@ -1,4 +1,11 @@
-"""CertificateAuthorityService: the configured CAs, their status and profiles."""
+"""CertificateAuthorityService: the configured CAs, their status and profiles.
+
+A CA's ``certificate`` is its issuing CA certificate and ``chain`` what is above
+it: from ``gateway.ca-certificates`` when configured, else the chain the CA sent
+with the first certificate collected from it (kept in the ledger); absent until
+one is known. ``$fields`` is honoured as on every response (see
+:mod:`service.api._convert`): ``-caList.certificate`` leaves it out.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,13 @@ import logging
 from cagw.v1 import certificate_authorities_pb2 as pb
 from cagw.v1 import common_pb2
 
+from service.api._convert import FieldProjection, base64_der
 from service.api.pipeline import CallContext
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ResolvedProfile
 from service.connectors.base import SubjectAltNameTypes
 from service.errors import CagwError, Unimplemented
+from service.ledger.base import Ledger
 from service.x509 import SAN_TYPES
 
 __all__ = ["CertificateAuthorityApi"]
@@ -22,8 +31,13 @@ log = logging.getLogger(__name__)
 STATUS_CHECK_TIMEOUT = 10.0
 
 
-def _ca_message(ca: ManagedCA) -> pb.CertificateAuthority:
-    return pb.CertificateAuthority(id=ca.id, name=ca.settings.name, properties=ca.public_properties())
+def _ca_message(ca: ManagedCA, chain: tuple[bytes, ...]) -> pb.CertificateAuthority:
+    message = pb.CertificateAuthority(id=ca.id, name=ca.settings.name, properties=ca.public_properties(),
+                                      chain=[common_pb2.CertificateData(certificate_data=base64_der(der))
+                                             for der in chain[1:]])
+    if chain:
+        message.certificate.certificate_data = base64_der(chain[0])
+    return message
 
 
 def _san_types(ca: ManagedCA) -> list[str]:
@@ -47,16 +61,26 @@ def _profile_message(ca: ManagedCA, profile: ResolvedProfile) -> pb.Profile:
 
 
 class CertificateAuthorityApi:
-    def __init__(self, cas: CARegistry) -> None:
+    def __init__(self, cas: CARegistry, ledger: Ledger) -> None:
         self._cas = cas
+        self._ledger = ledger
+
+    async def _chain(self, ca: ManagedCA) -> tuple[bytes, ...]:
+        return ca.settings.gateway.ca_certificates or await self._ledger.ca_chain(ca.id)
 
     async def ListCertificateAuthorities(self, request: pb.ListCertificateAuthoritiesRequest,
                                          call: CallContext) -> pb.ListCertificateAuthoritiesResponse:
-        return pb.ListCertificateAuthoritiesResponse(ca_list=[_ca_message(ca) for ca in self._cas])
+        response = pb.ListCertificateAuthoritiesResponse(
+            ca_list=[_ca_message(ca, await self._chain(ca)) for ca in self._cas])
+        FieldProjection.parse(request.fields).apply(response)
+        return response
 
     async def GetCertificateAuthority(self, request: pb.GetCertificateAuthorityRequest,
                                       call: CallContext) -> pb.GetCertificateAuthorityResponse:
-        return pb.GetCertificateAuthorityResponse(ca=_ca_message(self._cas.get(request.ca_id)))
+        ca = self._cas.get(request.ca_id)
+        response = pb.GetCertificateAuthorityResponse(ca=_ca_message(ca, await self._chain(ca)))
+        FieldProjection.parse(request.fields).apply(response)
+        return response
 
     async def GetCertificateAuthorityStatus(self, request: pb.GetCertificateAuthorityStatusRequest,
                                             call: CallContext) -> pb.GetCertificateAuthorityStatusResponse:

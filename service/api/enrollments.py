@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
+from cagw.v1 import common_pb2
 from cagw.v1 import enrollments_pb2 as pb
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
 from service.api.pipeline import CallContext
 from service.api.status import status_from_error
@@ -60,6 +62,8 @@ def enrollment_input(request: pb.EnrollRequest, call: CallContext) -> Enrollment
         subject_alt_names=tuple((s.type, s.value) for s in request.subject_alt_names),
         subject_dn=details.subject_dn, validity_period=details.validity_period,
         encoded_private_key=bool(details.encoded_private_key), properties=dict(request.properties),
+        property_values=json_format.MessageToDict(request.property_values) if request.HasField("property_values")
+        else {},
         renewal=request.renewal, include_ca=request.include_ca if request.HasField("include_ca") else True,
         request_id=request.request_id, caller=call.caller, max_wait=max_wait)
 
@@ -100,6 +104,36 @@ def enrollment_message(event: OrderEvent) -> pb.Enrollment:
     return enrollment
 
 
+def _detail(code: str, target: str, value: str, text: str) -> common_pb2.MessageDetail:
+    return common_pb2.MessageDetail(code=code, target=target, value=value, message=text)
+
+
+def enrollment_notice(event: OrderEvent) -> common_pb2.Message:
+    """CAGW's ``message`` object of an enrollment answer: what happened and, while the order is
+    pending, what to do next (the lookups a caller makes, with the values it needs)."""
+    order = event.order
+    base = f"/v1/certificate-authorities/{order.ca_id}"
+    if event.phase is Phase.ISSUED and event.certificate is not None:
+        return common_pb2.Message(code="ISSUED", message=f"Certificate {event.certificate.serial_number} issued.")
+    if event.phase is Phase.FAILED:
+        return common_pb2.Message(code="FAILED", message=f"Enrollment {order.id} failed: {event.detail}".strip())
+    dn = order.subject_dn
+    at_ca = f" (CA order {event.ca_order_id})" if event.ca_order_id else ""
+    text = (f"Enrollment {order.id} is accepted{at_ca} but the certificate is not issued yet; no certificate is "
+            f"in this answer. The gateway keeps collecting it. Ask again with GET {base}/enrollments/{order.id}, "
+            f"or look up the subject with GET {base}/subjects/{{dn}} for the serial number, then GET "
+            f"{base}/certificates/{{serialNumber}}.")
+    details = [_detail("ENROLLMENT_ID", "enrollment.id", order.id, "the enrollment to ask about: "
+                       f"GET {base}/enrollments/{order.id}")]
+    if dn:
+        details.append(_detail("SUBJECT_DN", "enrollment.subjectName", dn,
+                               f"the subject to look up: GET {base}/subjects/{quote(dn, safe='')}"))
+    if event.ca_order_id:
+        details.append(_detail("CA_ORDER_ID", "enrollment.sectigoOrderId", event.ca_order_id,
+                               "the order at the CA"))
+    return common_pb2.Message(code="PENDING", message=text, details=details)
+
+
 def event_message(event: OrderEvent) -> pb.EnrollmentEvent:
     message = pb.EnrollmentEvent(enrollment_id=event.order_id, state=_STATES[event.phase],
                                  time=_timestamp(event.time), sectigo_order_id=event.ca_order_id or "",
@@ -123,7 +157,7 @@ class EnrollmentApi:
 
     async def Enroll(self, request: pb.EnrollRequest, call: CallContext) -> pb.EnrollResponse:
         event = await self._engine.enroll(enrollment_input(request, call), deadline=call.deadline)
-        return pb.EnrollResponse(enrollment=enrollment_message(event))
+        return pb.EnrollResponse(enrollment=enrollment_message(event), message=enrollment_notice(event))
 
     async def EnrollAndWatch(self, request: pb.EnrollAndWatchRequest,
                              call: CallContext) -> AsyncIterator[pb.EnrollAndWatchResponse]:
@@ -135,7 +169,8 @@ class EnrollmentApi:
     async def GetEnrollment(self, request: pb.GetEnrollmentRequest, call: CallContext) -> pb.GetEnrollmentResponse:
         event = await self._engine.get(request.ca_id, request.enrollment_id,
                                        password=_password(request) if request.protection.password else None)
-        return pb.GetEnrollmentResponse(enrollment=enrollment_message(event), last_event=event_message(event))
+        return pb.GetEnrollmentResponse(enrollment=enrollment_message(event), last_event=event_message(event),
+                                        message=enrollment_notice(event))
 
     async def WatchEnrollment(self, request: pb.WatchEnrollmentRequest,
                               call: CallContext) -> AsyncIterator[pb.WatchEnrollmentResponse]:

@@ -1,4 +1,4 @@
-"""CertificateInventoryService: the ledger's certificates of a CA, and when to renew one.
+"""CertificateInventoryService: the ledger's certificates of a CA, when to renew one, and their events as a stream.
 
 Thin: each RPC resolves the CA, hands the request's fields to
 :class:`service.lifecycle.Inventory` and builds the answer.
@@ -7,6 +7,7 @@ Thin: each RPC resolves the CA, hands the request's fields to
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 
 from cagw.v1 import inventory_pb2 as pb
 
@@ -16,8 +17,10 @@ from service.authorities import CARegistry
 from service.certificates.common import certificate_status
 from service.config import parse_duration
 from service.errors import FieldViolation, InvalidRequest
-from service.ledger.base import InventoryEntry
+from service.ledger.base import InventoryEntry, OutboxEvent
 from service.lifecycle import Inventory, InventoryQuery
+from service.lifecycle.feed import CertificateEventStream, parse_after
+from service.lifecycle.webhooks import event_type
 
 __all__ = ["InventoryApi"]
 
@@ -44,12 +47,20 @@ def inventory_message(entry: InventoryEntry, *, now: dt.datetime) -> pb.Inventor
         days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1))
 
 
+def lifecycle_event_message(outbox: OutboxEvent) -> pb.CertificateLifecycleEvent:
+    event = outbox.event
+    return pb.CertificateLifecycleEvent(
+        id=str(event.id), type=event_type(outbox), serial_number=event.serial_number, time=iso_z(event.time),
+        owner=outbox.owner, replaces=outbox.renewal_of or "", reason=event.reason, detail=event.detail)
+
+
 class InventoryApi:
     """Servicer of ``cagw.v1.CertificateInventoryService``."""
 
-    def __init__(self, cas: CARegistry, inventory: Inventory) -> None:
+    def __init__(self, cas: CARegistry, inventory: Inventory, events: CertificateEventStream) -> None:
         self._cas = cas
         self._inventory = inventory
+        self._events = events
 
     async def ListCertificates(self, request: pb.ListCertificatesRequest,
                                call: CallContext) -> pb.ListCertificatesResponse:
@@ -69,3 +80,18 @@ class InventoryApi:
             suggested_window=pb.RenewalWindow(start=iso_z(advice.start), end=iso_z(advice.end)),
             explanation=advice.explanation, retry_after_seconds=int(advice.recheck_after.total_seconds()),
             certificate=inventory_message(entry, now=self._inventory.now()))
+
+    async def WatchCertificateEvents(self, request: pb.WatchCertificateEventsRequest,
+                                     call: CallContext) -> AsyncIterator[pb.WatchCertificateEventsResponse]:
+        ca = self._cas.get(request.ca_id)
+        if request.max_events < 0:
+            raise InvalidRequest.of([FieldViolation("maxEvents", "must not be negative", str(request.max_events))])
+        if not 0 <= request.idle_seconds <= 3600:
+            raise InvalidRequest.of([FieldViolation("idleSeconds", "must be between 0 and 3600",
+                                                    str(request.idle_seconds))])
+        sent = 0
+        async for outbox in self._events.watch(ca.id, parse_after(request.after), idle=request.idle_seconds):
+            yield pb.WatchCertificateEventsResponse(event=lifecycle_event_message(outbox))
+            sent += 1
+            if sent == request.max_events:
+                return

@@ -123,6 +123,25 @@ class CertificateLookup:
                        "ledger nor at the CA)", reason="CERTIFICATE_NOT_FOUND",
                        metadata={"ca_id": ca.id, "serial_number": hex_serial})
 
+    async def store_from_ca(self, ca: ManagedCA, details: OrderDetails) -> CertificateRecord | None:
+        """Store the certificate of a CA order found without the gateway (drift sync); None when the CA
+        no longer hands it out (revoked, replaced) or the order serves no certificate."""
+        if details.serial_number is None:
+            return None
+        try:
+            return await self._collect_and_store(ca, details.serial_number, details)
+        except NotFound:
+            return None
+        except CARejected as exc:
+            if exc.reason == REASON_CERTIFICATE_REVOKED:
+                return None
+            raise
+
+    async def record_revoked_at_ca(self, ca: ManagedCA, hex_serial: str,
+                                   details: OrderDetails) -> CertificateRecord | None:
+        """A revocation made at the CA directly (drift sync)."""
+        return await self._mark_revoked_at_ca(ca, hex_serial, details, comment="revoked at the CA, outside the gateway")
+
     async def _collect_and_store(self, ca: ManagedCA, serial: int, details: OrderDetails) -> CertificateRecord:
         hex_serial = format_serial(serial)
         result = await ca.connector.collect(CollectRequest(order_id=details.order_id))

@@ -17,7 +17,9 @@ from service.clock import Clock
 from service.connectors.base import (
     REASON_CERTIFICATE_REVOKED,
     CertificateHold,
+    CertificateReplace,
     CommentLimit,
+    DetailsRequest,
     OrderStatus,
     RevokeReason,
     RevokeRequest,
@@ -206,6 +208,7 @@ class Revocations:
             ca_order_id = (known.ca_order_id or "") if known is not None else ""
         if record.status == STATUS_REVOKED:
             return RevokeOutcome(hex_serial, already_revoked=True, certificate=record)
+        ca_order_id = await self._order_still_holding(ca, ca_order_id, serial)
         already = False
         try:
             await ca.connector.revoke(RevokeRequest(reason=order.reason, comment=order.comment,
@@ -221,6 +224,17 @@ class Revocations:
                                                  compromise_date=compromised)
         log.info("CA %s: certificate %s revoked (%s)", ca.id, hex_serial, order.reason.cagw_name)
         return RevokeOutcome(hex_serial, already_revoked=already, certificate=marked or record)
+
+    @staticmethod
+    async def _order_still_holding(ca: ManagedCA, ca_order_id: str, serial: int) -> str:
+        """``ca_order_id`` when revoking by it revokes this certificate, else ``""`` (revoke by serial).
+
+        A CA that can reissue (``CertificateReplace``) may have issued the order again for a new
+        key since: revoking the order would then revoke the new certificate, not this one."""
+        if not ca_order_id or not isinstance(ca.connector, CertificateReplace):
+            return ca_order_id
+        details = await ca.connector.details(DetailsRequest(order_id=ca_order_id))
+        return ca_order_id if details.serial_number in (None, serial) else ""
 
     @asynccontextmanager
     async def _serial_lock(self, ca_id: str, serial: str) -> AsyncIterator[None]:

@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.config.reader import Reader, kind_of, positive_duration
-from service.config.settings import RenewalPolicy, RenewalSettings, Secret, WebhookSettings
+from service.config.reader import Reader, kind_of, parse_bool, parse_duration, parse_int, positive_duration
+from service.config.settings import RenewalPolicy, RenewalSettings, Secret, SyncSettings, WebhookSettings
 
-__all__ = ["WEBHOOK_EVENTS", "parse_renewal", "parse_webhooks", "webhook_url"]
+__all__ = ["WEBHOOK_EVENTS", "parse_renewal", "parse_sync", "parse_webhooks", "webhook_url"]
 
 _SHARE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
-_POLICY_KEYS = {"window", "jitter"}
+_POLICY_KEYS = {"window", "jitter", "automatic"}
 
 
 def parse_share(text: str) -> float:
@@ -37,24 +37,27 @@ def _policy(r: Reader, section: Mapping[str, Any], defaults: RenewalPolicy) -> R
     if jitter > 0.5:
         r.problem("must be at most 50% of the renewal period", "jitter")
         jitter = defaults.jitter
-    return RenewalPolicy(window=window, jitter=jitter)
+    return RenewalPolicy(window=window, jitter=jitter,
+                         automatic=r.convert(section, "automatic", parse_bool, defaults.automatic))
 
 
 def parse_renewal(r: Reader, section: Mapping[str, Any]) -> RenewalSettings:
-    """``window``/``jitter`` for every profile of the CA, and ``profiles: {id: {window, jitter}}``."""
-    r.reject_unknown(section, _POLICY_KEYS | {"profiles"})
+    """``window``/``jitter``/``automatic`` for every profile of the CA, ``profiles: {id: {…}}`` for some,
+    and ``check-interval`` (how often automatic renewal looks for due certificates)."""
+    r.reject_unknown(section, _POLICY_KEYS | {"profiles", "check-interval"})
     default = _policy(r, section, RenewalPolicy())
+    check_interval = r.convert(section, "check-interval", positive_duration, RenewalSettings().check_interval)
     profiles: dict[str, RenewalPolicy] = {}
     for profile_id, raw in r.mapping(section.get("profiles"), "profiles").items():
         with r.at(f"profiles.{profile_id}"):
             entry = r.mapping(raw)
             r.reject_unknown(entry, _POLICY_KEYS)
             profiles[str(profile_id)] = _policy(r, entry, default)
-    return RenewalSettings(default=default, profiles=profiles)
+    return RenewalSettings(default=default, profiles=profiles, check_interval=check_interval)
 
 
 # The event types a webhook can ask for (see service.lifecycle.webhooks).
-WEBHOOK_EVENTS = ("issued", "renewed", "revoked")
+WEBHOOK_EVENTS = ("issued", "issued-outside", "renewed", "revoked")
 _WEBHOOK_KEYS = {"name", "url", "secret", "tls-ca", "owner", "cas", "events", "timeout", "retry-delay"}
 _WEBHOOK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MIN_SECRET = 16
@@ -133,3 +136,17 @@ def parse_webhooks(r: Reader, raw: Any, ca_ids: Sequence[str]) -> tuple[WebhookS
                 r.problem(f"names CA {ca_id!r}, which is not among managed-cas", "cas")
             webhooks.append(webhook)
     return tuple(webhooks)
+
+
+def parse_sync(r: Reader, section: Mapping[str, Any]) -> SyncSettings:
+    """``interval`` (0 or absent: off; else at least a minute), ``max-pages``, ``page-size``."""
+    r.reject_unknown(section, {"interval", "max-pages", "page-size"})
+    defaults = SyncSettings()
+    interval = r.convert(section, "interval", parse_duration, defaults.interval)
+    if 0 < interval < 60:
+        r.problem("must be 0 (off) or at least 1m: each pass lists the CA's certificates", "interval")
+        interval = defaults.interval
+    return SyncSettings(
+        interval=interval,
+        max_pages=r.convert(section, "max-pages", lambda t: parse_int(t, low=1, high=10_000), defaults.max_pages),
+        page_size=r.convert(section, "page-size", lambda t: parse_int(t, low=1, high=200), defaults.page_size))

@@ -7,11 +7,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from cryptography import x509 as crypto_x509
 
-from service.config.lifecycle import parse_renewal, parse_webhooks
+from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
 from service.config.observability import parse_circuit_breaker, parse_log, parse_tracing
 from service.config.reader import (
     Reader,
@@ -37,6 +38,7 @@ from service.config.settings import (
 )
 from service.connectors.registry import ConnectorPlugin, find_connector, installed_connectors, known_connectors
 from service.errors import ConfigError
+from service.x509.pem import der_from_pem_bundle
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +48,10 @@ _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
-    "retry-base-delay", "circuit-breaker", "renewal", "server-side-keys", "server-side-key-retention",
-    "pkcs12-encryption",
+    "retry-base-delay", "circuit-breaker", "renewal", "sync", "server-side-keys", "server-side-key-retention",
+    "pkcs12-encryption", "validity-rounding", "ca-certificates",
 }
+VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
 _CA_ID = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 DEFAULT_LEDGER_FILE = "cagw-ledger.db"
@@ -111,6 +114,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         breaker = parse_circuit_breaker(r, r.mapping(section.get("circuit-breaker")))
     with r.at("renewal"):
         renewal = parse_renewal(r, r.mapping(section.get("renewal")))
+    with r.at("sync"):
+        sync = parse_sync(r, r.mapping(section.get("sync")))
     pkcs12_encryption = r.text(section, "pkcs12-encryption", default="modern")
     if pkcs12_encryption not in ("modern", "legacy"):
         r.problem(f"{pkcs12_encryption!r} must be modern (AES-256, SHA-256) or legacy (3DES, SHA-1)",
@@ -132,11 +137,40 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         profile_options=options,
         circuit_breaker=breaker,
         renewal=renewal,
+        sync=sync,
         server_side_keys=r.convert(section, "server-side-keys", parse_bool, defaults.server_side_keys),
         server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
                                             defaults.server_side_key_retention),
         pkcs12_encryption="legacy" if pkcs12_encryption == "legacy" else "modern",
+        validity_rounding=r.convert(section, "validity-rounding", _rounding, defaults.validity_rounding),
+        ca_certificates=_ca_certificates(r, section),
     )
+
+
+def _rounding(text: str) -> Literal["exact", "up"]:
+    lowered = text.strip().lower()
+    if lowered == "exact":
+        return "exact"
+    if lowered == "up":
+        return "up"
+    raise ValueError(f"{text!r} is not one of {', '.join(VALIDITY_ROUNDINGS)}")
+
+
+def _ca_certificates(r: Reader, section: Mapping[str, Any]) -> tuple[bytes, ...]:
+    """The PEM file ``ca-certificates`` names, as DER certificates (issuing CA first)."""
+    path = r.path(section, "ca-certificates")
+    if path is None:
+        return ()
+    try:
+        ders = der_from_pem_bundle(path.read_text(encoding="utf-8"))
+        for der in ders:
+            crypto_x509.load_der_x509_certificate(der)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        r.problem(f"{path}: not a readable PEM file of certificates ({exc})", "ca-certificates")
+        return ()
+    if not ders:
+        r.problem(f"{path}: holds no CERTIFICATE block", "ca-certificates")
+    return tuple(ders)
 
 
 def _plugin(r: Reader, entry: Mapping[str, Any]) -> ConnectorPlugin | None:

@@ -105,10 +105,12 @@ class CircuitBreakerSettings:
 class RenewalPolicy:
     """``window``: the share of a certificate's lifetime, at its end, in which it should be renewed
     (1/3: a 90-day certificate is renewed in its last 30 days). ``jitter``: the share of that renewal
-    period over which the start of each certificate's window is spread."""
+    period over which the start of each certificate's window is spread. ``automatic``: the gateway
+    renews the certificates of the profile itself once their window has started."""
 
     window: float = 1 / 3
     jitter: float = 0.1
+    automatic: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.window < 1.0:
@@ -123,9 +125,19 @@ class RenewalSettings:
 
     default: RenewalPolicy = RenewalPolicy()
     profiles: Mapping[str, RenewalPolicy] = field(default_factory=dict)
+    check_interval: float = 3600.0  # how often automatic renewal looks for certificates that are due
 
     def for_profile(self, profile_id: str) -> RenewalPolicy:
         return self.profiles.get(profile_id, self.default)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """A CA's ``gateway.sync`` block: how often the gateway compares its ledger with what the CA issued."""
+
+    interval: float = 0.0  # seconds between passes; 0: never
+    max_pages: int = 20  # pages of each listing read in one pass (the rest waits for the next pass)
+    page_size: int = 200
 
 
 @dataclass(frozen=True)
@@ -147,12 +159,19 @@ class GatewaySettings:
     profile_options: Mapping[str, ProfileOptions] = field(default_factory=dict)
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     renewal: RenewalSettings = RenewalSettings()
+    sync: SyncSettings = SyncSettings()
     # requiredFormat PKCS12: the gateway makes the key; off, such a request is refused.
     server_side_keys: bool = True
     # How long the encrypted key of such an order stays in the ledger.
     server_side_key_retention: float = 7 * 24 * 3600.0
     # The PKCS#12 answer's encryption: AES-256/SHA-256 ("modern") or 3DES/SHA-1 ("legacy").
     pkcs12_encryption: Literal["modern", "legacy"] = "modern"
+    # A requested validity no term matches exactly: "exact" orders the longest term that does not
+    # exceed it (and refuses when none fits); "up" orders the shortest term that covers it.
+    validity_rounding: Literal["exact", "up"] = "exact"
+    # The issuing CA's chain (DER, issuing CA first) read from gateway.ca-certificates; empty means
+    # learned from the first chain the CA sends with an issued certificate.
+    ca_certificates: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)

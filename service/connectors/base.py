@@ -10,7 +10,8 @@ values (DER bytes, ints, dates), never raw JSON. Failures are the
 
 A "not issued yet" collect is not an error: :class:`CollectResult` says pending.
 What a connector can do beyond the protocol is told by small optional protocols
-(``SubjectAltNameTypes``, ``CommentLimit``, ``CertificateHold``, ``OrderLookup``)
+(``SubjectAltNameTypes``, ``CommentLimit``, ``CertificateHold``, ``CertificateReplace``,
+``OrderLookup``)
 that the core checks with ``isinstance``. How a connector type is configured and
 built is its plug-in's job (:mod:`service.connectors.registry`).
 """
@@ -32,6 +33,7 @@ __all__ = [
     "REASON_VALIDATION_FAILED",
     "CAProfile",
     "CertificateHold",
+    "CertificateReplace",
     "CommentLimit",
     "CollectRequest",
     "CollectResult",
@@ -49,6 +51,7 @@ __all__ = [
     "OrderSummary",
     "RenewRequest",
     "RenewResult",
+    "ReplaceRequest",
     "RevokeReason",
     "RevokeRequest",
     "SleepFunction",
@@ -242,6 +245,17 @@ class RenewResult:
     order_id: str
 
 
+@dataclass(frozen=True)
+class ReplaceRequest:
+    """Re-issue an order's certificate for a new CSR, keeping the order id (reissue)."""
+
+    order_id: str
+    csr_pem: str
+    reason: str
+    common_name: str = ""
+    subject_alt_names: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class Connector(Protocol):
     """What the core needs from a CA. Implementations are async context managers."""
@@ -293,6 +307,14 @@ class CommentLimit(Protocol):
 
     @property
     def max_comment_length(self) -> int: ...
+
+
+@runtime_checkable
+class CertificateReplace(Protocol):
+    """Optional: re-issue the certificate of an existing order for a new CSR; the order keeps its id
+    and is collected again. Without it, ``ReissueAction`` answers UNIMPLEMENTED."""
+
+    async def replace(self, request: ReplaceRequest) -> None: ...
 
 
 @runtime_checkable

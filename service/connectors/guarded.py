@@ -159,12 +159,19 @@ class _CertificateHold(GuardedConnector):
         await self._guarded("unhold", lambda: inner.unhold(request))
 
 
+class _CertificateReplace(GuardedConnector):
+    async def replace(self, request: base.ReplaceRequest) -> None:
+        inner = cast(base.CertificateReplace, self.inner)
+        await self._guarded("replace", lambda: inner.replace(request))
+
+
 # Every optional protocol of connectors/base.py has its mixin here (a unit test holds that).
 ABILITIES: tuple[tuple[type, type[GuardedConnector]], ...] = (
     (base.OrderLookup, _OrderLookup),
     (base.SubjectAltNameTypes, _SubjectAltNameTypes),
     (base.CommentLimit, _CommentLimit),
     (base.CertificateHold, _CertificateHold),
+    (base.CertificateReplace, _CertificateReplace),
 )
 
 

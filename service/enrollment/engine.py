@@ -48,6 +48,7 @@ from service.connectors import base
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.replacement import CertificateReplacement, replacement_input, with_action_fields
 from service.enrollment.requests import EnrollmentInput, Violations, prepare_order, unsupported
 from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
@@ -58,6 +59,7 @@ from service.x509.server_keys import KeySpec
 __all__ = [
     "DEADLINE_MARGIN",
     "MAX_WAIT_CAP",
+    "CertificateReplacement",
     "EnrollmentCheck",
     "EnrollmentEngine",
     "EnrollmentInput",
@@ -155,6 +157,18 @@ class EnrollmentEngine:
         if event.phase is Phase.FAILED:
             raise event.error or CagwError(event.detail or "the enrollment failed", reason="ORDER_FAILED")
         return await self._deliver(event, request.password, field=ENROLL_PASSWORD_FIELD)
+
+    async def replace_certificate(self, request: CertificateReplacement, *,
+                                  deadline: float | None = None) -> OrderEvent:
+        """Renew or reissue a certificate issued through this gateway (see
+        :mod:`service.enrollment.replacement`), then wait like :meth:`enroll`: the issued event,
+        or the pending one when the budget runs out (the order goes on in the background)."""
+        ca = self._cas.get(request.ca_id)
+        enrollment = await replacement_input(request, ca=ca, ledger=self._ledger)
+        try:
+            return await self.enroll(enrollment, deadline=deadline)
+        except InvalidRequest as exc:
+            raise with_action_fields(exc) from exc
 
     async def enroll_and_watch(self, request: EnrollmentInput) -> AsyncIterator[OrderEvent]:
         """Place the order, then yield its events until it is issued, failed or timed out."""

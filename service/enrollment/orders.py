@@ -6,7 +6,7 @@ same::
 
     {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com",
      "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "...",
-     "server_key": "RSA 2048"}
+     "reissue_reason": "...", "server_key": "RSA 2048"}
 
 (``format`` is ``PKCS12`` and ``server_key`` names the key type when the
 gateway made the key; the key itself is never in the options.)
@@ -34,6 +34,7 @@ _SUBJECT_DN = "subject_dn"
 _CUSTOM_FIELD = "custom-field."
 _EXTERNAL_REQUESTER = "external-requester"
 _RENEWAL_OF_CA_ORDER = "renewal_of_ca_order"
+_REISSUE_REASON = "reissue_reason"
 _SERVER_KEY = "server_key"
 
 
@@ -46,7 +47,8 @@ class OrderOptions:
     subject_dn: str = ""  # the subject to show the caller, as the caller wrote it (not normalised)
     custom_fields: Mapping[str, str] = field(default_factory=dict)  # the CA's custom fields, by name
     external_requester: str = ""
-    renewal_of_ca_order: str = ""  # the CA order a renewal renews
+    renewal_of_ca_order: str = ""  # the CA order a renewal renews (or a reissue issues again)
+    reissue_reason: str = ""  # what a reissue tells the CA
     server_key: str = ""  # PKCS12: the key type the gateway made ("RSA 2048", "EC P-256")
 
     def to_ledger(self) -> dict[str, str]:
@@ -58,6 +60,8 @@ class OrderOptions:
             stored[_EXTERNAL_REQUESTER] = self.external_requester
         if self.renewal_of_ca_order:
             stored[_RENEWAL_OF_CA_ORDER] = self.renewal_of_ca_order
+        if self.reissue_reason:
+            stored[_REISSUE_REASON] = self.reissue_reason
         if self.server_key:
             stored[_SERVER_KEY] = self.server_key
         return stored
@@ -73,6 +77,7 @@ class OrderOptions:
                            if key.startswith(_CUSTOM_FIELD)},
             external_requester=stored.get(_EXTERNAL_REQUESTER, ""),
             renewal_of_ca_order=stored.get(_RENEWAL_OF_CA_ORDER, ""),
+            reissue_reason=stored.get(_REISSUE_REASON, ""),
             server_key=stored.get(_SERVER_KEY, ""),
         )
 

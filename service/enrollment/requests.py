@@ -14,6 +14,7 @@ usable), so later checks go on and the caller hears of every bad field.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -31,6 +32,7 @@ from service.config import Secret
 from service.connectors import base
 from service.enrollment import server_side
 from service.enrollment.orders import FORMATS, Format, OrderOptions
+from service.enrollment.properties import text_properties
 from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
 
@@ -42,10 +44,12 @@ __all__ = [
     "check_key",
     "check_server_key_request",
     "check_request_fields",
+    "check_subject_variables",
     "order_options",
     "prepare_order",
     "read_csr",
     "renewal_target",
+    "requested_validity",
     "required_format",
     "resolve_profile",
     "server_key_subject",
@@ -86,7 +90,10 @@ class EnrollmentInput:
     validity_period: str = ""  # optionalCertificateRequestDetails.validityPeriod
     encoded_private_key: bool = False  # optionalCertificateRequestDetails.encodedPrivateKey was sent
     properties: Mapping[str, str] = field(default_factory=dict)
+    property_values: Mapping[str, object] = field(default_factory=dict)  # properties with JSON values
     renewal: bool = False
+    reissue: bool = False  # with RenewalSerialNumber: issue that certificate's CA order again for ``csr``
+    reissue_reason: str = ""
     include_ca: bool = True
     request_id: str = ""
     caller: str = ""
@@ -194,8 +201,9 @@ async def resolve_profile(request: EnrollmentInput, *, ca: ManagedCA, problems: 
 async def renewal_target(request: EnrollmentInput, *, ca_id: str, ledger: Ledger,
                          problems: Violations) -> RenewalTarget | None:
     """The certificate ``properties.RenewalSerialNumber`` names (with ``renewal: true`` only); it
-    must have been issued through this gateway, since the CA renews by its order id."""
-    if not request.renewal:
+    must have been issued through this gateway, since the CA renews by its order id. A reissue
+    names its certificate the same way."""
+    if not (request.renewal or request.reissue):
         return None
     raw_serial = request.properties.get(RENEWAL_SERIAL, "")
     if not raw_serial:
@@ -238,20 +246,41 @@ def subject_of(request: EnrollmentInput, *, csr: x.ParsedCSR | None, renewal: Re
                problems: Violations) -> Subject:
     """The subject asked for: ``subjectDn`` when given, else the CSR's, else the renewed certificate's."""
     subject = Subject()
+    name: crypto_x509.Name | None = None
     if request.subject_dn:
         name = problems.attempt(x.parse_dn, request.subject_dn, field=_SUBJECT_DN_FIELD)
         if name is not None:
             subject = Subject(x.normalize_dn(name), request.subject_dn, _common_name(name))
     elif csr is not None:
         subject = Subject(csr.normalized_subject, csr.subject_dn, csr.common_name)
+        name = csr.csr.subject
     elif renewal is not None:
         subject = Subject(renewal.subject_dn, renewal.subject_dn)
+        name = _parsed_or_none(renewal.subject_dn)
     if csr is not None and not csr.subject_dn and not request.subject_dn:
         problems.add("csr", f"the CSR has an empty subject; give a subject or {_SUBJECT_DN_FIELD}")
+    check_subject_variables(request, name, problems)
+    return subject
+
+
+def _parsed_or_none(dn: str) -> crypto_x509.Name | None:
+    try:
+        return x.parse_dn(dn)
+    except InvalidRequest:
+        return None
+
+
+def check_subject_variables(request: EnrollmentInput, name: crypto_x509.Name | None, problems: Violations) -> None:
+    """Each ``subjectVariables`` entry must be an attribute, with that value, of the subject the
+    certificate will carry (``name``): one it would not carry is refused by name, never dropped."""
     for index, (attr_type, value) in enumerate(request.subject_variables):
         if not attr_type or not value:
             problems.add(f"subjectVariables[{index}]", "type and value are both required")
-    return subject
+            continue
+        problem = x.attribute_mismatch(name, attr_type, value) if name is not None else None
+        if problem is not None:
+            problems.add(f"subjectVariables[{index}]", f"{attr_type}: {problem}; the subject comes from the CSR "
+                         f"or {_SUBJECT_DN_FIELD}", f"{attr_type[:32]}={value[:64]}")
 
 
 def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: ManagedCA,
@@ -274,24 +303,46 @@ def subject_alt_names(request: EnrollmentInput, *, csr: x.ParsedCSR | None, ca: 
     return tuple(typed)
 
 
+def requested_validity(request: EnrollmentInput, *, now: dt.datetime, problems: Violations) -> dt.timedelta | None:
+    """The lifetime ``validityPeriod`` asks for; ``None`` when it asks for none (absent, blank, or a
+    zero duration such as ``PT0M``, which CAGW clients send when no lifetime is configured)."""
+    if not request.validity_period.strip() or x.is_zero_duration(request.validity_period):
+        return None
+    return problems.attempt(x.parse_validity_period, request.validity_period, now=now, field=_VALIDITY_FIELD)
+
+
+def _days(terms: tuple[int, ...]) -> str:
+    return ", ".join(str(t) for t in sorted(terms)) + " days"
+
+
 def term_days(request: EnrollmentInput, *, profile: ResolvedProfile | None, now: dt.datetime,
-              problems: Violations) -> int:
-    """The term to order: the profile's term that covers ``validityPeriod`` (or its default)."""
+              problems: Violations, rounding: str = "exact") -> int:
+    """The term to order for ``validityPeriod``, never longer than it asks for: the longest profile
+    term within it (refused, listing the terms, when none is), or with ``rounding="up"`` the
+    shortest term covering it. No validity asked: the profile's default or first term."""
     if profile is None:
         return 0
-    requested_days: int | None = None
-    if request.validity_period:
-        try:
-            period = x.parse_validity_period(request.validity_period, now=now, field=_VALIDITY_FIELD)
-            requested_days = None if period is None else x.lifetime_days(period)
-        except InvalidRequest as exc:
-            problems.absorb(exc)
-    if profile.terms:
-        return x.choose_term(requested_days if requested_days is not None else profile.default_term, profile.terms)
-    if requested_days or profile.default_term:
-        return requested_days or profile.default_term or 0
-    problems.add("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the profile")
-    return 0
+    lifetime = requested_validity(request, now=now, problems=problems)
+    if lifetime is None:
+        if profile.terms:
+            return x.choose_term(profile.default_term, profile.terms)
+        if profile.default_term:
+            return profile.default_term
+        problems.add("profileId", f"profile {profile.id} has no term; set gateway.default-term or a term on the "
+                     "profile")
+        return 0
+    if rounding == "up":
+        return x.choose_term(x.lifetime_days(lifetime), profile.terms) if profile.terms else x.lifetime_days(lifetime)
+    within = x.whole_days_within(lifetime)
+    term = x.longest_term_within(within, profile.terms) if profile.terms else (within or None)
+    if term is None:
+        offered = f"the terms profile {profile.id} offers are {_days(profile.terms)}" if profile.terms \
+            else "certificates are issued for whole days"
+        problems.add(_VALIDITY_FIELD, f"asks for {within} whole days, shorter than any term this CA issues: "
+                     f"{offered}; ask for one of them, or send no validityPeriod for the default",
+                     request.validity_period[:64])
+        return 0
+    return term
 
 
 def server_key_subject(request: EnrollmentInput, problems: Violations) -> Subject:
@@ -323,7 +374,8 @@ def order_options(request: EnrollmentInput, *, required: Format, subject: Subjec
             external_requester = value
     return OrderOptions(required_format=required, include_ca=request.include_ca, subject_dn=subject.display_dn,
                         custom_fields=custom_fields, external_requester=external_requester,
-                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "", server_key=server_key)
+                        renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "",
+                        reissue_reason=request.reissue_reason if request.reissue else "", server_key=server_key)
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -338,6 +390,9 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
                         problems: Violations) -> NewOrder | None:
     """Validate ``request`` for ``ca``, adding every problem to ``problems``; the order to record
     (its ``id`` and ``marker`` are the tracker's to give), or None when there was any problem."""
+    properties, refused = text_properties(request.properties, request.property_values)
+    problems.items.extend(refused)
+    request = dataclasses.replace(request, properties=properties, property_values={})
     required = required_format(request, problems)
     server_key = required == "PKCS12" and ca.settings.gateway.server_side_keys  # else refused as unsupported
     check_request_fields(request, problems)
@@ -351,10 +406,11 @@ async def prepare_order(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledg
     subject = (server_key_subject(request, problems) if server_key
                else subject_of(request, csr=csr, renewal=renewal, problems=problems))
     sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
-    term = term_days(request, profile=profile, now=now, problems=problems)
+    term = term_days(request, profile=profile, now=now, problems=problems,
+                     rounding=ca.settings.gateway.validity_rounding)
     if problems or profile is None:
         return None
-    kind = OrderKind.RENEW if request.renewal else OrderKind.ENROLL
+    kind = OrderKind.REISSUE if request.reissue else OrderKind.RENEW if request.renewal else OrderKind.ENROLL
     options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal,
                             server_key=str(key_spec) if key_spec is not None else "")
     renewal_serial = renewal.serial if renewal is not None else None

@@ -61,6 +61,7 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
+REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class EnrollmentTracker:
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
         self._submit_gates: dict[tuple[str, str], _Gate] = {}
+        self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
 
     # ------------------------------------------------------------------ public
 
@@ -324,6 +326,8 @@ class EnrollmentTracker:
         retried after the CA was unreachable) may already be at the CA: it is looked for first."""
         if order.kind is OrderKind.RENEW:
             return await self._renew_at_ca(ca, order, fresh=fresh)
+        if order.kind is OrderKind.REISSUE:
+            return await self._reissue_at_ca(ca, order, fresh=fresh)
         if not fresh:
             return await self._resolve_unknown_submission(ca, order, None)
         try:
@@ -353,6 +357,27 @@ class EnrollmentTracker:
                                  reason=base.REASON_REJECTED) from exc
             raise
         return await self._submitted(order, renewed.order_id, "renewal accepted by the CA")
+
+    async def _reissue_at_ca(self, ca: ManagedCA, order: OrderRecord, *, fresh: bool) -> OrderRecord:
+        """Ask the CA to issue the order's certificate again for the new CSR; the CA order keeps its id,
+        so the usual collect schedule then fetches the new certificate."""
+        options = OrderOptions.from_ledger(order.options)
+        previous = options.renewal_of_ca_order
+        if not previous or not isinstance(ca.connector, base.CertificateReplace):
+            raise CARejected(f"reissue {order.id}: CA {ca.id} cannot issue order {previous or '?'} again",
+                             reason=base.REASON_REJECTED)
+        if not fresh:
+            raise CARejected(f"reissue {order.id} was interrupted before the CA answered; check CA order "
+                             f"{previous} before reissuing again", reason=base.REASON_REJECTED)
+        try:
+            await ca.connector.replace(base.ReplaceRequest(
+                order_id=previous, csr_pem=order.csr_pem, reason=options.reissue_reason or REISSUE_REASON))
+        except CAUnavailable as exc:
+            if exc.maybe_processed:
+                raise CARejected(f"reissue {order.id}: the CA's answer was lost ({exc.message}); check CA order "
+                                 f"{previous} before reissuing again", reason=base.REASON_REJECTED) from exc
+            raise
+        return await self._submitted(order, previous, "reissue accepted by the CA")
 
     async def _submitted(self, order: OrderRecord, ca_order_id: str, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.SUBMITTED, ca_order_id=ca_order_id,
@@ -442,10 +467,13 @@ class EnrollmentTracker:
         except CAUnavailable as exc:
             # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
             return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
-        if result.issued is not None:
+        if result.issued is not None and not _still_the_replaced(order, result.issued):
             await self._issued(order, result.issued, attempt.number)
             return None
-        return await self._still_pending(order, attempt, result.pending_detail or "not issued yet"), 0.0
+        detail = result.pending_detail or "not issued yet"
+        if result.issued is not None:
+            detail = "the CA still shows the certificate being reissued"
+        return await self._still_pending(order, attempt, detail), 0.0
 
     async def _still_pending(self, order: OrderRecord, attempt: Attempt, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt.number,
@@ -477,7 +505,29 @@ class EnrollmentTracker:
         updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject])
         order = updated or order
         log.info("order %s issued: serial %s", order.id, record.serial_number)
+        await self._learn_ca_chain(order.ca_id, issued.chain_der)
         self._publish(self._event(order, Phase.ISSUED, attempt=attempt, certificate=record))
+
+    async def _learn_ca_chain(self, ca_id: str, chain: tuple[bytes, ...]) -> None:
+        """Keep the first chain a CA sends as its own (served as the CA's certificate), unless the
+        CA has one configured. Best effort: the certificate is issued whatever happens here."""
+        if not chain or ca_id in self._chains_kept or self._cas.get(ca_id).settings.gateway.ca_certificates:
+            return
+        try:
+            await self._ledger.keep_ca_chain(ca_id, chain)
+            self._chains_kept.add(ca_id)
+        except CagwError as exc:
+            log.warning("CA %s: could not keep its chain in the ledger: %s", ca_id, exc.message)
+
+
+def _still_the_replaced(order: OrderRecord, issued: base.IssuedCertificate) -> bool:
+    """A reissue's CA order may still hand out the certificate it replaces: that is not the new one."""
+    if order.kind is not OrderKind.REISSUE or not order.renewal_of_serial:
+        return False
+    from service.x509 import format_serial
+
+    return format_serial(x509.load_der_x509_certificate(issued.certificate_der).serial_number) == \
+        order.renewal_of_serial
 
 
 def _stored_error(order: OrderRecord) -> CagwError:

@@ -61,7 +61,8 @@ class OrderState(enum.Enum):
 
 class OrderKind(enum.Enum):
     ENROLL = "ENROLL"
-    RENEW = "RENEW"
+    RENEW = "RENEW"  # a new CA order renewing an issued one
+    REISSUE = "REISSUE"  # the same CA order issued again for a new CSR
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,12 @@ class CertificateEventRecord:
 @dataclass(frozen=True)
 class OutboxEvent:
     """A certificate event with what a receiver outside needs around it: who ordered the
-    certificate, and the serial it renewed (when its order was a renewal)."""
+    certificate, the serial it renewed (when its order was a renewal), whether it was ordered here."""
 
     event: CertificateEventRecord
     owner: str = ""
     renewal_of: str | None = None
+    ordered: bool = True  # False: a certificate the gateway did not order (found at the CA)
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,14 @@ class Ledger(Protocol):
 
     async def subject_entries(self, ca_id: str, normalized_dn: str) -> list[SubjectEntry]:
         """Orders and certificates filed under the DN (requested or issued), newest first."""
+
+    # -- the CA's own chain
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        """The issuing CA chain kept for ``ca_id`` (DER, issuing CA first), or ``()``."""
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        """Keep ``chain`` as the CA's unless one is kept already, atomically (the first wins, from
+        any gateway), and return the chain kept now. An empty ``chain`` changes nothing."""
 
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,

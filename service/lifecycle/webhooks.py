@@ -32,6 +32,7 @@ from service.clock import Clock, utcnow
 from service.config import WebhookSettings
 from service.ledger.base import Ledger, OutboxEvent
 from service.ledger.errors import LedgerError
+from service.lifecycle.feed import latest_event_id
 
 __all__ = ["Delivery", "Sender", "WebhookDispatcher", "event_body", "event_type", "sign"]
 
@@ -45,7 +46,10 @@ EVENT_ID_HEADER = "Cagw-Event-Id"
 
 
 def event_type(outbox: OutboxEvent) -> str:
-    """``issued``, ``renewed`` (issued by a renewal of another certificate) or ``revoked``."""
+    """``issued``, ``renewed`` (issued by a renewal of another certificate), ``issued-outside``
+    (a certificate the gateway did not order, found at the CA) or ``revoked``."""
+    if outbox.event.action == "issued" and not outbox.ordered:
+        return "issued-outside"
     if outbox.event.action == "issued" and outbox.renewal_of:
         return "renewed"
     return outbox.event.action
@@ -123,9 +127,7 @@ class WebhookDispatcher:
         cursor = await self._ledger.webhook_cursor(webhook.name)
         if cursor is not None:
             return cursor
-        latest = 0
-        while batch := await self._ledger.events_after(latest, limit=BATCH * 10):
-            latest = batch[-1].event.id
+        latest = await latest_event_id(self._ledger)
         await self._ledger.advance_webhook_cursor(webhook.name, latest)
         return latest
 

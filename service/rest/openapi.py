@@ -5,6 +5,11 @@ schemas from the message descriptors (proto3 JSON mapping: JSON names, int64 as
 strings, enums as strings, maps as ``additionalProperties``, well-known types
 by their JSON form). Response messages get their CAGW ``type`` discriminator;
 errors are CAGW ``ErrorResponse``; streams are NDJSON lines.
+
+A response never carries an empty string (the shim leaves out a field that has
+no value), so the string fields of messages that only answers use are
+``minLength: 1``: a schema check of the served answers catches a ``""``.
+Messages that requests also use keep plain strings, since a caller may send one.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from service.rest.fields import (
 from service.rest.render import ERROR_RESPONSE_TYPE, TYPE_PROPERTY, response_type_of
 from service.rest.routes import Binding
 from service.rest.status_table import HTTP_STATUS_BY_CODE, StatusRule, http_status_from_code
-from service.rest.transcode import IDEMPOTENCY_FIELD, IDEMPOTENCY_HEADER
+from service.rest.transcode import IDEMPOTENCY_FIELD, IDEMPOTENCY_HEADER, json_values_fields
 
 __all__ = ["OPENAPI_VERSION", "build_openapi"]
 
@@ -115,8 +120,9 @@ def _ref(name: str) -> Schema:
 class _Schemas:
     """components/schemas, filled on demand by walking message descriptors."""
 
-    def __init__(self) -> None:
+    def __init__(self, request_messages: frozenset[str] = frozenset()) -> None:
         self.components: dict[str, Schema] = {ErrorSchemaName: _ERROR_RESPONSE}
+        self.request_messages = request_messages
 
     def enum(self, enum: EnumDescriptor) -> Schema:
         if enum.full_name not in self.components:
@@ -141,6 +147,9 @@ class _Schemas:
         for field in message.fields:
             if field.name not in without:
                 properties[field.json_name] = self.field(field)
+                if field.type == FieldDescriptor.TYPE_STRING and not field.is_repeated \
+                        and message.full_name not in self.request_messages:
+                    properties[field.json_name]["minLength"] = 1
                 if _is_required(field):
                     required.append(field.json_name)
         # Unknown members are refused with 400, so the schema says so.
@@ -152,6 +161,11 @@ class _Schemas:
     def field(self, field: FieldDescriptor) -> Schema:
         if is_map(field):
             value = message_of(field).fields_by_name["value"]
+            if field.containing_type is not None and field.json_name in json_values_fields(field.containing_type):
+                # The shim accepts JSON values here (moved to the Struct sibling), not only strings.
+                return {"type": "object", "additionalProperties": {"anyOf": [
+                    self.single(value), {"type": "number"}, {"type": "boolean"},
+                    {"type": "array", "items": {"type": "string"}}]}}
             return {"type": "object", "additionalProperties": self.single(value)}
         single = self.single(field)
         return {"type": "array", "items": single} if field.is_repeated else single
@@ -283,6 +297,19 @@ def _responses(binding: Binding, schemas: _Schemas, rule: StatusRule | None) -> 
     return responses
 
 
+def _request_messages(bindings: Sequence[Binding]) -> frozenset[str]:
+    """Full names of every message a request of ``bindings`` can contain."""
+    seen: set[str] = set()
+    pending = [b.spec.descriptor.input_type for b in bindings]
+    while pending:
+        message = pending.pop()
+        if message.full_name in seen:
+            continue
+        seen.add(message.full_name)
+        pending.extend(message_of(f) for f in message.fields if is_message(f))
+    return frozenset(seen)
+
+
 def _health_path() -> dict[str, Any]:
     body = {"type": "object", "required": ["status"],
             "properties": {"status": {"type": "string", "enum": ["UP", "DOWN"]}}}
@@ -301,7 +328,7 @@ def build_openapi(bindings: Sequence[Binding], *, context_path: str = "", title:
     the documented statuses (200/202/404 on enrollment) match what is served.
     ``health_path`` adds the health endpoint.
     """
-    schemas = _Schemas()
+    schemas = _Schemas(_request_messages(bindings))
     paths: dict[str, dict[str, Any]] = {}
     packages = sorted({b.spec.descriptor.containing_service.file.package for b in bindings})
     for binding in bindings:

@@ -4,14 +4,19 @@ Bodies are proto3 JSON (``json_format.MessageToDict``) with the JSON names
 (CAGW's camelCase), preceded by the CAGW ``type`` discriminator when the
 message declares ``(cagw.v1.response_type)``.
 
-Default values are emitted (``always_print_fields_with_no_presence=True``):
-CAGW clients read ``morePages: false``, ``chain: []`` and ``properties: {}``
-rather than treating an absent member as false or empty. Fields with presence
-(messages, ``optional`` scalars) stay absent when unset, so an optional
-``message`` object is not invented.
+A field that has no value is left out: an empty string (a date not known, the
+``body`` of a pending enrollment, a ``compromiseDate`` never given) is absent,
+not ``""``, in every body and stream line, at any depth, so a strictly typed
+client never parses ``""`` as a date or writes an empty certificate file. What
+is a value stays: ``false``, ``0``, ``[]`` and ``{}`` (CAGW clients read
+``morePages: false`` and ``chain: []``), and the entries of a map as given.
+Fields with presence (messages, ``optional`` scalars) stay absent when unset,
+so an optional ``message`` object is not invented.
 
 Errors render as CAGW's ``ErrorResponse`` built from the ``google.rpc.Status``
-(``ErrorInfo`` reason as the code, ``BadRequest`` violations as details); on a
+(``ErrorInfo`` reason as the code, ``BadRequest`` violations as details), whose
+error object always has its five members (``code``, ``message``, ``target``,
+``value``, ``details``: CAGW's fixed message shape, never a date); on a
 stream, after the first line, as grpc-gateway's ``{"error": <Status>}`` line.
 If rendering itself fails, a fixed fallback body goes out instead.
 """
@@ -25,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
@@ -38,6 +43,7 @@ __all__ = [
     "FALLBACK_ERROR_BODY",
     "FALLBACK_STREAM_ERROR_LINE",
     "JsonMarshaler",
+    "prune_empty",
     "response_type_of",
     "retry_after_seconds",
 ]
@@ -79,6 +85,28 @@ def retry_after_seconds(status: status_pb2.Status) -> int | None:
     return None
 
 
+def prune_empty(js: dict[str, Any], message: Descriptor) -> dict[str, Any]:
+    """``js`` (the JSON of a ``message``) without its empty-string fields, at every depth.
+
+    Walks the descriptor rather than the dict, so a map entry whose value is
+    ``""`` or a well-known type's JSON (a ``Struct``) is kept as it is.
+    """
+    for field in message.fields:
+        name = field.json_name
+        if name not in js:
+            continue
+        value = js[name]
+        if value == "" and field.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+            del js[name]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None \
+                and not field.message_type.GetOptions().map_entry \
+                and not field.message_type.full_name.startswith("google.protobuf."):
+            for element in (value if field.is_repeated else [value]):
+                if isinstance(element, dict):
+                    prune_empty(element, field.message_type)
+    return js
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -92,8 +120,8 @@ class JsonMarshaler:
 
     def to_dict(self, message: Message, *, response_body: str = "") -> Any:
         """The JSON value of a response (or of its ``response_body`` field, then without ``type``)."""
-        js = json_format.MessageToDict(message, always_print_fields_with_no_presence=True,
-                                       preserving_proto_field_name=False)
+        js = prune_empty(json_format.MessageToDict(message, always_print_fields_with_no_presence=True,
+                                                   preserving_proto_field_name=False), descriptor_of(message))
         if response_body:
             return js.get(descriptor_of(message).fields_by_name[response_body].json_name)
         declared = response_type_of(descriptor_of(message))

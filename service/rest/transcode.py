@@ -8,6 +8,12 @@ proto name). Everything is parsed with ``json_format.ParseDict`` and
 ``ignore_unknown_fields=False``, so an unknown field, a wrong type, malformed
 JSON or an unknown query parameter is a 400 ``INVALID_ARGUMENT`` naming the
 field, never a 500.
+
+One contract option widens what a body may hold: a ``map<string, string>``
+field served by a ``google.protobuf.Struct`` sibling that declares
+``(cagw.v1.json_values_of)`` accepts any JSON value in its object; entries
+that are not strings are moved into the sibling, and the servicer converts
+them by key (so ``properties.tracking.additionalEmails`` may be a list).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from cagw.v1 import options_pb2
 from service.rest.fields import (
     WRAPPER_TYPES,
     FieldPathError,
@@ -35,7 +42,7 @@ from service.rest.fields import (
 from service.rest.refusals import Refusal
 from service.rest.routes import Binding
 
-__all__ = ["IDEMPOTENCY_FIELD", "IDEMPOTENCY_HEADER", "build_request", "read_body"]
+__all__ = ["IDEMPOTENCY_FIELD", "IDEMPOTENCY_HEADER", "build_request", "json_values_fields", "read_body"]
 
 # AIP-155: a request's idempotency key lives in `request_id`; REST callers may send it as a header.
 IDEMPOTENCY_FIELD = "request_id"
@@ -203,6 +210,34 @@ def _apply_path(binding: Binding, message: Message, path_values: Mapping[str, st
         message.MergeFrom(part)
 
 
+def json_values_fields(message: Descriptor) -> dict[str, FieldDescriptor]:
+    """The fields declaring ``(cagw.v1.json_values_of)``, by the JSON name of the map they serve."""
+    found: dict[str, FieldDescriptor] = {}
+    for field in message.fields:
+        options: Any = field.GetOptions()  # extension typing of the stubs does not fit generated options
+        target = str(options.Extensions[options_pb2.json_values_of])
+        if target and target in message.fields_by_name:
+            found[message.fields_by_name[target].json_name] = field
+    return found
+
+
+def _move_json_values(js: dict[str, Any], message: Descriptor) -> None:
+    """Move the entries of a string map's JSON object that are not strings into the Struct field
+    that declares itself their home, so ``{"properties": {"n": 3}}`` parses instead of failing."""
+    for map_name, values_field in json_values_fields(message).items():
+        entries = js.get(map_name)
+        if not isinstance(entries, dict):
+            continue
+        others = {key: value for key, value in entries.items() if not isinstance(value, str)}
+        if not others:
+            continue
+        js[map_name] = {key: value for key, value in entries.items() if isinstance(value, str)}
+        target = js.setdefault(values_field.json_name, {})
+        if isinstance(target, dict):
+            for key, value in others.items():
+                target.setdefault(key, value)
+
+
 def _apply_body(binding: Binding, message: Message, body: bytes) -> None:
     if not binding.body or not body.strip():
         return  # no body expected, or an empty one: the empty message
@@ -210,6 +245,7 @@ def _apply_body(binding: Binding, message: Message, body: bytes) -> None:
     if binding.body == "*":
         if not isinstance(js, dict):
             raise Refusal.invalid(f"request body must be a JSON object, not {type(js).__name__}")
+        _move_json_values(js, descriptor_of(message))
         _parse_into(js, message)
     else:
         field = descriptor_of(message).fields_by_name[binding.body]

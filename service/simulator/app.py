@@ -6,14 +6,17 @@ are named after the operation (``enroll``, ``collect``, …); those names key
 the request counters and the fault rules.
 
 Admin routes (``/__simulator/...``) need no credentials and never fault: they
-let another process inject faults and read counters.
+let another process inject faults and read counters. ``/__simulator/calls``, the
+log of every SCM call with its time and order id (what a benchmark needs to
+check the collect schedule), answers loopback callers only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +30,7 @@ from .manager import SimulatedCertificateManager
 from .scm_errors import ScmError
 from .state import OrderStatus
 
-__all__ = ["API_PREFIXES", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
+__all__ = ["API_PREFIXES", "CALL_LOG_SIZE", "CallRecord", "JSON_CONTENT_TYPE", "SimulatorStats", "build_app"]
 
 log = logging.getLogger("service.simulator")
 
@@ -38,18 +41,66 @@ _FILE_CONTENT_TYPE = "application/octet-stream;charset=UTF-8"
 _ORG_CONTENT_TYPE = "application/json"
 TOKEN_PATHS = ("/oauth/token", "/auth/realms/apiclients/protocol/openid-connect/token")
 
+# The newest calls kept (about 100 bytes each): 10,000 orders with a few collects each fit.
+CALL_LOG_SIZE = 200_000
+
+
 Sleep = Callable[[float], Awaitable[None]]
 Operation = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(slots=True)
+class CallRecord:
+    """One entry of the call log: when (the simulator's clock), which route, and the order's sslId
+    (from the path; for an enroll, the id it was given)."""
+
+    at: float
+    route: str
+    ssl_id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"time": self.at, "route": self.route, "sslId": self.ssl_id}
+
+
 @dataclass
 class SimulatorStats:
-    """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks."""
+    """Request counters per route name (``enroll``, ``collect``, …), for tests and benchmarks,
+    and the log of the newest calls."""
 
     requests: Counter[str] = field(default_factory=Counter)
+    calls: deque[CallRecord] = field(default_factory=lambda: deque(maxlen=CALL_LOG_SIZE))
+    calls_dropped: int = 0
+
+    def record(self, name: str, *, at: float, ssl_id: int | None = None) -> CallRecord:
+        self.requests[name] += 1
+        if len(self.calls) == self.calls.maxlen:
+            self.calls_dropped += 1
+        entry = CallRecord(at, name, ssl_id)
+        self.calls.append(entry)
+        return entry
 
     def reset(self) -> None:
         self.requests.clear()
+        self.clear_calls()
+
+    def clear_calls(self) -> None:
+        self.calls.clear()
+        self.calls_dropped = 0
+
+
+_CALL_RECORD = web.RequestKey("simulator.call_record", CallRecord)  # the request's entry in the call log
+
+
+def _ssl_id_of(request: web.Request) -> int | None:
+    text = request.match_info.get("ssl_id", "")
+    return int(text) if text.isdigit() else None
+
+
+def _from_loopback(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _json(status: int, payload: object, *, content_type: str = JSON_CONTENT_TYPE) -> web.Response:
@@ -114,7 +165,7 @@ class _Routes:
 
     def scm(self, name: str, operation: Operation, *, private: bool) -> Operation:
         async def endpoint(request: web.Request) -> web.StreamResponse:
-            self.stats.requests[name] += 1
+            request[_CALL_RECORD] = self.stats.record(name, at=self.manager.clock(), ssl_id=_ssl_id_of(request))
             decision = self.faults.decide(name)
             if decision.latency > 0:
                 await self.sleep(decision.latency)
@@ -156,7 +207,10 @@ class _Routes:
         body = await _read_json(request)
         # Bearer callers have no login header; SCM shows the API client as requester then.
         requester = request.headers.get("login") or self.manager.settings.oauth_client_id or "api-client"
-        return _json(200, self.manager.enroll(body, requester=requester))
+        answer = self.manager.enroll(body, requester=requester)
+        ssl_id = answer["sslId"]
+        request[_CALL_RECORD].ssl_id = ssl_id if isinstance(ssl_id, int) else None
+        return _json(200, answer)
 
     async def collect_query(self, request: web.Request) -> web.StreamResponse:
         return self._collect(request.match_info["ssl_id"], request.query.get("format", "base64"))
@@ -221,7 +275,7 @@ class _Routes:
     # -- OAuth2 token endpoint -------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.StreamResponse:
-        self.stats.requests["token"] += 1
+        self.stats.record("token", at=self.manager.clock())
         decision = self.faults.decide("token")
         if decision.latency > 0:
             await self.sleep(decision.latency)
@@ -286,6 +340,20 @@ class _Routes:
     async def admin_reset_stats(self, request: web.Request) -> web.StreamResponse:
         self.stats.reset()
         self.faults.applied.clear()
+        return web.Response(status=204)
+
+    async def admin_calls(self, request: web.Request) -> web.StreamResponse:
+        if not _from_loopback(request):
+            return _json(403, {"code": -1, "description": "the call log answers loopback callers only"},
+                         content_type="application/json")
+        calls = [entry.to_json() for entry in self.stats.calls]
+        return _json(200, {"calls": calls, "dropped": self.stats.calls_dropped}, content_type="application/json")
+
+    async def admin_clear_calls(self, request: web.Request) -> web.StreamResponse:
+        if not _from_loopback(request):
+            return _json(403, {"code": -1, "description": "the call log answers loopback callers only"},
+                         content_type="application/json")
+        self.stats.clear_calls()
         return web.Response(status=204)
 
     async def admin_ca(self, request: web.Request) -> web.StreamResponse:
@@ -359,5 +427,7 @@ def build_app(
     app.router.add_delete("/__simulator/faults/{rule_id}", routes.admin_remove_fault)
     app.router.add_get("/__simulator/stats", routes.admin_stats)
     app.router.add_delete("/__simulator/stats", routes.admin_reset_stats)
+    app.router.add_get("/__simulator/calls", routes.admin_calls)
+    app.router.add_delete("/__simulator/calls", routes.admin_clear_calls)
     app.router.add_get("/__simulator/ca.pem", routes.admin_ca)
     return app

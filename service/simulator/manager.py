@@ -72,6 +72,10 @@ class SimulatedCertificateManager:
         self.book = book
         self._clock = clock
 
+    def clock(self) -> float:
+        """Now on the injected clock (the call log's timestamps)."""
+        return self._clock()
+
     # -- catalogue -------------------------------------------------------------------------
 
     def cert_types(self, organization_id: str | None) -> list[dict[str, object]]:
@@ -316,6 +320,15 @@ class SimulatedCertificateManager:
         """``POST /ssl/v1/revoke/serial/{serial}`` (204)."""
         number = parse_serial(serial)
         order = self.book.by_serial(number) if number is not None else None
+        replaced = self.book.by_previous_serial(number) if number is not None and order is None else None
+        if replaced is not None and number is not None:
+            # A certificate its order was issued again past (replace): revoked on its own, the order stays.
+            _require_object(body)
+            if number in replaced.revoked_previous:
+                raise scm_errors.already_revoked()
+            replaced.revoked_previous.append(number)
+            self.book.record(replaced)
+            return
         if order is None:
             raise scm_errors.serial_not_found(serial)
         self._advance(order, collect_poll=False)

@@ -79,6 +79,7 @@ class Order:
     renewed_at: float | None = None
     renewed_from: int | None = None
     previous_serials: list[int] = field(default_factory=list)
+    revoked_previous: list[int] = field(default_factory=list)  # replaced certificates revoked by serial
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,6 +131,10 @@ class OrderBook:
 
     def by_serial(self, serial: int) -> Order | None:
         return next((o for o in self._orders.values() if o.serial_number == serial), None)
+
+    def by_previous_serial(self, serial: int) -> Order | None:
+        """The order that was issued again (replace) past the certificate with ``serial``."""
+        return next((o for o in self._orders.values() if serial in o.previous_serials), None)
 
     def find(
         self,

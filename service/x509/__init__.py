@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from service.x509.certificate import CertificateInfo, describe_certificate
 from service.x509.csr import ParsedCSR, check_key_allowed, parse_csr
-from service.x509.dn import DNForms, dn_strings, normalize_dn, parse_dn
+from service.x509.dn import DNForms, attribute_mismatch, dn_strings, normalize_dn, parse_dn
 from service.x509.pem import der_from_pem_bundle, pem_bundle
 from service.x509.san import (
     SAN_TYPES,
@@ -44,8 +44,11 @@ from service.x509.serial import format_serial, parse_serial
 from service.x509.validity import (
     choose_term,
     format_validity,
+    is_zero_duration,
     lifetime_days,
+    longest_term_within,
     parse_validity_period,
+    whole_days_within,
 )
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "DNForms",
     "ParsedCSR",
     "SubjectAltNameValue",
+    "attribute_mismatch",
     "check_key_allowed",
     "choose_term",
     "der_from_pem_bundle",
@@ -61,7 +65,9 @@ __all__ = [
     "dn_strings",
     "format_serial",
     "format_validity",
+    "is_zero_duration",
     "lifetime_days",
+    "longest_term_within",
     "normalize_dns_name",
     "normalize_dn",
     "parse_csr",
@@ -70,4 +76,5 @@ __all__ = [
     "parse_subject_alt_names",
     "parse_validity_period",
     "pem_bundle",
+    "whole_days_within",
 ]

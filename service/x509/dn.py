@@ -342,6 +342,26 @@ def normalize_dn(name_or_text: x509.Name | str, *, field: str = "dn") -> str:
     )
 
 
+def attribute_mismatch(name: x509.Name, attribute: str, value: str) -> str | None:
+    """Why ``name`` does not carry ``attribute=value`` (compared as :func:`normalize_dn` does),
+    or ``None`` when it does. ``attribute`` is a type name (``cn``, ``O``, ``emailAddress``) or
+    a dotted OID; anything else (a template variable) is not an attribute a certificate carries."""
+    text = attribute.strip()
+    oid = _NAME_TO_OID.get(text.lower())
+    if oid is None:
+        try:
+            oid = x509.ObjectIdentifier(text[4:] if text.upper().startswith("OID.") else text)
+        except ValueError:
+            return f"{text!r} is not a subject attribute type (CN, O, OU, C, ...); the certificate carries none"
+    carried = [attr.value for attr in name.get_attributes_for_oid(oid)]
+    if not carried:
+        return f"the certificate will carry no {_type_name(oid)} attribute (its subject is {name.rfc4514_string()})"
+    if _fold_value(value) not in {_fold_value(v) for v in carried}:
+        shown = ", ".join(f"{_type_name(oid)}={_escape_value(v)}" for v in carried)
+        return f"the certificate will carry {shown}, not {_type_name(oid)}={_escape_value(value)}"
+    return None
+
+
 def dn_strings(name: x509.Name) -> DNForms:
     """The CAGW string forms of ``name``, most specific RDN first (``CN=…,…,C=US``)."""
     rdns = list(reversed(name.rdns))

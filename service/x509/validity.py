@@ -84,13 +84,40 @@ def _iso_datetime(text: str, field: str, original: str) -> dt.datetime:
     return parsed.replace(tzinfo=dt.timezone.utc) if parsed.tzinfo is None else parsed
 
 
+def is_zero_duration(text: str) -> bool:
+    """True for a bare ISO 8601 duration of zero (``PT0M``, ``P0D``, ``P0Y0M0DT0H0M``): CAGW clients
+    send one to mean "no validity requested" (Entrust's Vault plugin, ``PT%dM`` with no TTL)."""
+    match = _DURATION_RE.fullmatch(text.strip().upper())
+    return match is not None and all(float(g.replace(",", ".")) == 0 for g in match.groups() if g is not None)
+
+
+# Time between a caller writing its validityPeriod and the CA starting the certificate: a request
+# for exactly 365 days computed a moment before it is sent still gets a 365-day term.
+_ISSUE_SLACK = dt.timedelta(minutes=5)
+
+
+def whole_days_within(lifetime: dt.timedelta) -> int:
+    """Whole days that do not exceed ``lifetime`` (allowing a few minutes for the time to issue)."""
+    return max(0, (lifetime + _ISSUE_SLACK) // _ONE_DAY)
+
+
+def longest_term_within(requested_days: int, terms: Sequence[int]) -> int | None:
+    """The longest profile term (days) that does not exceed ``requested_days``, or ``None``."""
+    fitting = [term for term in terms if term <= requested_days]
+    return max(fitting) if fitting else None
+
+
 def lifetime_days(lifetime: dt.timedelta) -> int:
     """Whole days covering ``lifetime`` (rounded up), the unit of CA profile terms."""
     return -(-lifetime // _ONE_DAY)
 
 
 def choose_term(requested_days: int | None, terms: Sequence[int]) -> int:
-    """The profile term (days) to enroll with: the smallest ≥ the request, else the largest; none asked → the first.
+    """The profile term (days) rounded up: the smallest ≥ the request, else the largest; none asked → the first.
+
+    Used for the operator's own default term, and for a caller's request only
+    where the CA opted into rounding up (``gateway.validity-rounding: up``);
+    otherwise a request gets :func:`longest_term_within`.
 
     The first term when nothing is asked mirrors DESIGN decision 4 (and what
     CA vendors' own clients do). ``terms`` must not be empty.

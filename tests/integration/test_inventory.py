@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,34 @@ async def test_ok_expiry_gauges_count_the_inventory_on_the_ops_listener(tmp_path
         scraped = await scrape(stack)
         assert scraped.value("cagw_certificates", ca=CA_ID, status="normal", expires_in="later") == 1
         assert scraped.value("cagw_certificates", ca=CA_ID, status="revoked", expires_in="later") == 1
+
+
+async def test_ok_certificate_events_stream_live_and_resume_after_a_cursor(tmp_path: Path) -> None:
+    async with running_stack(tmp_path) as stack:
+        first = await _enroll(stack, "stream-a.example.com")
+        inventory = inventory_pb2_grpc.CertificateInventoryServiceStub(stack.channel)
+        call = inventory.WatchCertificateEvents(inventory_pb2.WatchCertificateEventsRequest(ca_id=CA_ID, after="0"),
+                                                timeout=20)
+        stream = call.__aiter__()
+        seen = [(await stream.__anext__()).event]
+        second = await _enroll(stack, "stream-b.example.com")  # while the stream is open
+        await certificates_pb2_grpc.CertificateServiceStub(stack.channel).PerformCertificateAction(
+            certificates_pb2.PerformCertificateActionRequest(
+                ca_id=CA_ID, serial_number=first.serial_number,
+                action=common_pb2.Action(type="RevokeAction", reason="superseded")))
+        seen += [(await stream.__anext__()).event, (await stream.__anext__()).event]
+        call.cancel()
+        assert [(e.type, e.serial_number) for e in seen] == [
+            ("issued", first.serial_number), ("issued", second.serial_number), ("revoked", first.serial_number)]
+        assert seen[2].reason == "superseded" and seen[0].detail == "cn=stream-a.example.com"
+
+        async with aiohttp.ClientSession() as http, http.get(
+                f"{stack.rest_base}/v1/certificate-authorities/{CA_ID}/certificate-events:watch",
+                params={"after": seen[0].id, "maxEvents": "2"}, timeout=aiohttp.ClientTimeout(total=20)) as answer:
+            assert answer.status == 200 and answer.headers["Content-Type"] == "application/x-ndjson"
+            lines = [json.loads(line) for line in (await answer.text()).splitlines()]
+        assert [line["result"]["event"]["id"] for line in lines] == [seen[1].id, seen[2].id]
+
+        status, body = await _get(stack, f"/v1/certificate-authorities/{CA_ID}/certificate-events:watch",
+                                  after="last")
+        assert (status, body["error"]["target"]) == (400, "after")

@@ -17,8 +17,10 @@ their own stack.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -32,6 +34,8 @@ import pytest
 import pytest_asyncio
 import trustme
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from openapi_spec_validator import validate
 from yarl import URL
@@ -41,7 +45,7 @@ from service.simulator import SimulatorSettings
 from service.simulator.faults import FaultRule
 from service.simulator.state import OrderStatus
 from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
-from tests.support.csr import build_csr, make_csr, pem_of, private_key
+from tests.support.csr import build_csr, make_csr, new_key, pem_of, private_key
 
 CA = f"/v1/certificate-authorities/{CA_ID}"
 NDJSON = "application/x-ndjson"
@@ -163,6 +167,7 @@ def rest(request: pytest.FixtureRequest, world: World) -> Iterator[Rest]:
 
 
 # (id, method, path template, body, HTTP status, CAGW type or NDJSON); "{csr}" in a body is a fresh CSR.
+NDJSON_EVENTS = "ndjson-certificate-events"
 ROUTE_TABLE: list[tuple[str, str, str, Any, int, str]] = [
     ("ok-list-cas", "GET", "/v1/certificate-authorities", None, 200, "CAListResponse"),
     ("ok-get-ca", "GET", CA, None, 200, "CAResponse"),
@@ -182,6 +187,8 @@ ROUTE_TABLE: list[tuple[str, str, str, Any, int, str]] = [
     ("ok-subject-action", "POST", f"{CA}/subjects/{{action_dn}}/actions", REVOKE, 200, "ActionResponse"),
     ("ok-list-certificates", "GET", f"{CA}/certificates", None, 200, "CertificateListResponse"),
     ("ok-renewal-info", "GET", f"{CA}/certificates/{{serial}}/renewal-info", None, 200, "RenewalInfoResponse"),
+    ("ok-watch-certificate-events", "GET", f"{CA}/certificate-events:watch?after=0&maxEvents=1", None, 200,
+     NDJSON_EVENTS),
 ]
 
 
@@ -196,7 +203,10 @@ def _fill(body: Any) -> Any:
 async def test_route(world: World, method: str, template: str, body: Any, http: int, kind: str) -> None:
     answer = await world.rest.call(method, world.path(template), json_body=_fill(body))
     assert answer.status == http, answer.body
-    if kind == NDJSON:
+    if kind == NDJSON_EVENTS:
+        assert answer.headers["Content-Type"] == NDJSON
+        assert [line["result"]["event"]["type"] for line in answer.body] == ["issued"]
+    elif kind == NDJSON:
         assert answer.headers["Content-Type"] == NDJSON
         events = [line["result"]["event"] for line in answer.body]
         assert events[-1]["state"] == "ENROLLMENT_STATE_ISSUED"
@@ -208,7 +218,7 @@ async def test_route(world: World, method: str, template: str, body: Any, http: 
 async def test_the_route_table_covers_every_binding(world: World) -> None:
     assert world.rest.stack.gateway.rest is not None
     table = world.rest.stack.gateway.rest.app[ROUTES_KEY]
-    covered = {table.resolve(method, "/cagw" + world.path(template)).binding.spec.full_name
+    covered = {table.resolve(method, "/cagw" + world.path(template).partition("?")[0]).binding.spec.full_name
                for _, method, template, *_ in ROUTE_TABLE}
     assert covered == {binding.spec.full_name for binding in table.bindings}
 
@@ -231,6 +241,8 @@ async def test_ok_200_issued_in_time(rest: Rest) -> None:
     leaf = _verify_pem_chain(rest.stack, enrollment["body"])
     assert enrollment["serialNumber"] == format(leaf.serial_number, "x")
     assert enrollment["subjectName"] == "CN=in-time.example.com" and enrollment["sectigoOrderId"]
+    assert answer.body["message"] == {"code": "ISSUED", "message": f"Certificate {enrollment['serialNumber']} "
+                                      "issued.", "details": []}
 
 
 async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
@@ -239,7 +251,15 @@ async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
         assert answer.status == 202
         enrollment = answer.body["enrollment"]
         assert answer.body["type"] == "EnrollmentResponse"
-        assert enrollment["status"] == "PENDING" and enrollment["body"] == "" and enrollment["serialNumber"] == ""
+        # No value, no member: a client must not write an empty certificate file.
+        assert enrollment["status"] == "PENDING" and "body" not in enrollment and "serialNumber" not in enrollment
+        assert "validityPeriod" not in enrollment
+        message = answer.body["message"]
+        assert message["code"] == "PENDING" and "not issued yet" in message["message"]
+        assert f"enrollments/{enrollment['id']}" in message["message"]
+        assert {d["target"]: d["value"] for d in message["details"]} == {
+            "enrollment.id": enrollment["id"], "enrollment.subjectName": "CN=late.example.com",
+            "enrollment.sectigoOrderId": enrollment["sectigoOrderId"]}
         assert enrollment["id"] and enrollment["sectigoOrderId"]
         assert enrollment["subjectName"] == "CN=late.example.com"
         assert enrollment["properties"]["enrollmentState"] == "TIMED_OUT"
@@ -259,7 +279,7 @@ async def test_ok_202_then_subject_then_certificate(tmp_path: Path) -> None:
             assert subject.status == 200 and subject.body["type"] == "SubjectResponse"
             items = subject.body["subject"]["certificates"]
             assert items[0]["enrollmentId"] == pending.body["enrollment"]["id"]
-            serial = items[0]["serialNumber"]
+            serial = items[0].get("serialNumber", "")
             if not serial:
                 assert items[0]["status"] == "PENDING"
                 await asyncio.sleep(0.2)
@@ -488,6 +508,131 @@ async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(rest: Rest) 
     assert certificate.body["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
 
 
+async def test_ok_ca_certificate_learned_from_the_first_chain_and_kept(tmp_path: Path) -> None:
+    issuing = x509.load_pem_x509_certificate
+    async with rest_stack(tmp_path) as rest:
+        before = await rest.call("GET", "/v1/certificate-authorities")
+        assert "certificate" not in before.body["caList"][0]  # nothing known yet: no value, no member
+        await rest.issued("learn.example.com")
+        expected = issuing(rest.stack.issuing_ca_pem).public_bytes(serialization.Encoding.DER)
+        listed = await rest.call("GET", "/v1/certificate-authorities?%24fields=caList.certificate.certificateData")
+        data = listed.body["caList"][0]["certificate"]["certificateData"]
+        assert base64.b64decode(data) == expected
+        one = await rest.call("GET", CA)
+        assert base64.b64decode(one.body["ca"]["certificate"]["certificateData"]) == expected
+        without = await rest.call("GET", f"{CA}?%24fields=-ca.certificate")
+        assert "certificate" not in without.body["ca"] and without.body["ca"]["id"] == CA_ID
+    # The ledger kept it: a gateway started on the same ledger serves it before issuing anything.
+    async with rest_stack(tmp_path) as again:
+        one = await again.call("GET", CA)
+        assert one.body["ca"]["certificate"]["certificateData"] == data
+
+
+async def test_ok_ca_certificate_from_the_configured_file(tmp_path: Path) -> None:
+    chain = tmp_path / "configured-chain.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Configured Issuing CA")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(7).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+                   .sign(key, hashes.SHA256()))
+    chain.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    async with rest_stack(tmp_path, extra_gateway={"ca-certificates": str(chain)}) as rest:
+        await rest.issued("configured.example.com")  # a collected chain does not replace the configured one
+        one = await rest.call("GET", CA)
+        assert base64.b64decode(one.body["ca"]["certificate"]["certificateData"]) == certificate.public_bytes(
+            serialization.Encoding.DER)
+        assert one.body["ca"]["chain"] == []
+
+
+async def test_ok_renew_action_issues_a_new_certificate_and_the_old_one_still_answers(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        old = (await rest.issued("renew.example.com"))["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{old.upper()}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 200, answer.body
+        action, enrollment = answer.body["action"], answer.body["enrollment"]
+        assert (action["type"], action["status"]) == ("RenewAction", "COMPLETED")
+        assert action["properties"]["enrollmentId"] == enrollment["id"] and enrollment["status"] == "ISSUED"
+        new = enrollment["serialNumber"]
+        assert new != old and action["properties"]["serialNumber"] == new
+        assert rest.stack.simulator.stats.requests["renew"] == 1
+        renewed = await rest.call("GET", f"{CA}/certificates/{new}")
+        assert renewed.body["certificate"]["subjectName"] == "cn=renew.example.com"
+        still = await rest.call("GET", f"{CA}/certificates/{old}")
+        assert still.status == 200 and still.body["certificate"]["serialNumber"] == old
+        tracked = await rest.call("GET", f"{CA}/enrollments/{enrollment['id']}")
+        assert tracked.body["enrollment"]["serialNumber"] == new
+
+
+async def test_ok_renew_action_pending_is_202_and_collected_later(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=0), attempts=1) as rest:
+        old = (await rest.issued("slow-renew.example.com"))["serialNumber"]
+        _set_issue_after_polls(rest.stack, 3)
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 202, answer.body
+        assert answer.body["action"]["status"] == "ACCEPTED" and "body" not in answer.body["enrollment"]
+        enrollment_id = answer.body["action"]["properties"]["enrollmentId"]
+        assert f"enrollments/{enrollment_id}" in answer.body["message"]["message"]
+        deadline = time.monotonic() + 15
+        while True:
+            tracked = (await rest.call("GET", f"{CA}/enrollments/{enrollment_id}")).body["enrollment"]
+            if tracked["status"] == "ISSUED":
+                break
+            assert time.monotonic() < deadline, tracked
+            await asyncio.sleep(0.2)
+        assert tracked["serialNumber"] != old
+
+
+async def test_ok_reissue_action_with_a_new_csr(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        old = (await rest.issued("reissue.example.com"))["serialNumber"]
+        key = new_key()
+        csr = build_csr(key, subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reissue.example.com")]))
+        der = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "ReissueAction", "csr": der, "comment": "new key"}})
+        assert answer.status == 200, answer.body
+        assert answer.body["action"]["status"] == "COMPLETED"
+        new = answer.body["enrollment"]["serialNumber"]
+        assert new != old and rest.stack.simulator.stats.requests["replace"] == 1
+        issued = x509.load_der_x509_certificate(base64.b64decode(
+            (await rest.call("GET", f"{CA}/certificates/{new}")).body["certificate"]["certificateData"]))
+        assert issued.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo) == \
+            key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert (await rest.call("GET", f"{CA}/certificates/{old}")).status == 200
+        # Revoking the old certificate revokes it alone: the CA order now holds the new one.
+        revoked = await rest.call("POST", f"{CA}/certificates/{old}/actions", json_body=REVOKE)
+        assert revoked.status == 200, revoked.body
+        assert (await rest.call("GET", f"{CA}/certificates/{old}")).body["certificate"]["status"] == "revoked"
+        assert (await rest.call("GET", f"{CA}/certificates/{new}")).body["certificate"]["status"] == "normal"
+        order = rest.stack.simulator.manager.book.by_serial(int(new, 16))
+        assert order is not None and order.status is OrderStatus.ISSUED and int(old, 16) in order.revoked_previous
+
+
+@pytest.mark.parametrize(("action", "status", "target"), [
+    pytest.param({"type": "ReissueAction"}, 400, "action.csr", id="fail-reissue-without-csr"),
+    pytest.param({"type": "ReissueAction", "csr": "not a csr"}, 400, "action.csr", id="fail-reissue-bad-csr"),
+    pytest.param({"type": "RevokeAction", "csr": "x"}, 400, "action.csr", id="fail-csr-on-revoke"),
+    pytest.param({"type": "HoldAction"}, 501, "", id="fail-hold-stays-501"),
+])
+async def test_fail_certificate_actions(tmp_path: Path, action: dict[str, str], status: int, target: str) -> None:
+    async with rest_stack(tmp_path) as rest:
+        serial = (await rest.issued("act.example.com"))["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{serial}/actions", json_body={"action": action})
+        assert answer.status == status, answer.body
+        assert answer.body["error"]["target"] == target and answer.body["error"]["message"]
+
+
+async def test_fail_renew_of_an_unknown_serial(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        answer = await rest.call("POST", f"{CA}/certificates/0abc/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 404 and answer.body["error"]["code"] == "CERTIFICATE_NOT_FOUND"
+
+
 async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(rest: Rest) -> None:
     serial = (await rest.issued("revoke.example.com"))["serialNumber"]
     for _ in range(2):  # the second time it is already revoked: still a success, Sectigo asked once
@@ -500,6 +645,8 @@ async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(rest: Rest) -> Non
     shown = (await rest.call("GET", f"{CA}/certificates/{serial.upper()}")).body["certificate"]
     assert shown["status"] == "revoked"
     assert (shown["revocationInfo"]["reason"], shown["revocationInfo"]["comment"]) == ("keyCompromise", "x")
+    # No compromise date was given: none is shown (never "", which no date parser reads).
+    assert "compromiseDate" not in shown["revocationInfo"] and shown["revocationInfo"]["revocationDate"]
 
 
 # ---------------------------------------------------------------- certificate events
@@ -521,7 +668,7 @@ async def test_ok_certificate_events_paging(tmp_path: Path) -> None:
         assert [(e["action"], e["serialNumber"], e["reason"]) for e in second["events"]] == [
             ("revoked", serials[0], "keyCompromise")]
         assert second["morePages"] is False and second["metadata"]["currentOffset"] == 3
-        assert second["events"][0]["certificate"] == ""  # left out by $fields
+        assert "certificate" not in second["events"][0]  # left out by $fields
         assert int(second["events"][0]["event"]) > int(first["events"][-1]["event"])
 
 
@@ -541,3 +688,26 @@ async def test_ok_openapi_document_is_served_and_valid(world: World) -> None:
 async def test_ok_health(world: World) -> None:
     answer = await world.rest.call("GET", "/health")
     assert (answer.status, answer.body) == (200, {"status": "UP"})
+
+
+async def test_fail_csr_on_a_subject_action(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        answer = await rest.call("POST", f"{CA}/subjects/{_path_dn('CN=x.example.com')}/actions",
+                                 json_body={"action": {"type": "RevokeAction", "csr": "x"}})
+        assert answer.status == 400 and answer.body["error"]["target"] == "action.csr"
+
+
+async def test_ok_renew_of_a_pkcs12_certificate_answers_pem(tmp_path: Path) -> None:
+    async with rest_stack(tmp_path) as rest:
+        issued = await rest.call("POST", f"{CA}/enrollments", json_body={
+            "profileId": PROFILE_ID,
+            "requiredFormat": {"format": "PKCS12", "protection": {"type": "PasswordProtection",
+                                                                  "password": "a long protection password"}},
+            "subjectVariables": [{"type": "cn", "value": "p12-renew.example.com"}]})
+        assert issued.status == 200, issued.body
+        old = issued.body["enrollment"]["serialNumber"]
+        answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
+                                 json_body={"action": {"type": "RenewAction"}})
+        assert answer.status == 200, answer.body
+        renewed = x509.load_pem_x509_certificates(answer.body["enrollment"]["body"].encode())
+        assert format(renewed[0].serial_number, "x") == answer.body["enrollment"]["serialNumber"] != old

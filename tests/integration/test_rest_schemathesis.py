@@ -163,6 +163,18 @@ def _seed(case: schemathesis.Case, operation_id: str) -> None:
         body["action"]["reason"] = REVOCATION_REASONS[len(json.dumps(body)) % len(REVOCATION_REASONS)]
 
 
+# Streams that go on until the caller ends them: bounded here when the case leaves the bound out
+# or sets it to 0 ("no bound", a valid value), so a valid request ends instead of running into the
+# timeout. An invalid bound stays as generated.
+ENDLESS_STREAMS = {"CertificateInventoryService_WatchCertificateEvents": "idleSeconds"}
+
+
+def _bound_stream(case: schemathesis.Case, operation_id: str) -> None:
+    name = ENDLESS_STREAMS.get(operation_id)
+    if name is not None and str((case.query or {}).get(name, 0)) in ("0", "00", "-0", "+0"):
+        case.query = {**(case.query or {}), name: 1}
+
+
 def _run(target: Target, operation_id: str, mode: str) -> None:
     """Hypothesis over one operation in ``mode`` (blocking: runs in a worker thread)."""
     operation = target.schema.find_operation_by_id(operation_id)
@@ -181,6 +193,7 @@ def _run(target: Target, operation_id: str, mode: str) -> None:
         def check(case: schemathesis.Case) -> None:
             if mode == "seeded":
                 _seed(case, operation_id)
+            _bound_stream(case, operation_id)
             case.call_and_validate(base_url=target.base_url, session=session, checks=checks,
                                    timeout=REQUEST_TIMEOUT)
 

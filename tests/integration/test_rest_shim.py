@@ -454,6 +454,18 @@ async def test_body_transcoding_and_context(shim: Shim) -> None:
     assert recorded.call.peer.startswith("ipv4:127.0.0.1:")
 
 
+async def test_properties_with_json_values_move_to_their_struct(shim: Shim) -> None:
+    status, _, _ = await shim.call(
+        "POST", f"{CA}/CA1/enrollments",
+        body={"profileId": "p", "properties": {"tracking.requesterName": "me", "customField.n": 3,
+                                               "tracking.additionalEmails": ["a@example.com"], "flag": True}})
+    assert status == 200
+    request: Any = shim.fakes.last("Enroll").request
+    assert dict(request.properties) == {"tracking.requesterName": "me"}
+    assert json_format.MessageToDict(request.property_values) == {
+        "customField.n": 3.0, "tracking.additionalEmails": ["a@example.com"], "flag": True}
+
+
 async def test_empty_post_body_is_the_empty_message(shim: Shim) -> None:
     status, _, _ = await shim.call("POST", f"{CA}/CA1/certificates/01/actions")
     assert status == 200
@@ -556,7 +568,7 @@ async def test_success_body_shape(shim: Shim) -> None:
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert list(body)[0] == "type"
     assert body["type"] == "CertificateEventsResponse"
-    assert body["morePages"] is False and body["hasMore"] is False and body["nextPageIndex"] == ""
+    assert body["morePages"] is False and body["hasMore"] is False and "nextPageIndex" not in body
     assert body["events"][0]["event"] == "9007199254740993"
 
 

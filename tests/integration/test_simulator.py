@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 import trustme
+from aiohttp.test_utils import make_mocked_request
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.verification import PolicyBuilder, Store
@@ -39,6 +41,8 @@ from service.simulator import (
     SimulatorSettings,
     start_simulator,
 )
+from service.simulator.app import SimulatorStats, build_app
+from service.simulator.auth import Authenticator
 from tests.support.clocks import SecondsClock
 from tests.support.csr import make_csr
 
@@ -945,6 +949,59 @@ async def test_admin_fault_endpoint_and_stats(scm: Scm, sim: Simulator, http: ai
     assert sim.stats.requests == {}
     async with http.get(f"{sim.url}/__simulator/ca.pem") as resp:
         assert (await resp.read()) == sim.ca_certificate_path.read_bytes()
+
+
+async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSimulator,
+                                                                   http: aiohttp.ClientSession) -> None:
+    clock = FakeClock()
+    sim = await start(clock=clock)
+    scm = Scm(http, sim.api_url, sim.credentials_headers())
+    ssl_id = await scm.enroll()
+    clock.advance(2.5)
+    await scm.collect(ssl_id)
+    await scm.call("GET", "/ssl/v1/types")
+    async with http.get(f"{sim.url}/__simulator/calls") as resp:
+        assert resp.status == 200
+        log = await resp.json()
+    assert [(c["route"], c["sslId"]) for c in log["calls"]] == [("enroll", ssl_id), ("collect", ssl_id), ("types", None)]
+    assert log["calls"][1]["time"] - log["calls"][0]["time"] == pytest.approx(2.5)
+    assert log["dropped"] == 0
+    async with http.delete(f"{sim.url}/__simulator/calls") as resp:
+        assert resp.status == 204
+    async with http.get(f"{sim.url}/__simulator/calls") as resp:
+        assert (await resp.json())["calls"] == []
+    assert sim.stats.requests["collect"] == 1  # clearing the log keeps the counters
+
+
+class _RemoteTransport:
+    """The peer address a request from another host would carry."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("10.1.2.3", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("method", [pytest.param("GET", id="fail-read"), pytest.param("DELETE", id="fail-clear")])
+async def test_call_log_refuses_callers_off_loopback(sim: Simulator, method: str) -> None:
+    app = build_app(sim.manager, auth=Authenticator(sim.settings, clock=time.time), faults=sim.faults,
+                    stats=sim.stats, sleep=asyncio.sleep)
+    request = make_mocked_request(method, "/__simulator/calls", app=app, transport=_RemoteTransport())
+    match = await app.router.resolve(request)
+    response = await match.handler(request)
+    assert response.status == 403
+    assert json.loads(response.body)["description"] == "the call log answers loopback callers only"
+
+
+async def test_call_log_keeps_the_newest_calls_and_counts_the_dropped() -> None:
+    stats = SimulatorStats(calls=deque(maxlen=2))
+    for second in range(3):
+        stats.record("collect", at=float(second), ssl_id=7)
+    assert [entry.at for entry in stats.calls] == [1.0, 2.0] and stats.calls_dropped == 1
+    assert stats.requests["collect"] == 3
+    stats.reset()
+    assert not stats.calls and stats.calls_dropped == 0 and not stats.requests
 
 
 async def test_unknown_route_answers_scm_shaped_404(scm: Scm) -> None:

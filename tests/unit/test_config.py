@@ -62,9 +62,10 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("circuit-breaker, connect-timeout, default-term, give-up-after, max-concurrent-requests, "
-                   "pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, renewal, request-timeout, "
-                   "retry-attempts, retry-base-delay, server-side-key-retention, server-side-keys, subject-revoke-limit")
+ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
+                   "max-concurrent-requests, pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, "
+                   "renewal, request-timeout, retry-attempts, retry-base-delay, server-side-key-retention, "
+                   "server-side-keys, subject-revoke-limit, sync, validity-rounding")
 ALLOWED_PROFILE = "cert-type, description, id, name, term"
 ALLOWED_TLS = "cert, client-ca, key"
 ALLOWED_REST = "context-path, enrollment-status, listen, max-body-size, tls"
@@ -323,6 +324,8 @@ FAILURES: dict[str, Fail] = {
                                  f"{CA}.gateway.max-concurrent-requests: 0 is below the minimum 1"),
     "fail-bad-default-term": fail(ca({"gateway": {"default-term": "4000"}}),
                                   f"{CA}.gateway.default-term: 4000 is above the maximum 3650"),
+    "fail-bad-validity-rounding": fail(ca({"gateway": {"validity-rounding": "nearest"}}),
+                                       f"{CA}.gateway.validity-rounding: 'nearest' is not one of exact, up"),
     "fail-bad-profile-term": fail(ca({"profiles": [{"id": "ov", "cert-type": "101", "term": "1y"}]}),
                                   f"{CA}.profiles[0].term: '1y' is not a whole number"),
     "fail-listen-port-too-high": fail(top({"grpc": {"listen": "127.0.0.1:70000"}}), "grpc.listen: port 70000 is above 65535"),
@@ -829,6 +832,55 @@ def test_ok_gateway_block_and_profiles(ctx: Ctx) -> None:
         "ov-server": ProfileOptions(custom_fields={"Cost Center": "4711"}, external_requester="pki@example.com"),
         "ev": ProfileOptions(),
     }
+
+
+def _self_signed_pem(folder: Path) -> Path:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Issuing CA")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    path = folder / "issuing-ca.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_ok_validity_rounding_and_ca_certificates(ctx: Ctx, tmp_path: Path) -> None:
+    document = base_document(ctx)
+    chain = _self_signed_pem(tmp_path)
+    ca({"gateway": {"validity-rounding": "UP", "ca-certificates": str(chain)}})(document, ctx)
+    g = parse(document, ctx).managed_cas[0].gateway
+    assert g.validity_rounding == "up"
+    assert len(g.ca_certificates) == 1 and g.ca_certificates[0][:1] == b"\x30"  # DER
+
+
+def test_defaults_of_validity_rounding_and_ca_certificates(ctx: Ctx) -> None:
+    g = parse(base_document(ctx), ctx).managed_cas[0].gateway
+    assert (g.validity_rounding, g.ca_certificates) == ("exact", ())
+
+
+def test_fail_ca_certificates_missing(ctx: Ctx) -> None:
+    document = base_document(ctx)
+    ca({"gateway": {"ca-certificates": "no-such-chain.pem"}})(document, ctx)
+    with pytest.raises(ConfigError, match=r"gateway\.ca-certificates: .*no-such-chain\.pem"):
+        parse(document, ctx)
+
+
+def test_fail_ca_certificates_without_a_certificate(ctx: Ctx, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.pem"
+    empty.write_text("no certificate here\n")
+    document = base_document(ctx)
+    ca({"gateway": {"ca-certificates": str(empty)}})(document, ctx)
+    with pytest.raises(ConfigError, match="ca-certificates: .*holds no CERTIFICATE block"):
+        parse(document, ctx)
 
 
 @pytest.mark.parametrize("written, expected", [("true", True), ("Yes", True), ("on", True), ("1", True),

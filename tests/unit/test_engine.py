@@ -15,8 +15,9 @@ from typing import Any, cast
 import pytest
 
 from service.config import BackoffSettings
-from service.connectors.base import CAProfile
+from service.connectors.base import CAProfile, ReplaceRequest
 from service.enrollment.engine import (
+    CertificateReplacement,
     DEADLINE_MARGIN,
     MAX_WAIT_CAP,
     EnrollmentEngine,
@@ -285,3 +286,93 @@ async def test_ok_enroll_answers_timed_out_when_the_attempts_are_used_up(world: 
     event = await asyncio.wait_for(world.engine.enroll(_input()), 5)  # the fake CA never issues
     assert event.phase is Phase.TIMED_OUT and event.attempt == 5 and event.background
     assert world.time.waits == [2, 4, 8, 16, 32]
+
+
+# ------------------------------------------------------------------ renew and reissue by serial
+
+
+class ReplacingConnector(FakeConnector):
+    """A CA that can issue an order again for a new CSR (the optional CertificateReplace)."""
+
+    async def replace(self, request: ReplaceRequest) -> None:
+        self._enter("replace", request)
+
+
+async def _issued_through_engine(world: World, name: str) -> str:
+    world.time.on_sleep = lambda n: world.issue_all()
+    event = await asyncio.wait_for(world.engine.enroll(_input(name)), 5)
+    assert event.certificate is not None
+    return event.certificate.serial_number
+
+
+async def test_fail_renew_of_an_unknown_serial(world: World) -> None:
+    with pytest.raises(NotFound) as caught:
+        await world.engine.replace_certificate(CertificateReplacement(ca_id=CA_ID, serial_number="0BADC0DE"))
+    assert caught.value.reason == "CERTIFICATE_NOT_FOUND"
+    assert "enroll" not in world.connector.names() and "renew" not in world.connector.names()
+
+
+async def test_fail_renew_of_a_certificate_not_ordered_here(world: World) -> None:
+    serial = await _issued_through_engine(world, "loose.example.com")
+    loose = await world.ledger.get_certificate(CA_ID, serial)
+    assert loose is not None
+    await world.ledger.record_issued(None, dataclasses.replace(loose, serial_number="abcdef", order_id=None))
+    with pytest.raises(InvalidRequest) as caught:
+        await world.engine.replace_certificate(CertificateReplacement(ca_id=CA_ID, serial_number="ABCDEF"))
+    assert [v.field for v in caught.value.violations] == ["serialNumber"]
+    assert "not issued through this gateway" in caught.value.violations[0].description
+
+
+async def test_fail_reissue_needs_a_ca_that_can_replace(world: World) -> None:
+    serial = await _issued_through_engine(world, "noreplace.example.com")
+    with pytest.raises(Unimplemented, match="ReissueAction is not available"):
+        await world.engine.replace_certificate(CertificateReplacement(
+            ca_id=CA_ID, serial_number=serial, reissue=True, csr=make_csr("noreplace.example.com")))
+
+
+@pytest.mark.parametrize("world", [ReplacingConnector()], indirect=True)
+async def test_fail_reissue_names_the_action_csr(world: World) -> None:
+    serial = await _issued_through_engine(world, "csr.example.com")
+    for csr in ("", "garbage"):
+        with pytest.raises(InvalidRequest) as caught:
+            await world.engine.replace_certificate(CertificateReplacement(
+                ca_id=CA_ID, serial_number=serial, reissue=True, csr=csr))
+        assert [v.field for v in caught.value.violations] == ["action.csr"]
+    assert "replace" not in world.connector.names()
+
+
+@pytest.mark.parametrize("world", [ReplacingConnector()], indirect=True)
+async def test_ok_reissue_asks_the_ca_to_replace_the_same_order(world: World) -> None:
+    serial = await _issued_through_engine(world, "again.example.com")
+    old = await world.ledger.get_certificate(CA_ID, serial)
+    assert old is not None and old.order_id is not None
+    old_order = await world.ledger.get_order(old.order_id)
+    assert old_order is not None
+    world.time.on_sleep = lambda n: world.issue_all()
+    event = await asyncio.wait_for(world.engine.replace_certificate(CertificateReplacement(
+        ca_id=CA_ID, serial_number=serial, reissue=True, csr=make_csr("again.example.com"), comment="rotated")), 5)
+    replaced = [request for name, request in world.connector.calls if name == "replace"]
+    assert len(replaced) == 1
+    assert (replaced[0].order_id, replaced[0].reason) == (old_order.ca_order_id, "rotated")
+    order = await world.ledger.get_order(event.order_id)
+    assert order is not None and order.kind.value == "REISSUE" and order.ca_order_id == old_order.ca_order_id
+    assert order.renewal_of_serial == serial
+
+
+@pytest.mark.parametrize("world", [ReplacingConnector()], indirect=True)
+async def test_ok_reissue_waits_while_the_ca_still_hands_out_the_replaced_certificate(world: World) -> None:
+    serial = await _issued_through_engine(world, "stale.example.com")
+    sleeps: list[int] = []
+
+    def on_sleep(n: int) -> None:
+        sleeps.append(n)
+        if len(sleeps) == 2:  # the first collect still gets the old certificate; then the CA reissues
+            world.issue_all()
+
+    world.time.on_sleep = on_sleep
+    event = await asyncio.wait_for(world.engine.replace_certificate(CertificateReplacement(
+        ca_id=CA_ID, serial_number=serial, reissue=True, csr=make_csr("stale.example.com"))), 5)
+    assert event.phase is Phase.ISSUED and event.certificate is not None
+    assert event.certificate.serial_number != serial
+    history = await world.ledger.order_history(event.order_id)
+    assert any("still shows the certificate being reissued" in detail for _, _, detail in history)

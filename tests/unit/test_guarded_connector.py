@@ -32,6 +32,9 @@ class EveryAbility(FakeConnector):
     async def unhold(self, request: base.RevokeRequest) -> None:
         self._enter("unhold", request)
 
+    async def replace(self, request: base.ReplaceRequest) -> None:
+        self._enter("replace", request)
+
 
 class Recorder:
     def __init__(self) -> None:

@@ -336,6 +336,29 @@ async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: 
     assert [order.id for order in await other.unfinished_orders()] == ["ok-a", "ok-c", "ok-d"]
 
 
+# -- the CA's own chain
+
+
+async def test_ok_ca_chain_is_kept_once_the_first_wins(ledger: Ledger, other: Ledger) -> None:
+    assert await ledger.ca_chain("ca-1") == ()
+    first = (b"\x30\x82issuing", b"\x30\x82root")
+    assert await ledger.keep_ca_chain("ca-1", first) == first
+    assert await other.keep_ca_chain("ca-1", (b"\x30\x82another",)) == first  # from another gateway too
+    assert await other.ca_chain("ca-1") == first
+    assert await ledger.ca_chain("ca-2") == ()  # per CA
+
+
+async def test_ok_empty_ca_chain_changes_nothing(ledger: Ledger) -> None:
+    assert await ledger.keep_ca_chain("ca-1", ()) == ()
+    assert await ledger.keep_ca_chain("ca-1", (b"\x30\x82issuing",)) == (b"\x30\x82issuing",)
+
+
+async def test_ok_many_concurrent_keeps_agree(ledger: Ledger, other: Ledger) -> None:
+    results = await asyncio.gather(*(
+        (ledger if n % 2 else other).keep_ca_chain("ca-1", (f"\x30\x82chain-{n}".encode(),)) for n in range(12)))
+    assert len(set(results)) == 1 and results[0] == await ledger.ca_chain("ca-1")
+
+
 # -- inventory
 
 
@@ -446,3 +469,18 @@ async def test_ok_purge_deletes_only_the_expired_keys(ledger: Ledger) -> None:
     assert await ledger.get_server_key("ok-old") is None and await ledger.get_server_key("ok-due") is None
     assert await ledger.get_server_key("ok-young") == ServerKey(b"ok-young", T0 + dt.timedelta(days=3))
     assert await ledger.purge_server_keys(expired_at=T0 + dt.timedelta(days=2)) == 0
+
+
+async def test_ok_the_outbox_holds_every_event_in_order_with_its_owner_and_origin(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(_expiring("f1", 30), order_id="o-1"))
+    await ledger.record_issued(None, _expiring("f2", 30, ca_id="ca-2"))
+    await ledger.mark_revoked("ca-1", "f1", reason="superseded", comment="", when=T0)
+    events = await ledger.events_after(0, limit=10)
+    assert [(e.event.action, e.event.serial_number, e.owner, e.ordered) for e in events] == [
+        ("issued", "f1", "client-a", True), ("issued", "f2", "", False), ("revoked", "f1", "client-a", True)]
+    assert await ledger.events_after(events[1].event.id, limit=10) == events[2:]
+    assert await ledger.webhook_cursor("hook") is None
+    await ledger.advance_webhook_cursor("hook", events[2].event.id)
+    await ledger.advance_webhook_cursor("hook", events[0].event.id)  # never back
+    assert await ledger.webhook_cursor("hook") == events[2].event.id

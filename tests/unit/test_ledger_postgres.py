@@ -91,7 +91,8 @@ async def test_ok_replicas_starting_together_migrate_once(server: None) -> None:
 
 
 async def test_ok_connections_cut_by_the_server_are_replaced_without_an_error(server: None) -> None:
-    """As after a failover or an idle-connection reaper: the pool notices and reconnects."""
+    """As after a failover or an idle-connection reaper: a read on a cut connection is tried again on
+    a fresh one, so readers see no error."""
     async with postgres_schema() as schema:
         ledger = await open_ledger(parse_target(POSTGRES_URL, options={"schema": schema, "pool-size": "2"}))
         try:

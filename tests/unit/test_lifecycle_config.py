@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.config import RenewalPolicy, RenewalSettings, parse_config
+from service.config import RenewalPolicy, RenewalSettings, SyncSettings, parse_config
 from service.errors import ConfigError
 from tests.support.settings import ca_entry, config_document
 
@@ -28,6 +28,7 @@ def test_ok_default_is_the_last_third_with_ten_percent_jitter(tmp_path: Path) ->
 def test_ok_percentages_decimals_and_profile_overrides(tmp_path: Path) -> None:
     settings = renewal_of(tmp_path, {"window": "25%", "jitter": 0.05, "profiles": {"short": {"window": "50%"}}})
     assert settings.for_profile("ov-server") == RenewalPolicy(window=0.25, jitter=0.05)
+    assert settings.check_interval == 3600.0
     assert settings.for_profile("short") == RenewalPolicy(window=0.5, jitter=0.05)  # jitter inherited
 
 
@@ -37,7 +38,7 @@ def test_fail_every_problem_named_by_its_path(tmp_path: Path) -> None:
                               "profiles": {"p": {"window": "0", "jitter": "60%"}}})
     at = "managed-cas[0] (id ca-1).gateway.renewal"
     assert caught.value.problems == [
-        f"{at}.every: unknown key (allowed: jitter, profiles, window)",
+        f"{at}.every: unknown key (allowed: automatic, check-interval, jitter, profiles, window)",
         f"{at}.jitter: 'third' is not a share (examples: 33%, 0.33)",
         f"{at}.window: must be more than 0% and less than 100% of the lifetime",
         f"{at}.profiles.p.window: must be more than 0% and less than 100% of the lifetime",
@@ -78,7 +79,7 @@ def test_fail_webhook_problems_named_by_their_path(tmp_path: Path) -> None:
     assert problems[2:5] == [
         "webhooks[1].name: must be 1-64 letters, digits, '.', '_' or '-' (it labels metrics and logs)",
         "webhooks[1].url: must not carry credentials in the URL; the receiver checks the signature instead",
-        "webhooks[1].events: unknown expired (allowed: issued, renewed, revoked)",
+        "webhooks[1].events: unknown expired (allowed: issued, issued-outside, renewed, revoked)",
     ]
     assert problems[5:] == ["webhooks[3].name: duplicate webhook name 'c'"]
 
@@ -87,3 +88,26 @@ def test_ok_http_is_accepted_for_a_loopback_receiver(tmp_path: Path) -> None:
     [hook] = webhooks_of(tmp_path, [{"name": "local", "url": "http://127.0.0.1:8080/x",
                                      "secret": "0123456789abcdef"}])
     assert hook.url == "http://127.0.0.1:8080/x"
+
+
+def test_ok_sync_is_off_by_default_and_takes_its_keys(tmp_path: Path) -> None:
+    def sync_of(sync: Any) -> Any:
+        entry = document(tmp_path, None)
+        entry["managed-cas"][0]["gateway"] = {"sync": sync}
+        return parse_config(entry, base_dir=tmp_path).managed_cas[0].gateway.sync
+
+    assert sync_of(None) == SyncSettings(interval=0.0)
+    assert sync_of({"interval": "6h", "max-pages": "5", "page-size": "100"}) == SyncSettings(
+        interval=6 * 3600.0, max_pages=5, page_size=100)
+    with pytest.raises(ConfigError) as caught:
+        sync_of({"interval": "10s", "page-size": "500"})
+    assert caught.value.problems == [
+        "managed-cas[0] (id ca-1).gateway.sync.interval: must be 0 (off) or at least 1m: each pass lists the "
+        "CA's certificates",
+        "managed-cas[0] (id ca-1).gateway.sync.page-size: 500 is above the maximum 200"]
+
+
+def test_ok_automatic_renewal_per_profile_and_its_check_interval(tmp_path: Path) -> None:
+    settings = renewal_of(tmp_path, {"check-interval": "15m", "profiles": {"web": {"automatic": "yes"}}})
+    assert (settings.for_profile("web").automatic, settings.for_profile("other").automatic) == (True, False)
+    assert settings.check_interval == 900.0

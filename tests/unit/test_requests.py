@@ -242,11 +242,30 @@ def test_ok_subject_of_the_csr_then_of_the_renewed_certificate() -> None:
     pytest.param({"subject_dn": "CN=a"}, x509.Name([]), [], id="ok-empty-csr-subject-with-a-subject-dn"),
     pytest.param({"subject_variables": (("CN", ""), ("O", "Acme"))}, WWW, ["subjectVariables[0]"],
                  id="fail-subject-variable-without-value"),
+    pytest.param({"subject_variables": (("cn", "WWW.example.com"), ("organizationName", "acme"))}, WWW, [],
+                 id="ok-subject-variables-the-certificate-carries"),
+    pytest.param({"subject_variables": (("OU", "Ops"),)}, WWW, ["subjectVariables[0]"],
+                 id="fail-subject-variable-not-carried"),
+    pytest.param({"subject_variables": (("O", "Other"),)}, WWW, ["subjectVariables[0]"],
+                 id="fail-subject-variable-other-value"),
+    pytest.param({"subject_variables": (("firstname", "Ann"),)}, WWW, ["subjectVariables[0]"],
+                 id="fail-template-variable"),
+    pytest.param({"subject_dn": "CN=a,OU=Ops", "subject_variables": (("OU", "Ops"),)}, WWW, [],
+                 id="ok-subject-variable-of-the-subject-dn"),
 ])
 def test_subject_of_problems(fields: dict[str, object], csr_subject: x509.Name, violations: list[str]) -> None:
     problems = Violations()
     subject_of(_input(**fields), csr=_parsed(csr_subject), renewal=None, problems=problems)
     assert _fields(problems) == violations
+
+
+def test_fail_subject_variable_names_the_attribute() -> None:
+    problems = Violations()
+    subject_of(_input(subject_variables=(("OU", "Ops"), ("O", "Other"))), csr=_parsed(), renewal=None,
+               problems=problems)
+    assert "OU: the certificate will carry no OU attribute" in problems.items[0].description
+    assert "will carry O=Acme, not O=Other" in problems.items[1].description
+    assert problems.items[0].value == "OU=Ops"
 
 
 # ------------------------------------------------------------------ SANs
@@ -291,8 +310,18 @@ def test_subject_alt_names_problems(tmp_path: Path, fields: dict[str, object],
 
 @pytest.mark.parametrize(("profile", "period", "term", "violations"), [
     pytest.param(PROFILE, "", 365, [], id="ok-first-term-when-none-asked"),
-    pytest.param(PROFILE, "P400D", 730, [], id="ok-smallest-term-covering-the-request"),
+    # A request is never exceeded: the longest term within it, or a refusal listing the terms.
+    pytest.param(PROFILE, "P400D", 365, [], id="ok-longest-term-within-the-request"),
     pytest.param(PROFILE, "P1000D", 730, [], id="ok-largest-term-when-none-covers"),
+    pytest.param(PROFILE, "P1Y", 365, [], id="ok-exact-term"),
+    pytest.param(PROFILE, "PT525600M", 365, [], id="ok-minutes-of-a-year"),
+    pytest.param(PROFILE, "2030-01-01T00:00:00Z/2031-01-01T00:00:00Z", 365, [], id="ok-interval-of-a-term"),
+    pytest.param(PROFILE, "P90D", 0, ["optionalCertificateRequestDetails.validityPeriod"], id="fail-no-term-fits"),
+    pytest.param(PROFILE, "PT0M", 365, [], id="ok-zero-duration-asks-for-nothing"),
+    pytest.param(PROFILE, "P0Y0M0DT0H0M", 365, [], id="ok-zero-full-duration-asks-for-nothing"),
+    pytest.param(dataclasses.replace(PROFILE, default_term=730), "PT0M", 730, [], id="ok-zero-gets-the-default"),
+    pytest.param(dataclasses.replace(PROFILE, terms=()), "PT1H", 0,
+                 ["optionalCertificateRequestDetails.validityPeriod"], id="fail-shorter-than-a-day-without-terms"),
     pytest.param(dataclasses.replace(PROFILE, default_term=730), "", 730, [], id="ok-default-term"),
     pytest.param(dataclasses.replace(PROFILE, terms=(), default_term=90), "", 90, [], id="ok-default-without-terms"),
     pytest.param(dataclasses.replace(PROFILE, terms=()), "P10D", 10, [], id="ok-asked-without-terms"),
@@ -304,6 +333,27 @@ def test_term_days(profile: ResolvedProfile | None, period: str, term: int, viol
     problems = Violations()
     assert term_days(_input(validity_period=period), profile=profile, now=NOW, problems=problems) == term
     assert _fields(problems) == violations
+
+
+def test_fail_no_term_fits_lists_the_terms() -> None:
+    problems = Violations()
+    term_days(_input(validity_period="P90D"), profile=PROFILE, now=NOW, problems=problems)
+    assert problems.items[0].value == "P90D"
+    assert "asks for 90 whole days" in problems.items[0].description
+    assert "the terms profile ov offers are 365, 730 days" in problems.items[0].description
+
+
+@pytest.mark.parametrize(("period", "term"), [
+    pytest.param("P90D", 365, id="ok-up-to-the-shortest-covering-term"),
+    pytest.param("P400D", 730, id="ok-up-to-the-next-term"),
+    pytest.param("P1000D", 730, id="ok-up-never-beyond-the-longest"),
+    pytest.param("PT0M", 365, id="ok-up-zero-asks-for-nothing"),
+])
+def test_term_days_rounding_up(period: str, term: int) -> None:
+    problems = Violations()
+    assert term_days(_input(validity_period=period), profile=PROFILE, now=NOW, problems=problems,
+                     rounding="up") == term
+    assert not problems
 
 
 # ------------------------------------------------------------------ options
@@ -343,7 +393,7 @@ async def test_ok_prepare_order_gives_the_order_to_record(tmp_path: Path, ledger
         "cn=www.example.com,o=acme", "www.example.com", "r-1", "tester")
     assert order.options == {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com,O=Acme"}
     again = await prepare_order(_input(csr=csr, request_id="r-2"), ca=ca, ledger=ledger, now=NOW, problems=problems)
-    longer = await prepare_order(_input(csr=csr, validity_period="P700D"), ca=ca, ledger=ledger, now=NOW,
+    longer = await prepare_order(_input(csr=csr, validity_period="P800D"), ca=ca, ledger=ledger, now=NOW,
                                  problems=problems)
     assert again is not None and longer is not None
     assert again.fingerprint == order.fingerprint != longer.fingerprint  # same CSR, CA, profile and term

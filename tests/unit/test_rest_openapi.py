@@ -71,7 +71,11 @@ def test_every_route_is_documented() -> None:
     pytest.param("cagw.v1.Action", "issueCrl", {"description": "any JSON value"}, id="ok-value"),
     pytest.param("cagw.v1.EnrollmentEvent", "error", {"$ref": "#/components/schemas/google.rpc.Status"},
                  id="ok-rpc-status"),
-    pytest.param("cagw.v1.Certificate", "signatureAlgID", {"type": "string"}, id="ok-json-name"),
+    # Answer-only strings are never empty (the shim leaves out a field without a value).
+    pytest.param("cagw.v1.Certificate", "signatureAlgID", {"type": "string", "minLength": 1}, id="ok-json-name"),
+    pytest.param("cagw.v1.RevocationInfo", "compromiseDate", {"type": "string", "minLength": 1},
+                 id="ok-answer-date-never-empty"),
+    pytest.param("cagw.v1.Action", "comment", {"type": "string"}, id="ok-request-string-may-be-empty"),
     pytest.param("cagw.v1.SubjectAltName", "der", {"type": "string", "format": "byte"}, id="ok-bytes"),
     pytest.param("cagw.v1.OptionalCertificateRequestDetails", "privateKeyUsagePercentage",
                  {"type": "integer", "format": "int32"}, id="ok-int32"),
@@ -128,3 +132,14 @@ def test_fields_the_contract_marks_required_are_required_in_the_document() -> No
     assert body("/v1/certificate-authorities/{caId}/enrollments")["required"] == ["profileId"]
     assert body("/v1/certificate-authorities/{caId}/certificates/{serialNumber}/actions")["required"] == ["action"]
     assert body("/v1/certificate-authorities/{caId}/subjects/{dn}/actions")["required"] == ["action"]
+
+
+def test_enrollment_properties_take_json_values() -> None:
+    body = DOCUMENT["paths"]["/cagw/v1/certificate-authorities/{caId}/enrollments"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    values = schema["properties"]["properties"]["additionalProperties"]["anyOf"]
+    assert {"type": "string"} in values and {"type": "number"} in values and {"type": "boolean"} in values
+    assert {"type": "array", "items": {"type": "string"}} in values
+    # Other string maps keep string values.
+    assert SCHEMAS["cagw.v1.Action"]["properties"]["properties"] == {
+        "type": "object", "additionalProperties": {"type": "string"}}

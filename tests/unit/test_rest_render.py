@@ -152,3 +152,30 @@ def test_response_type_clash_with_a_type_field() -> None:
     descriptor_pool.Default().AddSerializedFile(fdp.SerializeToString())
     with pytest.raises(ValueError, match="type"):
         response_type_of(descriptor_pool.Default().FindMessageTypeByName("resttest.clash.Clash"))
+
+
+def test_fields_without_a_value_are_left_out() -> None:
+    response = certificates_pb2.GetCertificateResponse(certificate=certificates_pb2.Certificate(
+        serial_number="ab", status="revoked",
+        revocation_info=certificates_pb2.RevocationInfo(revocation_date="2026-01-02T03:04:05Z", reason="superseded")))
+    certificate = json.loads(MARSHALER.body(response))["certificate"]
+    assert certificate["revocationInfo"] == {"revocationDate": "2026-01-02T03:04:05Z", "reason": "superseded"}
+    assert "certificateData" not in certificate and "validityPeriod" not in certificate
+
+
+def test_values_that_are_values_stay() -> None:
+    enrollment = enrollments_pb2.Enrollment(id="e1", properties={"note": ""})
+    body = json.loads(MARSHALER.body(enrollments_pb2.EnrollResponse(enrollment=enrollment)))
+    assert body["enrollment"] == {"id": "e1", "properties": {"note": ""}, "chain": []}  # map entries as given
+    events = json.loads(MARSHALER.body(certificates_pb2.ListCertificateEventsResponse(
+        metadata=certificates_pb2.EventsMetadata())))
+    assert events["morePages"] is False and events["metadata"]["currentOffset"] == 0
+
+
+def test_stream_lines_leave_out_empty_fields_too() -> None:
+    line = MARSHALER.stream_line(enrollments_pb2.EnrollAndWatchResponse(event=enrollments_pb2.EnrollmentEvent(
+        enrollment_id="e1", state=enrollments_pb2.ENROLLMENT_STATE_TIMED_OUT,
+        enrollment=enrollments_pb2.Enrollment(id="e1", status="PENDING"))))
+    event = json.loads(line)["result"]["event"]
+    assert "detail" not in event and "sectigoOrderId" not in event
+    assert "body" not in event["enrollment"] and "validityPeriod" not in event["enrollment"]

@@ -23,6 +23,7 @@ from service.connectors.sectigo.parsing import format_serial as format_serial_se
 from service.x509 import (
     ParsedCSR,
     SubjectAltNameValue,
+    attribute_mismatch,
     check_key_allowed,
     choose_term,
     der_from_pem_bundle,
@@ -30,7 +31,9 @@ from service.x509 import (
     dn_strings,
     format_serial,
     format_validity,
+    is_zero_duration,
     lifetime_days,
+    longest_term_within,
     normalize_dn,
     parse_csr,
     parse_dn,
@@ -38,6 +41,7 @@ from service.x509 import (
     parse_subject_alt_names,
     parse_validity_period,
     pem_bundle,
+    whole_days_within,
 )
 from tests.support.csr import build_csr, pem_of, private_key
 
@@ -920,3 +924,52 @@ def test_pem_bundle_round_trip(keys: Keys) -> None:
 def test_der_from_pem_bundle_refuses_bad_base64() -> None:
     with pytest.raises(ValueError):
         der_from_pem_bundle("-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n")
+
+
+@pytest.mark.parametrize(("text", "zero"), [
+    pytest.param("PT0M", True, id="ok-vault-plugin-zero"),
+    pytest.param("P0D", True, id="ok-zero-days"),
+    pytest.param("p0y0m0dt0h0m", True, id="ok-zero-full-lower-case"),
+    pytest.param(" PT0.0S ", True, id="ok-zero-decimal"),
+    pytest.param("PT1M", False, id="ok-one-minute-is-not-zero"),
+    pytest.param("P90D", False, id="ok-days"),
+    pytest.param("2025-01-01T00:00:00Z/PT0M", False, id="ok-an-interval-is-not-a-bare-duration"),
+    pytest.param("", False, id="ok-blank"),
+    pytest.param("soon", False, id="ok-garbage"),
+])
+def test_is_zero_duration(text: str, zero: bool) -> None:
+    assert is_zero_duration(text) is zero
+
+
+@pytest.mark.parametrize(("lifetime", "days"), [
+    pytest.param(dt.timedelta(days=365), 365, id="ok-whole"),
+    pytest.param(dt.timedelta(days=364, hours=23, minutes=58), 365, id="ok-moments-short-of-a-day-count"),
+    pytest.param(dt.timedelta(days=364, hours=20), 364, id="ok-hours-short-do-not"),
+    pytest.param(dt.timedelta(hours=3), 0, id="ok-under-a-day"),
+])
+def test_whole_days_within(lifetime: dt.timedelta, days: int) -> None:
+    assert whole_days_within(lifetime) == days
+
+
+@pytest.mark.parametrize(("requested", "terms", "expected"), [
+    pytest.param(400, [365, 730], 365, id="ok-longest-within"),
+    pytest.param(730, [730, 365], 730, id="ok-exact"),
+    pytest.param(90, [365, 730], None, id="ok-none-fits"),
+])
+def test_longest_term_within(requested: int, terms: list[int], expected: int | None) -> None:
+    assert longest_term_within(requested, terms) == expected
+
+
+@pytest.mark.parametrize(("attribute", "value", "problem"), [
+    pytest.param("cn", "WWW.Example.COM", None, id="ok-case-insensitive"),
+    pytest.param("commonName", "www.example.com", None, id="ok-long-name"),
+    pytest.param("2.5.4.10", "Acme", None, id="ok-dotted-oid"),
+    pytest.param("OU", "x", "will carry no OU attribute", id="fail-not-carried"),
+    pytest.param("O", "Other", "will carry O=Acme, not O=Other", id="fail-other-value"),
+    pytest.param("firstname", "Ann", "is not a subject attribute type", id="fail-template-variable"),
+])
+def test_attribute_mismatch(attribute: str, value: str, problem: str | None) -> None:
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "www.example.com")])
+    found = attribute_mismatch(name, attribute, value)
+    assert (found is None) if problem is None else (problem in (found or ""))

@@ -23,12 +23,13 @@ _sym_db = _symbol_database.Default()
 
 
 from cagw.v1 import common_pb2 as cagw_dot_v1_dot_common__pb2
+from cagw.v1 import enrollments_pb2 as cagw_dot_v1_dot_enrollments__pb2
 from cagw.v1 import options_pb2 as cagw_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61gw/v1/certificates.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"J\n\x14SubjectPublicKeyInfo\x12\x16\n\x0epublic_key_alg\x18\x01 \x01(\t\x12\x1a\n\x12subject_public_key\x18\x02 \x01(\t\"c\n\x0eRevocationInfo\x12\x0f\n\x07\x63omment\x18\x01 \x01(\t\x12\x17\n\x0f\x63ompromise_date\x18\x02 \x01(\t\x12\x17\n\x0frevocation_date\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xfa\x03\n\x0b\x43\x65rtificate\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x16\n\x0eversion_number\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12(\n\x10signature_alg_id\x18\x04 \x01(\tR\x0esignatureAlgID\x12\x13\n\x0bissuer_name\x18\x05 \x01(\t\x12\x14\n\x0csubject_name\x18\x06 \x01(\t\x12$\n\x1crfc2253_encoded_subject_name\x18\x07 \x01(\t\x12$\n\x1crfc2253_escaped_subject_name\x18\x08 \x01(\t\x12\x17\n\x0fvalidity_period\x18\t \x01(\t\x12>\n\x17subject_public_key_info\x18\n \x01(\x0b\x32\x1d.cagw.v1.SubjectPublicKeyInfo\x12 \n\x18issuer_unique_identifier\x18\x0b \x01(\t\x12!\n\x19subject_unique_identifier\x18\x0c \x01(\t\x12!\n\x19\x63\x65rtificate_signature_alg\x18\r \x01(\t\x12\x30\n\x0frevocation_info\x18\x0e \x01(\x0b\x32\x17.cagw.v1.RevocationInfo\x12\x18\n\x10\x63\x65rtificate_data\x18\x0f \x01(\t\"V\n\x15GetCertificateRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x17\n\x06\x66ields\x18\x03 \x01(\tR\x07$fields\"\xa8\x01\n\x16GetCertificateResponse\x12)\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x14.cagw.v1.Certificate\x12\'\n\x05\x63hain\x18\x02 \x03(\x0b\x32\x18.cagw.v1.CertificateData\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x17\xb2\xbb\x18\x13\x43\x65rtificateResponse\"n\n\x1fPerformCertificateActionRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0b\x32\x0f.cagw.v1.ActionB\x04\xe2\x41\x01\x02\"z\n PerformCertificateActionResponse\x12\x1f\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x0f.cagw.v1.Action\x12!\n\x07message\x18\x02 \x01(\x0b\x32\x10.cagw.v1.Message:\x12\xb2\xbb\x18\x0e\x41\x63tionResponse\"\x91\x01\n\x10\x43\x65rtificateEvent\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\x03\x12\x12\n\nevent_date\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\t\x12\x15\n\rserial_number\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"k\n\x0e\x45ventsMetadata\x12\x15\n\rcurrent_count\x18\x01 \x01(\x05\x12\x13\n\x0btotal_count\x18\x02 \x01(\x05\x12\x16\n\x0e\x63urrent_offset\x18\x03 \x01(\x05\x12\x15\n\rcurrent_limit\x18\x04 \x01(\x05\"\x90\x01\n\x1cListCertificateEventsRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x1b\n\x13preferred_page_size\x18\x03 \x01(\x05\x12\x17\n\x0fnext_page_index\x18\x04 \x01(\t\x12\x17\n\x06\x66ields\x18\x05 \x01(\tR\x07$fields\"\xd3\x01\n\x1dListCertificateEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.cagw.v1.CertificateEvent\x12\x17\n\x0fnext_page_index\x18\x02 \x01(\t\x12\x12\n\nmore_pages\x18\x03 \x01(\x08\x12\x10\n\x08has_more\x18\x04 \x01(\x08\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.cagw.v1.EventsMetadata:\x1d\xb2\xbb\x18\x19\x43\x65rtificateEventsResponse2\xa2\x04\n\x12\x43\x65rtificateService\x12\x9b\x01\n\x0eGetCertificate\x12\x1e.cagw.v1.GetCertificateRequest\x1a\x1f.cagw.v1.GetCertificateResponse\"H\x82\xd3\xe4\x93\x02\x42\x12@/v1/certificate-authorities/{ca_id}/certificates/{serial_number}\x12\xc4\x01\n\x18PerformCertificateAction\x12(.cagw.v1.PerformCertificateActionRequest\x1a).cagw.v1.PerformCertificateActionResponse\"S\x82\xd3\xe4\x93\x02M\"H/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/actions:\x01*\x12\xa6\x01\n\x15ListCertificateEvents\x12%.cagw.v1.ListCertificateEventsRequest\x1a&.cagw.v1.ListCertificateEventsResponse\">\x82\xd3\xe4\x93\x02\x38\x12\x36/v1/certificate-authorities/{ca_id}/certificate-eventsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x61gw/v1/certificates.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x19\x63\x61gw/v1/enrollments.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"J\n\x14SubjectPublicKeyInfo\x12\x16\n\x0epublic_key_alg\x18\x01 \x01(\t\x12\x1a\n\x12subject_public_key\x18\x02 \x01(\t\"c\n\x0eRevocationInfo\x12\x0f\n\x07\x63omment\x18\x01 \x01(\t\x12\x17\n\x0f\x63ompromise_date\x18\x02 \x01(\t\x12\x17\n\x0frevocation_date\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xfa\x03\n\x0b\x43\x65rtificate\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x16\n\x0eversion_number\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12(\n\x10signature_alg_id\x18\x04 \x01(\tR\x0esignatureAlgID\x12\x13\n\x0bissuer_name\x18\x05 \x01(\t\x12\x14\n\x0csubject_name\x18\x06 \x01(\t\x12$\n\x1crfc2253_encoded_subject_name\x18\x07 \x01(\t\x12$\n\x1crfc2253_escaped_subject_name\x18\x08 \x01(\t\x12\x17\n\x0fvalidity_period\x18\t \x01(\t\x12>\n\x17subject_public_key_info\x18\n \x01(\x0b\x32\x1d.cagw.v1.SubjectPublicKeyInfo\x12 \n\x18issuer_unique_identifier\x18\x0b \x01(\t\x12!\n\x19subject_unique_identifier\x18\x0c \x01(\t\x12!\n\x19\x63\x65rtificate_signature_alg\x18\r \x01(\t\x12\x30\n\x0frevocation_info\x18\x0e \x01(\x0b\x32\x17.cagw.v1.RevocationInfo\x12\x18\n\x10\x63\x65rtificate_data\x18\x0f \x01(\t\"V\n\x15GetCertificateRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x17\n\x06\x66ields\x18\x03 \x01(\tR\x07$fields\"\xa8\x01\n\x16GetCertificateResponse\x12)\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0b\x32\x14.cagw.v1.Certificate\x12\'\n\x05\x63hain\x18\x02 \x03(\x0b\x32\x18.cagw.v1.CertificateData\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x17\xb2\xbb\x18\x13\x43\x65rtificateResponse\"n\n\x1fPerformCertificateActionRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12%\n\x06\x61\x63tion\x18\x03 \x01(\x0b\x32\x0f.cagw.v1.ActionB\x04\xe2\x41\x01\x02\"\xa3\x01\n PerformCertificateActionResponse\x12\x1f\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32\x0f.cagw.v1.Action\x12!\n\x07message\x18\x02 \x01(\x0b\x32\x10.cagw.v1.Message\x12\'\n\nenrollment\x18\x03 \x01(\x0b\x32\x13.cagw.v1.Enrollment:\x12\xb2\xbb\x18\x0e\x41\x63tionResponse\"\x91\x01\n\x10\x43\x65rtificateEvent\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\r\n\x05\x65vent\x18\x02 \x01(\x03\x12\x12\n\nevent_date\x18\x03 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\t\x12\x15\n\rserial_number\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\"k\n\x0e\x45ventsMetadata\x12\x15\n\rcurrent_count\x18\x01 \x01(\x05\x12\x13\n\x0btotal_count\x18\x02 \x01(\x05\x12\x16\n\x0e\x63urrent_offset\x18\x03 \x01(\x05\x12\x15\n\rcurrent_limit\x18\x04 \x01(\x05\"\x90\x01\n\x1cListCertificateEventsRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x12\n\nstart_date\x18\x02 \x01(\t\x12\x1b\n\x13preferred_page_size\x18\x03 \x01(\x05\x12\x17\n\x0fnext_page_index\x18\x04 \x01(\t\x12\x17\n\x06\x66ields\x18\x05 \x01(\tR\x07$fields\"\xd3\x01\n\x1dListCertificateEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.cagw.v1.CertificateEvent\x12\x17\n\x0fnext_page_index\x18\x02 \x01(\t\x12\x12\n\nmore_pages\x18\x03 \x01(\x08\x12\x10\n\x08has_more\x18\x04 \x01(\x08\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.cagw.v1.EventsMetadata:\x1d\xb2\xbb\x18\x19\x43\x65rtificateEventsResponse2\xc2\x04\n\x12\x43\x65rtificateService\x12\x9b\x01\n\x0eGetCertificate\x12\x1e.cagw.v1.GetCertificateRequest\x1a\x1f.cagw.v1.GetCertificateResponse\"H\x82\xd3\xe4\x93\x02\x42\x12@/v1/certificate-authorities/{ca_id}/certificates/{serial_number}\x12\xe4\x01\n\x18PerformCertificateAction\x12(.cagw.v1.PerformCertificateActionRequest\x1a).cagw.v1.PerformCertificateActionResponse\"s\xaa\xbb\x18\x1c\n\raction.status\x12\x08\x41\x43\x43\x45PTED\x18\xca\x01\x82\xd3\xe4\x93\x02M\"H/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/actions:\x01*\x12\xa6\x01\n\x15ListCertificateEvents\x12%.cagw.v1.ListCertificateEventsRequest\x1a&.cagw.v1.ListCertificateEventsResponse\">\x82\xd3\xe4\x93\x02\x38\x12\x36/v1/certificate-authorities/{ca_id}/certificate-eventsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,31 +47,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATESERVICE'].methods_by_name['GetCertificate']._loaded_options = None
   _globals['_CERTIFICATESERVICE'].methods_by_name['GetCertificate']._serialized_options = b'\202\323\344\223\002B\022@/v1/certificate-authorities/{ca_id}/certificates/{serial_number}'
   _globals['_CERTIFICATESERVICE'].methods_by_name['PerformCertificateAction']._loaded_options = None
-  _globals['_CERTIFICATESERVICE'].methods_by_name['PerformCertificateAction']._serialized_options = b'\202\323\344\223\002M\"H/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/actions:\001*'
+  _globals['_CERTIFICATESERVICE'].methods_by_name['PerformCertificateAction']._serialized_options = b'\252\273\030\034\n\raction.status\022\010ACCEPTED\030\312\001\202\323\344\223\002M\"H/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/actions:\001*'
   _globals['_CERTIFICATESERVICE'].methods_by_name['ListCertificateEvents']._loaded_options = None
   _globals['_CERTIFICATESERVICE'].methods_by_name['ListCertificateEvents']._serialized_options = b'\202\323\344\223\0028\0226/v1/certificate-authorities/{ca_id}/certificate-events'
-  _globals['_SUBJECTPUBLICKEYINFO']._serialized_start=147
-  _globals['_SUBJECTPUBLICKEYINFO']._serialized_end=221
-  _globals['_REVOCATIONINFO']._serialized_start=223
-  _globals['_REVOCATIONINFO']._serialized_end=322
-  _globals['_CERTIFICATE']._serialized_start=325
-  _globals['_CERTIFICATE']._serialized_end=831
-  _globals['_GETCERTIFICATEREQUEST']._serialized_start=833
-  _globals['_GETCERTIFICATEREQUEST']._serialized_end=919
-  _globals['_GETCERTIFICATERESPONSE']._serialized_start=922
-  _globals['_GETCERTIFICATERESPONSE']._serialized_end=1090
-  _globals['_PERFORMCERTIFICATEACTIONREQUEST']._serialized_start=1092
-  _globals['_PERFORMCERTIFICATEACTIONREQUEST']._serialized_end=1202
-  _globals['_PERFORMCERTIFICATEACTIONRESPONSE']._serialized_start=1204
-  _globals['_PERFORMCERTIFICATEACTIONRESPONSE']._serialized_end=1326
-  _globals['_CERTIFICATEEVENT']._serialized_start=1329
-  _globals['_CERTIFICATEEVENT']._serialized_end=1474
-  _globals['_EVENTSMETADATA']._serialized_start=1476
-  _globals['_EVENTSMETADATA']._serialized_end=1583
-  _globals['_LISTCERTIFICATEEVENTSREQUEST']._serialized_start=1586
-  _globals['_LISTCERTIFICATEEVENTSREQUEST']._serialized_end=1730
-  _globals['_LISTCERTIFICATEEVENTSRESPONSE']._serialized_start=1733
-  _globals['_LISTCERTIFICATEEVENTSRESPONSE']._serialized_end=1944
-  _globals['_CERTIFICATESERVICE']._serialized_start=1947
-  _globals['_CERTIFICATESERVICE']._serialized_end=2493
+  _globals['_SUBJECTPUBLICKEYINFO']._serialized_start=174
+  _globals['_SUBJECTPUBLICKEYINFO']._serialized_end=248
+  _globals['_REVOCATIONINFO']._serialized_start=250
+  _globals['_REVOCATIONINFO']._serialized_end=349
+  _globals['_CERTIFICATE']._serialized_start=352
+  _globals['_CERTIFICATE']._serialized_end=858
+  _globals['_GETCERTIFICATEREQUEST']._serialized_start=860
+  _globals['_GETCERTIFICATEREQUEST']._serialized_end=946
+  _globals['_GETCERTIFICATERESPONSE']._serialized_start=949
+  _globals['_GETCERTIFICATERESPONSE']._serialized_end=1117
+  _globals['_PERFORMCERTIFICATEACTIONREQUEST']._serialized_start=1119
+  _globals['_PERFORMCERTIFICATEACTIONREQUEST']._serialized_end=1229
+  _globals['_PERFORMCERTIFICATEACTIONRESPONSE']._serialized_start=1232
+  _globals['_PERFORMCERTIFICATEACTIONRESPONSE']._serialized_end=1395
+  _globals['_CERTIFICATEEVENT']._serialized_start=1398
+  _globals['_CERTIFICATEEVENT']._serialized_end=1543
+  _globals['_EVENTSMETADATA']._serialized_start=1545
+  _globals['_EVENTSMETADATA']._serialized_end=1652
+  _globals['_LISTCERTIFICATEEVENTSREQUEST']._serialized_start=1655
+  _globals['_LISTCERTIFICATEEVENTSREQUEST']._serialized_end=1799
+  _globals['_LISTCERTIFICATEEVENTSRESPONSE']._serialized_start=1802
+  _globals['_LISTCERTIFICATEEVENTSRESPONSE']._serialized_end=2013
+  _globals['_CERTIFICATESERVICE']._serialized_start=2016
+  _globals['_CERTIFICATESERVICE']._serialized_end=2594
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from cagw.v1 import common_pb2 as _common_pb2
+from cagw.v1 import enrollments_pb2 as _enrollments_pb2
 from cagw.v1 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
@@ -95,12 +96,14 @@ class PerformCertificateActionRequest(_message.Message):
     def __init__(self, ca_id: _Optional[str] = ..., serial_number: _Optional[str] = ..., action: _Optional[_Union[_common_pb2.Action, _Mapping]] = ...) -> None: ...
 
 class PerformCertificateActionResponse(_message.Message):
-    __slots__ = ("action", "message")
+    __slots__ = ("action", "message", "enrollment")
     ACTION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
     action: _common_pb2.Action
     message: _common_pb2.Message
-    def __init__(self, action: _Optional[_Union[_common_pb2.Action, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
+    enrollment: _enrollments_pb2.Enrollment
+    def __init__(self, action: _Optional[_Union[_common_pb2.Action, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ..., enrollment: _Optional[_Union[_enrollments_pb2.Enrollment, _Mapping]] = ...) -> None: ...
 
 class CertificateEvent(_message.Message):
     __slots__ = ("action", "event", "event_date", "certificate", "serial_number", "detail", "reason")

@@ -64,7 +64,9 @@ class CertificateServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PerformCertificateAction(self, request, context):
-        """Revokes (hold and unhold are UNIMPLEMENTED: Sectigo has no hold).
+        """Revokes, renews (a new order at the CA) or reissues (the same order, a new CSR); renew and
+        reissue are tracked like enrollments and answer ACCEPTED while the new certificate is pending.
+        Hold and unhold are UNIMPLEMENTED: Sectigo has no hold.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -47,7 +47,7 @@ class CertificateData(_message.Message):
     def __init__(self, certificate_data: _Optional[str] = ...) -> None: ...
 
 class Action(_message.Message):
-    __slots__ = ("type", "id", "status", "reason", "comment", "compromise_date", "succeed_if_already_in_requested_state", "properties", "issue_crl", "force")
+    __slots__ = ("type", "id", "status", "reason", "comment", "compromise_date", "succeed_if_already_in_requested_state", "properties", "issue_crl", "force", "csr")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class Action(_message.Message):
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     ISSUE_CRL_FIELD_NUMBER: _ClassVar[int]
     FORCE_FIELD_NUMBER: _ClassVar[int]
+    CSR_FIELD_NUMBER: _ClassVar[int]
     type: str
     id: str
     status: str
@@ -75,4 +76,5 @@ class Action(_message.Message):
     properties: _containers.ScalarMap[str, str]
     issue_crl: _struct_pb2.Value
     force: bool
-    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., comment: _Optional[str] = ..., compromise_date: _Optional[str] = ..., succeed_if_already_in_requested_state: _Optional[bool] = ..., properties: _Optional[_Mapping[str, str]] = ..., issue_crl: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., force: _Optional[bool] = ...) -> None: ...
+    csr: str
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., comment: _Optional[str] = ..., compromise_date: _Optional[str] = ..., succeed_if_already_in_requested_state: _Optional[bool] = ..., properties: _Optional[_Mapping[str, str]] = ..., issue_crl: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., force: _Optional[bool] = ..., csr: _Optional[str] = ...) -> None: ...

@@ -22,15 +22,17 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from cagw.v1 import common_pb2 as cagw_dot_v1_dot_common__pb2
 from cagw.v1 import options_pb2 as cagw_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63\x61gw/v1/enrollments.proto\x12\x07\x63\x61gw.v1\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"I\n\x0eRequiredFormat\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\'\n\nprotection\x18\x02 \x01(\x0b\x32\x13.cagw.v1.Protection\",\n\nProtection\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\".\n\x0fSubjectVariable\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\":\n\x0eSubjectAltName\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0b\n\x03\x64\x65r\x18\x03 \x01(\x0c\"9\n\tExtension\x12\x0b\n\x03oid\x18\x01 \x01(\t\x12\x10\n\x08\x63ritical\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\t\"\xb9\x02\n!OptionalCertificateRequestDetails\x12\x12\n\nsubject_dn\x18\x01 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x02 \x01(\t\x12&\n\nextensions\x18\x03 \x03(\x0b\x32\x12.cagw.v1.Extension\x12$\n\x1cprivate_key_usage_percentage\x18\x04 \x01(\x05\x12\x1a\n\x12\x65ncoded_public_key\x18\x05 \x01(\t\x12\x1b\n\x13\x65ncoded_private_key\x18\x06 \x01(\t\x12\x16\n\x0e\x66orce_issuance\x18\x07 \x01(\x08\x12\'\n\x10use_san_from_csr\x18\x08 \x01(\x08R\ruseSANFromCSR\x12\x1f\n\x0bperform_pop\x18\t \x01(\x08R\nperformPOP\"\xc0\x04\n\rEnrollRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x0frequired_format\x18\x03 \x01(\x0b\x32\x17.cagw.v1.RequiredFormat\x12\x0b\n\x03\x63sr\x18\x04 \x01(\t\x12\x33\n\x11subject_variables\x18\x05 \x03(\x0b\x32\x18.cagw.v1.SubjectVariable\x12\x32\n\x11subject_alt_names\x18\x06 \x03(\x0b\x32\x17.cagw.v1.SubjectAltName\x12X\n$optional_certificate_request_details\x18\x07 \x01(\x0b\x32*.cagw.v1.OptionalCertificateRequestDetails\x12:\n\nproperties\x18\x08 \x03(\x0b\x32&.cagw.v1.EnrollRequest.PropertiesEntry\x12\x0f\n\x07renewal\x18\t \x01(\x08\x12\x1b\n\x13previous_subject_dn\x18\n \x01(\t\x12\x17\n\ninclude_ca\x18\x0b \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12+\n\x08max_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_include_ca\"\x91\x02\n\nEnrollment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0csubject_name\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x06 \x01(\t\x12\x37\n\nproperties\x18\x07 \x03(\x0b\x32#.cagw.v1.Enrollment.PropertiesEntry\x12\x18\n\x10sectigo_order_id\x18\x08 \x01(\t\x12\r\n\x05\x63hain\x18\t \x03(\t\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x0e\x45nrollResponse\x12\'\n\nenrollment\x18\x01 \x01(\x0b\x32\x13.cagw.v1.Enrollment:\x16\xb2\xbb\x18\x12\x45nrollmentResponse\"\xd0\x04\n\x15\x45nrollAndWatchRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x0frequired_format\x18\x03 \x01(\x0b\x32\x17.cagw.v1.RequiredFormat\x12\x0b\n\x03\x63sr\x18\x04 \x01(\t\x12\x33\n\x11subject_variables\x18\x05 \x03(\x0b\x32\x18.cagw.v1.SubjectVariable\x12\x32\n\x11subject_alt_names\x18\x06 \x03(\x0b\x32\x17.cagw.v1.SubjectAltName\x12X\n$optional_certificate_request_details\x18\x07 \x01(\x0b\x32*.cagw.v1.OptionalCertificateRequestDetails\x12\x42\n\nproperties\x18\x08 \x03(\x0b\x32..cagw.v1.EnrollAndWatchRequest.PropertiesEntry\x12\x0f\n\x07renewal\x18\t \x01(\x08\x12\x1b\n\x13previous_subject_dn\x18\n \x01(\t\x12\x17\n\ninclude_ca\x18\x0b \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12+\n\x08max_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_include_ca\"\xf9\x02\n\x0f\x45nrollmentEvent\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.cagw.v1.EnrollmentState\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10sectigo_order_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12(\n\x05\x64\x65lay\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x11next_attempt_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\'\n\nenrollment\x18\n \x01(\x0b\x32\x13.cagw.v1.Enrollment\x12!\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x12.google.rpc.Status\"A\n\x16\x45nrollAndWatchResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent\"e\n\x14GetEnrollmentRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\'\n\nprotection\x18\x03 \x01(\x0b\x32\x13.cagw.v1.Protection\"\x86\x01\n\x15GetEnrollmentResponse\x12\'\n\nenrollment\x18\x01 \x01(\x0b\x32\x13.cagw.v1.Enrollment\x12,\n\nlast_event\x18\x02 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent:\x16\xb2\xbb\x18\x12\x45nrollmentResponse\">\n\x16WatchEnrollmentRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\"B\n\x17WatchEnrollmentResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent*\x88\x02\n\x0f\x45nrollmentState\x12 \n\x1c\x45NROLLMENT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45NROLLMENT_STATE_RECEIVED\x10\x01\x12\x1e\n\x1a\x45NROLLMENT_STATE_SUBMITTED\x10\x02\x12\x1c\n\x18\x45NROLLMENT_STATE_WAITING\x10\x03\x12\x1c\n\x18\x45NROLLMENT_STATE_PENDING\x10\x04\x12\x1b\n\x17\x45NROLLMENT_STATE_ISSUED\x10\x05\x12\x1e\n\x1a\x45NROLLMENT_STATE_TIMED_OUT\x10\x06\x12\x1b\n\x17\x45NROLLMENT_STATE_FAILED\x10\x07\x32\xf8\x05\n\x11\x45nrollmentService\x12\xc0\x01\n\x06\x45nroll\x12\x16.cagw.v1.EnrollRequest\x1a\x17.cagw.v1.EnrollResponse\"\x84\x01\xaa\xbb\x18\x46\n\x11\x65nrollment.status\x12\x07PENDING\x18\xca\x01 \x94\x03*\x0fUNAUTHENTICATED*\x11PERMISSION_DENIED\x82\xd3\xe4\x93\x02\x34\"//v1/certificate-authorities/{ca_id}/enrollments:\x01*\x12\x95\x01\n\x0e\x45nrollAndWatch\x12\x1e.cagw.v1.EnrollAndWatchRequest\x1a\x1f.cagw.v1.EnrollAndWatchResponse\"@\x82\xd3\xe4\x93\x02:\"5/v1/certificate-authorities/{ca_id}/enrollments:watch:\x01*0\x01\x12\xdf\x01\n\rGetEnrollment\x12\x1d.cagw.v1.GetEnrollmentRequest\x1a\x1e.cagw.v1.GetEnrollmentResponse\"\x8e\x01\x82\xd3\xe4\x93\x02\x87\x01\x12?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}ZD\"?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:\x01*\x12\xa5\x01\n\x0fWatchEnrollment\x12\x1f.cagw.v1.WatchEnrollmentRequest\x1a .cagw.v1.WatchEnrollmentResponse\"M\x82\xd3\xe4\x93\x02G\x12\x45/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63\x61gw/v1/enrollments.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"I\n\x0eRequiredFormat\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\'\n\nprotection\x18\x02 \x01(\x0b\x32\x13.cagw.v1.Protection\",\n\nProtection\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\".\n\x0fSubjectVariable\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\":\n\x0eSubjectAltName\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0b\n\x03\x64\x65r\x18\x03 \x01(\x0c\"9\n\tExtension\x12\x0b\n\x03oid\x18\x01 \x01(\t\x12\x10\n\x08\x63ritical\x18\x02 \x01(\x08\x12\r\n\x05value\x18\x03 \x01(\t\"\xb9\x02\n!OptionalCertificateRequestDetails\x12\x12\n\nsubject_dn\x18\x01 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x02 \x01(\t\x12&\n\nextensions\x18\x03 \x03(\x0b\x32\x12.cagw.v1.Extension\x12$\n\x1cprivate_key_usage_percentage\x18\x04 \x01(\x05\x12\x1a\n\x12\x65ncoded_public_key\x18\x05 \x01(\t\x12\x1b\n\x13\x65ncoded_private_key\x18\x06 \x01(\t\x12\x16\n\x0e\x66orce_issuance\x18\x07 \x01(\x08\x12\'\n\x10use_san_from_csr\x18\x08 \x01(\x08R\ruseSANFromCSR\x12\x1f\n\x0bperform_pop\x18\t \x01(\x08R\nperformPOP\"\x82\x05\n\rEnrollRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x0frequired_format\x18\x03 \x01(\x0b\x32\x17.cagw.v1.RequiredFormat\x12\x0b\n\x03\x63sr\x18\x04 \x01(\t\x12\x33\n\x11subject_variables\x18\x05 \x03(\x0b\x32\x18.cagw.v1.SubjectVariable\x12\x32\n\x11subject_alt_names\x18\x06 \x03(\x0b\x32\x17.cagw.v1.SubjectAltName\x12X\n$optional_certificate_request_details\x18\x07 \x01(\x0b\x32*.cagw.v1.OptionalCertificateRequestDetails\x12:\n\nproperties\x18\x08 \x03(\x0b\x32&.cagw.v1.EnrollRequest.PropertiesEntry\x12\x0f\n\x07renewal\x18\t \x01(\x08\x12\x1b\n\x13previous_subject_dn\x18\n \x01(\t\x12\x17\n\ninclude_ca\x18\x0b \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12+\n\x08max_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12@\n\x0fproperty_values\x18\x0e \x01(\x0b\x32\x17.google.protobuf.StructB\x0e\xba\xbb\x18\nproperties\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_include_ca\"\x91\x02\n\nEnrollment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\x12\x14\n\x0csubject_name\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0c\n\x04\x62ody\x18\x05 \x01(\t\x12\x17\n\x0fvalidity_period\x18\x06 \x01(\t\x12\x37\n\nproperties\x18\x07 \x03(\x0b\x32#.cagw.v1.Enrollment.PropertiesEntry\x12\x18\n\x10sectigo_order_id\x18\x08 \x01(\t\x12\r\n\x05\x63hain\x18\t \x03(\t\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0e\x45nrollResponse\x12\'\n\nenrollment\x18\x01 \x01(\x0b\x32\x13.cagw.v1.Enrollment\x12!\n\x07message\x18\x02 \x01(\x0b\x32\x10.cagw.v1.Message:\x16\xb2\xbb\x18\x12\x45nrollmentResponse\"\x92\x05\n\x15\x45nrollAndWatchRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x30\n\x0frequired_format\x18\x03 \x01(\x0b\x32\x17.cagw.v1.RequiredFormat\x12\x0b\n\x03\x63sr\x18\x04 \x01(\t\x12\x33\n\x11subject_variables\x18\x05 \x03(\x0b\x32\x18.cagw.v1.SubjectVariable\x12\x32\n\x11subject_alt_names\x18\x06 \x03(\x0b\x32\x17.cagw.v1.SubjectAltName\x12X\n$optional_certificate_request_details\x18\x07 \x01(\x0b\x32*.cagw.v1.OptionalCertificateRequestDetails\x12\x42\n\nproperties\x18\x08 \x03(\x0b\x32..cagw.v1.EnrollAndWatchRequest.PropertiesEntry\x12\x0f\n\x07renewal\x18\t \x01(\x08\x12\x1b\n\x13previous_subject_dn\x18\n \x01(\t\x12\x17\n\ninclude_ca\x18\x0b \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12+\n\x08max_wait\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12@\n\x0fproperty_values\x18\x0e \x01(\x0b\x32\x17.google.protobuf.StructB\x0e\xba\xbb\x18\nproperties\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\r\n\x0b_include_ca\"\xf9\x02\n\x0f\x45nrollmentEvent\x12\x15\n\renrollment_id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.cagw.v1.EnrollmentState\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10sectigo_order_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12(\n\x05\x64\x65lay\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x11next_attempt_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\'\n\nenrollment\x18\n \x01(\x0b\x32\x13.cagw.v1.Enrollment\x12!\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x12.google.rpc.Status\"A\n\x16\x45nrollAndWatchResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent\"e\n\x14GetEnrollmentRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\x12\'\n\nprotection\x18\x03 \x01(\x0b\x32\x13.cagw.v1.Protection\"\xa9\x01\n\x15GetEnrollmentResponse\x12\'\n\nenrollment\x18\x01 \x01(\x0b\x32\x13.cagw.v1.Enrollment\x12,\n\nlast_event\x18\x02 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x16\xb2\xbb\x18\x12\x45nrollmentResponse\">\n\x16WatchEnrollmentRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\renrollment_id\x18\x02 \x01(\t\"B\n\x17WatchEnrollmentResponse\x12\'\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.cagw.v1.EnrollmentEvent*\x88\x02\n\x0f\x45nrollmentState\x12 \n\x1c\x45NROLLMENT_STATE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x45NROLLMENT_STATE_RECEIVED\x10\x01\x12\x1e\n\x1a\x45NROLLMENT_STATE_SUBMITTED\x10\x02\x12\x1c\n\x18\x45NROLLMENT_STATE_WAITING\x10\x03\x12\x1c\n\x18\x45NROLLMENT_STATE_PENDING\x10\x04\x12\x1b\n\x17\x45NROLLMENT_STATE_ISSUED\x10\x05\x12\x1e\n\x1a\x45NROLLMENT_STATE_TIMED_OUT\x10\x06\x12\x1b\n\x17\x45NROLLMENT_STATE_FAILED\x10\x07\x32\xf8\x05\n\x11\x45nrollmentService\x12\xc0\x01\n\x06\x45nroll\x12\x16.cagw.v1.EnrollRequest\x1a\x17.cagw.v1.EnrollResponse\"\x84\x01\xaa\xbb\x18\x46\n\x11\x65nrollment.status\x12\x07PENDING\x18\xca\x01 \x94\x03*\x0fUNAUTHENTICATED*\x11PERMISSION_DENIED\x82\xd3\xe4\x93\x02\x34\"//v1/certificate-authorities/{ca_id}/enrollments:\x01*\x12\x95\x01\n\x0e\x45nrollAndWatch\x12\x1e.cagw.v1.EnrollAndWatchRequest\x1a\x1f.cagw.v1.EnrollAndWatchResponse\"@\x82\xd3\xe4\x93\x02:\"5/v1/certificate-authorities/{ca_id}/enrollments:watch:\x01*0\x01\x12\xdf\x01\n\rGetEnrollment\x12\x1d.cagw.v1.GetEnrollmentRequest\x1a\x1e.cagw.v1.GetEnrollmentResponse\"\x8e\x01\x82\xd3\xe4\x93\x02\x87\x01\x12?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}ZD\"?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:\x01*\x12\xa5\x01\n\x0fWatchEnrollment\x12\x1f.cagw.v1.WatchEnrollmentRequest\x1a .cagw.v1.WatchEnrollmentResponse\"M\x82\xd3\xe4\x93\x02G\x12\x45/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +43,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLREQUEST_PROPERTIESENTRY']._serialized_options = b'8\001'
   _globals['_ENROLLREQUEST'].fields_by_name['profile_id']._loaded_options = None
   _globals['_ENROLLREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002'
+  _globals['_ENROLLREQUEST'].fields_by_name['property_values']._loaded_options = None
+  _globals['_ENROLLREQUEST'].fields_by_name['property_values']._serialized_options = b'\272\273\030\nproperties'
   _globals['_ENROLLMENT_PROPERTIESENTRY']._loaded_options = None
   _globals['_ENROLLMENT_PROPERTIESENTRY']._serialized_options = b'8\001'
   _globals['_ENROLLRESPONSE']._loaded_options = None
@@ -49,6 +53,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLANDWATCHREQUEST_PROPERTIESENTRY']._serialized_options = b'8\001'
   _globals['_ENROLLANDWATCHREQUEST'].fields_by_name['profile_id']._loaded_options = None
   _globals['_ENROLLANDWATCHREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002'
+  _globals['_ENROLLANDWATCHREQUEST'].fields_by_name['property_values']._loaded_options = None
+  _globals['_ENROLLANDWATCHREQUEST'].fields_by_name['property_values']._serialized_options = b'\272\273\030\nproperties'
   _globals['_GETENROLLMENTRESPONSE']._loaded_options = None
   _globals['_GETENROLLMENTRESPONSE']._serialized_options = b'\262\273\030\022EnrollmentResponse'
   _globals['_ENROLLMENTSERVICE'].methods_by_name['Enroll']._loaded_options = None
@@ -59,46 +65,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENROLLMENTSERVICE'].methods_by_name['GetEnrollment']._serialized_options = b'\202\323\344\223\002\207\001\022?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}ZD\"?/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:\001*'
   _globals['_ENROLLMENTSERVICE'].methods_by_name['WatchEnrollment']._loaded_options = None
   _globals['_ENROLLMENTSERVICE'].methods_by_name['WatchEnrollment']._serialized_options = b'\202\323\344\223\002G\022E/v1/certificate-authorities/{ca_id}/enrollments/{enrollment_id}:watch'
-  _globals['_ENROLLMENTSTATE']._serialized_start=3171
-  _globals['_ENROLLMENTSTATE']._serialized_end=3435
-  _globals['_REQUIREDFORMAT']._serialized_start=214
-  _globals['_REQUIREDFORMAT']._serialized_end=287
-  _globals['_PROTECTION']._serialized_start=289
-  _globals['_PROTECTION']._serialized_end=333
-  _globals['_SUBJECTVARIABLE']._serialized_start=335
-  _globals['_SUBJECTVARIABLE']._serialized_end=381
-  _globals['_SUBJECTALTNAME']._serialized_start=383
-  _globals['_SUBJECTALTNAME']._serialized_end=441
-  _globals['_EXTENSION']._serialized_start=443
-  _globals['_EXTENSION']._serialized_end=500
-  _globals['_OPTIONALCERTIFICATEREQUESTDETAILS']._serialized_start=503
-  _globals['_OPTIONALCERTIFICATEREQUESTDETAILS']._serialized_end=816
-  _globals['_ENROLLREQUEST']._serialized_start=819
-  _globals['_ENROLLREQUEST']._serialized_end=1395
-  _globals['_ENROLLREQUEST_PROPERTIESENTRY']._serialized_start=1331
-  _globals['_ENROLLREQUEST_PROPERTIESENTRY']._serialized_end=1380
-  _globals['_ENROLLMENT']._serialized_start=1398
-  _globals['_ENROLLMENT']._serialized_end=1671
-  _globals['_ENROLLMENT_PROPERTIESENTRY']._serialized_start=1331
-  _globals['_ENROLLMENT_PROPERTIESENTRY']._serialized_end=1380
-  _globals['_ENROLLRESPONSE']._serialized_start=1673
-  _globals['_ENROLLRESPONSE']._serialized_end=1754
-  _globals['_ENROLLANDWATCHREQUEST']._serialized_start=1757
-  _globals['_ENROLLANDWATCHREQUEST']._serialized_end=2349
-  _globals['_ENROLLANDWATCHREQUEST_PROPERTIESENTRY']._serialized_start=1331
-  _globals['_ENROLLANDWATCHREQUEST_PROPERTIESENTRY']._serialized_end=1380
-  _globals['_ENROLLMENTEVENT']._serialized_start=2352
-  _globals['_ENROLLMENTEVENT']._serialized_end=2729
-  _globals['_ENROLLANDWATCHRESPONSE']._serialized_start=2731
-  _globals['_ENROLLANDWATCHRESPONSE']._serialized_end=2796
-  _globals['_GETENROLLMENTREQUEST']._serialized_start=2798
-  _globals['_GETENROLLMENTREQUEST']._serialized_end=2899
-  _globals['_GETENROLLMENTRESPONSE']._serialized_start=2902
-  _globals['_GETENROLLMENTRESPONSE']._serialized_end=3036
-  _globals['_WATCHENROLLMENTREQUEST']._serialized_start=3038
-  _globals['_WATCHENROLLMENTREQUEST']._serialized_end=3100
-  _globals['_WATCHENROLLMENTRESPONSE']._serialized_start=3102
-  _globals['_WATCHENROLLMENTRESPONSE']._serialized_end=3168
-  _globals['_ENROLLMENTSERVICE']._serialized_start=3438
-  _globals['_ENROLLMENTSERVICE']._serialized_end=4198
+  _globals['_ENROLLMENTSTATE']._serialized_start=3425
+  _globals['_ENROLLMENTSTATE']._serialized_end=3689
+  _globals['_REQUIREDFORMAT']._serialized_start=266
+  _globals['_REQUIREDFORMAT']._serialized_end=339
+  _globals['_PROTECTION']._serialized_start=341
+  _globals['_PROTECTION']._serialized_end=385
+  _globals['_SUBJECTVARIABLE']._serialized_start=387
+  _globals['_SUBJECTVARIABLE']._serialized_end=433
+  _globals['_SUBJECTALTNAME']._serialized_start=435
+  _globals['_SUBJECTALTNAME']._serialized_end=493
+  _globals['_EXTENSION']._serialized_start=495
+  _globals['_EXTENSION']._serialized_end=552
+  _globals['_OPTIONALCERTIFICATEREQUESTDETAILS']._serialized_start=555
+  _globals['_OPTIONALCERTIFICATEREQUESTDETAILS']._serialized_end=868
+  _globals['_ENROLLREQUEST']._serialized_start=871
+  _globals['_ENROLLREQUEST']._serialized_end=1513
+  _globals['_ENROLLREQUEST_PROPERTIESENTRY']._serialized_start=1449
+  _globals['_ENROLLREQUEST_PROPERTIESENTRY']._serialized_end=1498
+  _globals['_ENROLLMENT']._serialized_start=1516
+  _globals['_ENROLLMENT']._serialized_end=1789
+  _globals['_ENROLLMENT_PROPERTIESENTRY']._serialized_start=1449
+  _globals['_ENROLLMENT_PROPERTIESENTRY']._serialized_end=1498
+  _globals['_ENROLLRESPONSE']._serialized_start=1791
+  _globals['_ENROLLRESPONSE']._serialized_end=1907
+  _globals['_ENROLLANDWATCHREQUEST']._serialized_start=1910
+  _globals['_ENROLLANDWATCHREQUEST']._serialized_end=2568
+  _globals['_ENROLLANDWATCHREQUEST_PROPERTIESENTRY']._serialized_start=1449
+  _globals['_ENROLLANDWATCHREQUEST_PROPERTIESENTRY']._serialized_end=1498
+  _globals['_ENROLLMENTEVENT']._serialized_start=2571
+  _globals['_ENROLLMENTEVENT']._serialized_end=2948
+  _globals['_ENROLLANDWATCHRESPONSE']._serialized_start=2950
+  _globals['_ENROLLANDWATCHRESPONSE']._serialized_end=3015
+  _globals['_GETENROLLMENTREQUEST']._serialized_start=3017
+  _globals['_GETENROLLMENTREQUEST']._serialized_end=3118
+  _globals['_GETENROLLMENTRESPONSE']._serialized_start=3121
+  _globals['_GETENROLLMENTRESPONSE']._serialized_end=3290
+  _globals['_WATCHENROLLMENTREQUEST']._serialized_start=3292
+  _globals['_WATCHENROLLMENTREQUEST']._serialized_end=3354
+  _globals['_WATCHENROLLMENTRESPONSE']._serialized_start=3356
+  _globals['_WATCHENROLLMENTRESPONSE']._serialized_end=3422
+  _globals['_ENROLLMENTSERVICE']._serialized_start=3692
+  _globals['_ENROLLMENTSERVICE']._serialized_end=4452
 # @@protoc_insertion_point(module_scope)

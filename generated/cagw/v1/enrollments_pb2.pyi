@@ -1,9 +1,11 @@
 import datetime
 
+from cagw.v1 import common_pb2 as _common_pb2
 from cagw.v1 import options_pb2 as _options_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
@@ -101,7 +103,7 @@ class OptionalCertificateRequestDetails(_message.Message):
     def __init__(self, subject_dn: _Optional[str] = ..., validity_period: _Optional[str] = ..., extensions: _Optional[_Iterable[_Union[Extension, _Mapping]]] = ..., private_key_usage_percentage: _Optional[int] = ..., encoded_public_key: _Optional[str] = ..., encoded_private_key: _Optional[str] = ..., force_issuance: _Optional[bool] = ..., use_san_from_csr: _Optional[bool] = ..., perform_pop: _Optional[bool] = ...) -> None: ...
 
 class EnrollRequest(_message.Message):
-    __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait")
+    __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait", "property_values")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +124,7 @@ class EnrollRequest(_message.Message):
     INCLUDE_CA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_VALUES_FIELD_NUMBER: _ClassVar[int]
     ca_id: str
     profile_id: str
     required_format: RequiredFormat
@@ -135,7 +138,8 @@ class EnrollRequest(_message.Message):
     include_ca: bool
     request_id: str
     max_wait: _duration_pb2.Duration
-    def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    property_values: _struct_pb2.Struct
+    def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., property_values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Enrollment(_message.Message):
     __slots__ = ("id", "serial_number", "subject_name", "status", "body", "validity_period", "properties", "sectigo_order_id", "chain")
@@ -167,13 +171,15 @@ class Enrollment(_message.Message):
     def __init__(self, id: _Optional[str] = ..., serial_number: _Optional[str] = ..., subject_name: _Optional[str] = ..., status: _Optional[str] = ..., body: _Optional[str] = ..., validity_period: _Optional[str] = ..., properties: _Optional[_Mapping[str, str]] = ..., sectigo_order_id: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EnrollResponse(_message.Message):
-    __slots__ = ("enrollment",)
+    __slots__ = ("enrollment", "message")
     ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     enrollment: Enrollment
-    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ...) -> None: ...
+    message: _common_pb2.Message
+    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class EnrollAndWatchRequest(_message.Message):
-    __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait")
+    __slots__ = ("ca_id", "profile_id", "required_format", "csr", "subject_variables", "subject_alt_names", "optional_certificate_request_details", "properties", "renewal", "previous_subject_dn", "include_ca", "request_id", "max_wait", "property_values")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +200,7 @@ class EnrollAndWatchRequest(_message.Message):
     INCLUDE_CA_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_WAIT_FIELD_NUMBER: _ClassVar[int]
+    PROPERTY_VALUES_FIELD_NUMBER: _ClassVar[int]
     ca_id: str
     profile_id: str
     required_format: RequiredFormat
@@ -207,7 +214,8 @@ class EnrollAndWatchRequest(_message.Message):
     include_ca: bool
     request_id: str
     max_wait: _duration_pb2.Duration
-    def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    property_values: _struct_pb2.Struct
+    def __init__(self, ca_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., required_format: _Optional[_Union[RequiredFormat, _Mapping]] = ..., csr: _Optional[str] = ..., subject_variables: _Optional[_Iterable[_Union[SubjectVariable, _Mapping]]] = ..., subject_alt_names: _Optional[_Iterable[_Union[SubjectAltName, _Mapping]]] = ..., optional_certificate_request_details: _Optional[_Union[OptionalCertificateRequestDetails, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., renewal: _Optional[bool] = ..., previous_subject_dn: _Optional[str] = ..., include_ca: _Optional[bool] = ..., request_id: _Optional[str] = ..., max_wait: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., property_values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class EnrollmentEvent(_message.Message):
     __slots__ = ("enrollment_id", "state", "time", "sectigo_order_id", "attempt", "max_attempts", "delay", "next_attempt_time", "detail", "enrollment", "error")
@@ -252,12 +260,14 @@ class GetEnrollmentRequest(_message.Message):
     def __init__(self, ca_id: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., protection: _Optional[_Union[Protection, _Mapping]] = ...) -> None: ...
 
 class GetEnrollmentResponse(_message.Message):
-    __slots__ = ("enrollment", "last_event")
+    __slots__ = ("enrollment", "last_event", "message")
     ENROLLMENT_FIELD_NUMBER: _ClassVar[int]
     LAST_EVENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     enrollment: Enrollment
     last_event: EnrollmentEvent
-    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., last_event: _Optional[_Union[EnrollmentEvent, _Mapping]] = ...) -> None: ...
+    message: _common_pb2.Message
+    def __init__(self, enrollment: _Optional[_Union[Enrollment, _Mapping]] = ..., last_event: _Optional[_Union[EnrollmentEvent, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class WatchEnrollmentRequest(_message.Message):
     __slots__ = ("ca_id", "enrollment_id")

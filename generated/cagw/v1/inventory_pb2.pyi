@@ -98,3 +98,41 @@ class GetRenewalInfoResponse(_message.Message):
     certificate: InventoryCertificate
     message: _common_pb2.Message
     def __init__(self, suggested_window: _Optional[_Union[RenewalWindow, _Mapping]] = ..., explanation: _Optional[str] = ..., retry_after_seconds: _Optional[int] = ..., certificate: _Optional[_Union[InventoryCertificate, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
+
+class CertificateLifecycleEvent(_message.Message):
+    __slots__ = ("id", "type", "serial_number", "time", "owner", "replaces", "reason", "detail")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    REPLACES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    serial_number: str
+    time: str
+    owner: str
+    replaces: str
+    reason: str
+    detail: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., serial_number: _Optional[str] = ..., time: _Optional[str] = ..., owner: _Optional[str] = ..., replaces: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class WatchCertificateEventsRequest(_message.Message):
+    __slots__ = ("ca_id", "after", "max_events", "idle_seconds")
+    CA_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    MAX_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ca_id: str
+    after: str
+    max_events: int
+    idle_seconds: int
+    def __init__(self, ca_id: _Optional[str] = ..., after: _Optional[str] = ..., max_events: _Optional[int] = ..., idle_seconds: _Optional[int] = ...) -> None: ...
+
+class WatchCertificateEventsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: CertificateLifecycleEvent
+    def __init__(self, event: _Optional[_Union[CertificateLifecycleEvent, _Mapping]] = ...) -> None: ...

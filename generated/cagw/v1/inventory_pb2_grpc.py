@@ -45,6 +45,11 @@ class CertificateInventoryServiceStub:
                 request_serializer=cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoRequest.SerializeToString,
                 response_deserializer=cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoResponse.FromString,
                 _registered_method=True)
+        self.WatchCertificateEvents = channel.unary_stream(
+                '/cagw.v1.CertificateInventoryService/WatchCertificateEvents',
+                request_serializer=cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsRequest.SerializeToString,
+                response_deserializer=cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsResponse.FromString,
+                _registered_method=True)
 
 
 class CertificateInventoryServiceServicer:
@@ -65,6 +70,14 @@ class CertificateInventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCertificateEvents(self, request, context):
+        """Streams the CA's certificate events (issued, issued-outside, renewed, revoked) after a cursor, as
+        they happen, until the caller ends the stream; REST sends one JSON line per event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CertificateInventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_CertificateInventoryServiceServicer_to_server(servicer, server):
                     servicer.GetRenewalInfo,
                     request_deserializer=cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoRequest.FromString,
                     response_serializer=cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoResponse.SerializeToString,
+            ),
+            'WatchCertificateEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCertificateEvents,
+                    request_deserializer=cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsRequest.FromString,
+                    response_serializer=cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class CertificateInventoryService:
             '/cagw.v1.CertificateInventoryService/GetRenewalInfo',
             cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoRequest.SerializeToString,
             cagw_dot_v1_dot_inventory__pb2.GetRenewalInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCertificateEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cagw.v1.CertificateInventoryService/WatchCertificateEvents',
+            cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsRequest.SerializeToString,
+            cagw_dot_v1_dot_inventory__pb2.WatchCertificateEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

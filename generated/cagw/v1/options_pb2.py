@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63\x61gw/v1/options.proto\x12\x07\x63\x61gw.v1\x1a google/protobuf/descriptor.proto\"\x90\x01\n\x0eRestStatusRule\x12\x16\n\x0e\x61\x63\x63\x65pted_field\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63\x63\x65pted_values\x18\x02 \x03(\t\x12\x1c\n\x14\x61\x63\x63\x65pted_http_status\x18\x03 \x01(\x05\x12\x1b\n\x13\x66\x61ilure_http_status\x18\x04 \x01(\x05\x12\x12\n\nkept_codes\x18\x05 \x03(\t:N\n\x0brest_status\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x17.cagw.v1.RestStatusRule:8\n\rresponse_type\x12\x1f.google.protobuf.MessageOptions\x18\xb6\x87\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63\x61gw/v1/options.proto\x12\x07\x63\x61gw.v1\x1a google/protobuf/descriptor.proto\"\x90\x01\n\x0eRestStatusRule\x12\x16\n\x0e\x61\x63\x63\x65pted_field\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63\x63\x65pted_values\x18\x02 \x03(\t\x12\x1c\n\x14\x61\x63\x63\x65pted_http_status\x18\x03 \x01(\x05\x12\x1b\n\x13\x66\x61ilure_http_status\x18\x04 \x01(\x05\x12\x12\n\nkept_codes\x18\x05 \x03(\t:N\n\x0brest_status\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0b\x32\x17.cagw.v1.RestStatusRule:7\n\x0ejson_values_of\x12\x1d.google.protobuf.FieldOptions\x18\xb7\x87\x03 \x01(\t:8\n\rresponse_type\x12\x1f.google.protobuf.MessageOptions\x18\xb6\x87\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)

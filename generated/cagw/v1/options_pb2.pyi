@@ -8,6 +8,8 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 REST_STATUS_FIELD_NUMBER: _ClassVar[int]
 rest_status: _descriptor.FieldDescriptor
+JSON_VALUES_OF_FIELD_NUMBER: _ClassVar[int]
+json_values_of: _descriptor.FieldDescriptor
 RESPONSE_TYPE_FIELD_NUMBER: _ClassVar[int]
 response_type: _descriptor.FieldDescriptor
 

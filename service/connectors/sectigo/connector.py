@@ -22,7 +22,6 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -45,6 +44,7 @@ from service.connectors.base import (
     OrderStatus,
     RenewRequest,
     RenewResult,
+    ReplaceRequest,
     RevokeRequest,
     SleepFunction,
     SubjectAltName,
@@ -66,17 +66,6 @@ MAX_REVOKE_REASON_LENGTH = 512
 SAN_TYPES = frozenset({"dNSName", "iPAddress", "rfc822Name"})  # what SSL enroll's subjAltNames can carry
 LEAF_FORMAT = "x509CO"  # the certificate only, PEM
 CHAIN_FORMAT = "x509IOR"  # intermediates and root only, PEM (order rebuilt from signatures anyway)
-
-
-@dataclass(frozen=True)
-class ReplaceRequest:
-    """Re-issue an order with a new CSR, keeping its order id (Sectigo ``replace``)."""
-
-    order_id: str
-    csr_pem: str
-    reason: str
-    common_name: str = ""
-    subject_alt_names: tuple[str, ...] = ()
 
 
 class SectigoConnector:

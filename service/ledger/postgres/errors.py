@@ -19,7 +19,11 @@ import asyncpg
 from service.errors import CagwError, ConfigError
 from service.ledger.errors import LedgerError, LedgerUnavailable
 
-__all__ = ["map_postgres_errors", "translate_postgres_error"]
+__all__ = ["BROKEN_CONNECTION", "map_postgres_errors", "translate_postgres_error"]
+
+# What asyncpg raises on a connection the server (or the network) cut: seen only when it is used.
+BROKEN_CONNECTION = (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError,
+                     asyncpg.exceptions.InternalClientError)
 
 _RETRY_AFTER_SECONDS = 1.0
 # SQLSTATE classes and codes a later try may get past.
@@ -28,8 +32,7 @@ _RETRYABLE_CODES = frozenset({"55P03"})  # lock_not_available
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.exceptions.ConnectionDoesNotExistError,
-                        asyncpg.exceptions.InterfaceError)):
+    if isinstance(exc, (OSError, asyncio.TimeoutError, *BROKEN_CONNECTION)):
         return True
     code = getattr(exc, "sqlstate", None) or ""
     return code[:2] in _RETRYABLE_CLASSES or code in _RETRYABLE_CODES
@@ -52,5 +55,5 @@ def map_postgres_errors(where: str, *, opening: bool = False) -> Iterator[None]:
     """Re-raise a driver or network error inside the block as the gateway's own error."""
     try:
         yield
-    except (asyncpg.PostgresError, asyncpg.exceptions.InterfaceError, OSError, asyncio.TimeoutError) as exc:
+    except (asyncpg.PostgresError, *BROKEN_CONNECTION, OSError, asyncio.TimeoutError) as exc:
         raise translate_postgres_error(exc, where, opening=opening) from exc

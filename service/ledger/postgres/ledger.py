@@ -43,7 +43,7 @@ from service.ledger.base import (
     SubjectEntry,
 )
 from service.ledger.errors import DuplicateOrder, OrderChanged
-from service.ledger.postgres.errors import map_postgres_errors
+from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.location import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
@@ -61,6 +61,7 @@ from service.ledger.sqlite.rows import (
     ts_or_none,
 )
 from service.ledger.sqlite.statements import existing_for
+from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["PostgresLedger", "application_name"]
 
@@ -151,9 +152,15 @@ class PostgresLedger:
                 yield conn
 
     async def _read(self, sql: str, *params: object) -> list[Any]:
+        """One query. A connection the server closed meanwhile (a failover, an idle reaper) is
+        noticed only when used: a read is tried once more on a fresh one, since it changes nothing."""
         pool = self._open_pool()
         with map_postgres_errors(self.where):
-            return list(await pool.fetch(sql, *params))
+            try:
+                return list(await pool.fetch(sql, *params))
+            except BROKEN_CONNECTION:
+                await pool.expire_connections()  # the others may be cut too: replace them all
+                return list(await pool.fetch(sql, *params))
 
     # -- orders
 
@@ -402,13 +409,24 @@ class PostgresLedger:
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         rows = await self._read(
-            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of "
-            "FROM certificate_events e "
+            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of, "
+            "o.id IS NOT NULL AS ordered FROM certificate_events e "
             "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
             "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
             after_id, max(limit, 0))
-        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"])
-                for row in rows]
+        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
+                            ordered=bool(row["ordered"])) for row in rows]
+
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        rows = await self._read("SELECT chain_pem FROM ca_chains WHERE ca_id = $1", ca_id)
+        return tuple(der_from_pem_bundle(str(rows[0]["chain_pem"]))) if rows else ()
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        if chain:
+            async with self._transaction() as conn:
+                await conn.execute("INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES ($1, $2, $3) "
+                                   "ON CONFLICT (ca_id) DO NOTHING", ca_id, pem_bundle(chain), ts(self._clock()))
+        return await self.ca_chain(ca_id)
 
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = $1", name)

@@ -176,7 +176,17 @@ _V5: Sequence[str] = (
     "CREATE INDEX server_keys_expiry ON server_keys (expires_at)",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5)
+_V6: Sequence[str] = (
+    """
+    CREATE TABLE ca_chains (
+        ca_id      TEXT PRIMARY KEY,
+        chain_pem  TEXT NOT NULL,
+        learned_at TEXT NOT NULL
+    )
+    """,
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 """Migration *n* is ``MIGRATIONS[n - 1]``, as in the SQLite ledger."""
 
 LATEST_VERSION = len(MIGRATIONS)

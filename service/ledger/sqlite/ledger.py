@@ -86,6 +86,7 @@ from service.ledger.sqlite.statements import (
     orders_like,
     unfinished_twin,
 )
+from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
 
@@ -487,6 +488,18 @@ class SQLiteLedger:
             "ORDER BY id LIMIT ?", (ca_id, after_id, ts_or_none(since), ts_or_none(since), max(limit, 0)))
         return [event_from_row(row) for row in rows]
 
+    async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
+        rows = await self._read("SELECT chain_pem FROM ca_chains WHERE ca_id = ?", (ca_id,))
+        return tuple(der_from_pem_bundle(str(rows[0]["chain_pem"]))) if rows else ()
+
+    async def keep_ca_chain(self, ca_id: str, chain: Sequence[bytes]) -> tuple[bytes, ...]:
+        if chain:
+            async with self._transaction() as w:
+                await execute(w, "INSERT INTO ca_chains (ca_id, chain_pem, learned_at) VALUES (?, ?, ?) "
+                                 "ON CONFLICT (ca_id) DO NOTHING",
+                              (ca_id, pem_bundle(chain), ts(self._clock())))
+        return await self.ca_chain(ca_id)
+
     async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",
                                 (ca_id, ts_or_none(since), ts_or_none(since)))
@@ -494,13 +507,14 @@ class SQLiteLedger:
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         rows = await self._read(
-            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of "
+            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of, "
+            "o.id IS NOT NULL AS ordered "
             "FROM certificate_events e "
             "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
             "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
             (after_id, max(limit, 0)))
-        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"])
-                for row in rows]
+        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
+                            ordered=bool(row["ordered"])) for row in rows]
 
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = ?", (name,))
