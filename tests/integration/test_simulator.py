@@ -953,7 +953,7 @@ async def test_admin_fault_endpoint_and_stats(scm: Scm, sim: Simulator, http: ai
 
 async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSimulator,
                                                                    http: aiohttp.ClientSession) -> None:
-    clock = FakeClock()
+    clock = SecondsClock(time.time())
     sim = await start(clock=clock)
     scm = Scm(http, sim.api_url, sim.credentials_headers())
     ssl_id = await scm.enroll()
