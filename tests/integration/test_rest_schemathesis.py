@@ -163,15 +163,26 @@ def _seed(case: schemathesis.Case, operation_id: str) -> None:
         body["action"]["reason"] = REVOCATION_REASONS[len(json.dumps(body)) % len(REVOCATION_REASONS)]
 
 
-# Streams that go on until the caller ends them: bounded here when the case leaves the bound out
-# or sets it to 0 ("no bound", a valid value), so a valid request ends instead of running into the
-# timeout. An invalid bound stays as generated.
+# Streams that go on until the caller ends them: bounded here when the case leaves the bound out,
+# sets it to 0 ("no bound", a valid value) or to a number of seconds the request timeout would not
+# wait for, so a valid request ends instead of running into the timeout. An invalid bound stays as
+# generated.
 ENDLESS_STREAMS = {"CertificateInventoryService_WatchCertificateEvents": "idleSeconds"}
+
+
+def _outlasts_the_timeout(value: object) -> bool:
+    try:
+        return float(str(value)) >= REQUEST_TIMEOUT / 2
+    except ValueError:
+        return False
 
 
 def _bound_stream(case: schemathesis.Case, operation_id: str) -> None:
     name = ENDLESS_STREAMS.get(operation_id)
-    if name is not None and str((case.query or {}).get(name, 0)) in ("0", "00", "-0", "+0"):
+    if name is None:
+        return
+    value = (case.query or {}).get(name, 0)
+    if str(value) in ("0", "00", "-0", "+0") or _outlasts_the_timeout(value):
         case.query = {**(case.query or {}), name: 1}
 
 
