@@ -1,14 +1,18 @@
 """Wiring and lifecycle: build the CAs, the ledger, the engine and both servers; stop in order.
 
 Each CA's connector sits behind its circuit breaker and the ledger is observed
-(:class:`~service.observability.gateway.Observability`); the pipeline's first
-middleware counts, times, traces and logs every call, its last refuses new
-enrollments on a CA whose circuit is open.
+(:class:`~service.observability.gateway.Observability`), its unwritable
+moments watched (:class:`~service.ledger_watch.LedgerWatch`); the pipeline's
+first middleware counts, times, traces and logs every call, its last refuses
+new enrollments on a CA whose circuit is open. The operator's
+``OrderAdminService`` has a pipeline and a gRPC server of its own, on
+``admin.listen`` (loopback only).
 
 Shutdown order (SIGTERM/SIGINT through ``loop.add_signal_handler``): health
 NOT_SERVING → end open watch streams → ``grpc server.stop(grace)`` (in-flight
-calls finish) → REST listener → the engine's order tasks → each connector's
-HTTP session → the ledger → the last spans out → the embedded simulator, if any.
+calls finish) → the admin listener → REST listener → the engine's order tasks →
+each connector's HTTP session → the ledger → the last spans out → the embedded
+simulator, if any.
 """
 
 from __future__ import annotations
@@ -20,8 +24,16 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
+from cagw.v1 import (
+    admin_pb2,
+    certificate_authorities_pb2,
+    certificates_pb2,
+    enrollments_pb2,
+    inventory_pb2,
+    subjects_pb2,
+)
 
+from service.api.admin import OrderAdminApi
 from service.api.certificate_authorities import CertificateAuthorityApi
 from service.api.certificates import CertificateApi
 from service.api.circuit import OpenCircuitGate
@@ -39,6 +51,7 @@ from service.connectors.registry import create_connector
 from service.enrollment.engine import EnrollmentEngine
 from service.health import HealthState
 from service.ledger import Ledger, open_ledger
+from service.ledger_watch import LedgerWatch
 from service.lifecycle import Inventory
 from service.lifecycle.autorenew import AutoRenewal
 from service.lifecycle.feed import CertificateEventStream
@@ -68,6 +81,7 @@ class Gateway:
     middlewares: Sequence[Middleware] = ()
     observability: Observability | None = None  # built from the configuration when not given
     grpc: GrpcServer | None = field(default=None, init=False)
+    admin: GrpcServer | None = field(default=None, init=False)  # OrderAdminService on admin.listen
     rest: RestServer | None = field(default=None, init=False)
     ops: OpsServer | None = field(default=None, init=False)
     cas: CARegistry | None = field(default=None, init=False)
@@ -81,6 +95,7 @@ class Gateway:
     _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
+    _ledger_watch: LedgerWatch | None = field(default=None, init=False)
     _background: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _stopped: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stopping: asyncio.Future[None] | None = field(default=None, init=False)
@@ -96,7 +111,10 @@ class Gateway:
         if self.observability is None:
             self.observability = Observability.from_config(self.config)
         observability = self.observability
-        self.ledger = observability.observe_ledger(await open_ledger(self.config.ledger))
+        self._ledger_watch = LedgerWatch(self.health, on_recovered=self._take_up_orders)
+        self.ledger = observability.observe_ledger(await open_ledger(self.config.ledger),
+                                                   on_error=self._ledger_watch.failed)
+        self._ledger_watch.ledger = self.ledger
         log.info("ledger: %s", self.config.ledger.url)
         managed: list[ManagedCA] = []
         for ca in self.config.managed_cas:
@@ -106,7 +124,7 @@ class Gateway:
             guarded = observability.guard(ca, connector)  # the circuit breaker and the CA metrics
             managed.append(ManagedCA(settings=ca, connector=guarded, catalog=ProfileCatalog(ca, guarded)))
         self.cas = CARegistry(managed)
-        self.engine = EnrollmentEngine(self.ledger, self.cas)
+        self.engine = EnrollmentEngine(self.ledger, self.cas, events=observability.events)
         certificates = CertificateManager(self.ledger)  # one per-serial revoke lock for both services
 
         servicers = [
@@ -132,12 +150,28 @@ class Gateway:
         self.engine.start_key_retention()  # deletes server-side keys whose retention ran out
         self.grpc = GrpcServer(self.pipeline, self.config.grpc)
         await self.grpc.start()
+        self.admin = self._admin_server(observability)
+        await self.admin.start()
         self.rest = RestServer(self.pipeline, self.config.rest, readiness=self.ready)
         await self.rest.start()
         self.ops = OpsServer(self.config.ops, readiness=self.ready, metrics=observability.scrape)
         await self.ops.start()
         await self.grpc.follow(self.health)
         self.health.up("starting")
+
+    def _admin_server(self, observability: Observability) -> GrpcServer:
+        """The operator's service on its own loopback listener (``admin.listen``): never on the API
+        listeners, never over REST, since whoever reaches it may abandon any order."""
+        assert self.engine is not None
+        api = OrderAdminApi(self.engine.admin(), observability.journal)
+        methods = methods_of(api, admin_pb2.DESCRIPTOR.services_by_name["OrderAdminService"])
+        return GrpcServer(ServicePipeline(methods, [observability.middleware()]), self.config.admin,
+                          config_key="admin.listen")
+
+    async def _take_up_orders(self) -> None:
+        """After the ledger could not be written: the orders whose tasks stopped on it go on."""
+        if self.engine is not None:
+            await self.engine.resume()
 
     def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
         """The background jobs after issuance: expiry gauges, drift sync and automatic renewal per CA,
@@ -192,11 +226,15 @@ class Gateway:
                 self.engine.stop_accepting()
             if self.grpc is not None:
                 await self.grpc.stop(grace)
+            if self.admin is not None:
+                await self.admin.stop(grace)
             if self.rest is not None:
                 await self.rest.stop()
             if self.ops is not None:
                 await self.ops.stop()
         finally:
+            if self._ledger_watch is not None:
+                await self._ledger_watch.close()
             for task in self._background:
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)

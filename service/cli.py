@@ -1,4 +1,4 @@
-"""The ``cagw`` command: serve, simulator, check-config and the client commands.
+"""The ``cagw`` command: serve, simulator, check-config, the client commands and the operator's.
 
 Exit codes: 0 success, 1 the operation failed (the CA or the gateway said no),
 2 bad usage or configuration, 3 the gateway could not be reached.
@@ -38,7 +38,8 @@ async def _serve(args: argparse.Namespace) -> int:
         from service.simulator.embedded import start_embedded
 
         embedded = await start_embedded(Path(args.workdir), grpc_listen=args.grpc_listen,
-                                        rest_listen=args.rest_listen, ops_listen=args.ops_listen)
+                                        rest_listen=args.rest_listen, ops_listen=args.ops_listen,
+                                        admin_listen=args.admin_listen)
         config = embedded.config
         print(embedded.banner(), flush=True)
     else:
@@ -56,6 +57,8 @@ async def _serve(args: argparse.Namespace) -> int:
         bound = gateway.ops.port if gateway.ops is not None else None  # the port really bound (ops.listen :0)
         ops = dataclasses.replace(config.ops, port=bound or config.ops.port)
         print(f"ops   http://{ops.address}/health, http://{ops.address}/metrics", flush=True)
+        admin = dataclasses.replace(config.admin, port=(gateway.admin.port if gateway.admin else None) or config.admin.port)
+        print(f"admin {admin.address} (cagw orders --server {admin.address})", flush=True)
         await gateway.serve_forever()
     finally:
         await gateway.stop()
@@ -90,6 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-listen", default="127.0.0.1:50051", help="embedded mode: gRPC address")
     serve.add_argument("--rest-listen", default="127.0.0.1:8444", help="embedded mode: REST address")
     serve.add_argument("--ops-listen", default="127.0.0.1:9464", help="embedded mode: ops (health) address")
+    serve.add_argument("--admin-listen", default="127.0.0.1:50052", help="embedded mode: operator (admin) "
+                       "address, loopback only")
 
     check = commands.add_parser("check-config", help="validate a configuration file and its key stores")
     check.add_argument("--config", required=True)
@@ -102,6 +107,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from service.client_cli import add_client_commands
 
     add_client_commands(commands)
+    from service.admin_cli import add_orders_command
+
+    add_orders_command(commands)
     return parser
 
 
@@ -118,6 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from service.simulator import run_simulator_command
 
             return asyncio.run(run_simulator_command(args))
+        if args.command == "orders":
+            from service.admin_cli import run_orders_command
+
+            return run_orders_command(args)
         from service.client_cli import run_client_command
 
         return run_client_command(args)

@@ -4,7 +4,8 @@
 stream (with the wait before the next collect attempt) and writes the
 certificate; ``certificate``, ``subject``, ``revoke``, ``cas`` and
 ``profiles`` do the rest; ``csr`` makes a key and a CSR to try it with;
-``ledger backup`` copies a running gateway's ledger.
+``ledger backup`` copies a running gateway's ledger, ``ledger check`` checks one
+(:mod:`service.admin_cli`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from service.admin_cli import add_ledger_check
 from service.inventory_cli import add_inventory_command, list_certificates
 
 __all__ = ["add_client_commands", "run_client_command"]
@@ -107,6 +109,7 @@ def add_client_commands(commands: Any) -> None:
     source.add_argument("--config", help="gateway configuration (the ledger its ledger section names is copied)")
     source.add_argument("--ledger", help="ledger file, or ledger URL (sqlite:///FILE)")
     backup.add_argument("path", help="the copy to write (must not exist)")
+    add_ledger_check(ledger_commands)
 
 
 def _channel(args: argparse.Namespace) -> grpc.Channel:
@@ -126,7 +129,7 @@ def _print_json(message: Any) -> None:
     print(json_format.MessageToJson(message, indent=2))
 
 
-def _describe_error(error: grpc.RpcError) -> str:
+def describe_error(error: grpc.RpcError) -> str:
     lines = [f"{error.code().name}: {error.details()}"]
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
@@ -274,6 +277,21 @@ def _make_csr(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def ledger_target(args: argparse.Namespace) -> Any:
+    """The ledger ``--config`` or ``--ledger`` names (a LedgerTarget), or None after saying why not."""
+    from service.ledger.registry import LedgerSettingsError, file_target, parse_target
+
+    if args.config:
+        from service.config import load_config
+
+        return load_config(Path(args.config)).ledger.target
+    try:
+        return parse_target(args.ledger) if "://" in args.ledger else file_target(Path(args.ledger))
+    except LedgerSettingsError as exc:
+        print("error: --ledger: " + "; ".join(text for _, text in exc.problems), file=sys.stderr)
+        return None
+
+
 def _ledger_backup(args: argparse.Namespace) -> int:
     """Copy the ledger through its backend: the configuration's ``ledger`` section, or
     ``--ledger`` (a SQLite file, or a ledger URL; relative to the working directory)."""
@@ -281,18 +299,10 @@ def _ledger_backup(args: argparse.Namespace) -> int:
 
     from service.errors import NotFound, Unimplemented
     from service.ledger import backup_ledger
-    from service.ledger.registry import LedgerSettingsError, file_target, parse_target
 
-    if args.config:
-        from service.config import load_config
-
-        target = load_config(Path(args.config)).ledger.target
-    else:
-        try:
-            target = parse_target(args.ledger) if "://" in args.ledger else file_target(Path(args.ledger))
-        except LedgerSettingsError as exc:
-            print("error: --ledger: " + "; ".join(text for _, text in exc.problems), file=sys.stderr)
-            return EXIT_USAGE
+    target = ledger_target(args)
+    if target is None:
+        return EXIT_USAGE
     try:
         asyncio.run(backup_ledger(target, Path(args.path)))
     except (NotFound, Unimplemented) as exc:  # no ledger there / a backend without a copy of its own
@@ -307,6 +317,10 @@ def run_client_command(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown command {args.command}")
     if args.command == "csr":
         return _make_csr(args)
+    if args.command == "ledger" and args.ledger_command == "check":
+        from service.admin_cli import ledger_check
+
+        return ledger_check(args)
     if args.command == "ledger":
         return _ledger_backup(args)
     try:
@@ -331,7 +345,7 @@ def run_client_command(args: argparse.Namespace) -> int:
                 _print_json(stub.ListProfiles(ca_pb.ListProfilesRequest(ca_id=args.ca), timeout=args.timeout))
             return EXIT_OK
     except grpc.RpcError as error:
-        print(_describe_error(error), file=sys.stderr)
+        print(describe_error(error), file=sys.stderr)
         # No google.rpc.Status from the gateway means the call never reached it.
         reached = rpc_status.from_call(error) is not None
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and not reached:

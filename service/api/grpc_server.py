@@ -100,9 +100,10 @@ class GrpcServer:
     """A grpc.aio server serving a pipeline, ``grpc.health.v1`` and server reflection."""
 
     def __init__(self, pipeline: ServicePipeline, listen: ListenSettings, *,
-                 options: Sequence[tuple[str, Any]] = ()) -> None:
+                 options: Sequence[tuple[str, Any]] = (), config_key: str = "grpc.listen") -> None:
         self._pipeline = pipeline
         self._listen = listen
+        self._config_key = config_key  # named when the address cannot be bound
         # so_reuseport=0: a second gateway on the same port must fail loudly, not share it.
         self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *options])
         self.health = health.aio.HealthServicer()
@@ -138,10 +139,10 @@ class GrpcServer:
         except RuntimeError:  # grpcio raises this (it no longer returns 0) when the bind fails
             port = 0
         if port == 0:
-            raise ConfigError(f"grpc.listen: cannot listen on {address} (address in use or not available)")
+            raise ConfigError(f"{self._config_key}: cannot listen on {address} (address in use or not available)")
         await self._server.start()
         self.port = port
-        log.info("gRPC listening on %s:%d", self._listen.host, port)
+        log.info("gRPC listening on %s:%d (%s)", self._listen.host, port, self._config_key)
         return port
 
     async def follow(self, health: HealthState) -> None:

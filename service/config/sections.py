@@ -42,8 +42,9 @@ from service.x509.pem import der_from_pem_bundle
 
 log = logging.getLogger(__name__)
 
-_TOP_KEYS = {"grpc", "rest", "ops", "ledger", "clients", "managed-cas", "shutdown-grace", "log", "tracing",
-             "webhooks"}
+_TOP_KEYS = {"grpc", "rest", "ops", "admin", "ledger", "clients", "managed-cas", "shutdown-grace", "log",
+             "tracing", "webhooks"}
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _CA_KEYS = {"id", "name", "connector", "properties", "profiles", "gateway"}
 _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
@@ -267,6 +268,16 @@ def _ledger(r: Reader, section: Mapping[str, Any]) -> LedgerSettings:
     return LedgerSettings(target=target)
 
 
+def _admin(r: Reader, section: Mapping[str, Any]) -> ListenSettings:
+    """The operator's listener: loopback only, since every caller that reaches it may change any order."""
+    r.reject_unknown(section, {"listen"})
+    listen = _listen(r, section, "127.0.0.1:50052")
+    if listen.host.lower() not in _LOOPBACK:
+        r.problem(f"{listen.host!r} is not a loopback address: the admin service lets whoever reaches it list, "
+                  "retry and abandon any order, so it listens on 127.0.0.1, ::1 or localhost only", "listen")
+    return listen
+
+
 def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | None = None,
                  source: Path | None = None) -> Config:
     """Validate a parsed YAML document; raise one ConfigError listing every problem."""
@@ -298,6 +309,8 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         ops_section = r.mapping(top.get("ops"))
         r.reject_unknown(ops_section, {"listen"})
         ops = _listen(r, ops_section, "127.0.0.1:9464")
+    with r.at("admin"):
+        admin = _admin(r, r.mapping(top.get("admin")))
     with r.at("ledger"):
         ledger = _ledger(r, r.mapping(top.get("ledger")))
     if top.get("clients") is not None:  # even an empty list: it would read as "nobody" yet allow everyone
@@ -313,7 +326,7 @@ def parse_config(document: Any, *, base_dir: Path, environ: Mapping[str, str] | 
         webhooks = parse_webhooks(r, top.get("webhooks"), [ca.id for ca in cas])
     if r.problems:
         raise ConfigError.collect(r.problems)
-    return Config(grpc=grpc_listen, rest=rest, ops=ops, ledger=ledger, managed_cas=tuple(cas),
+    return Config(grpc=grpc_listen, rest=rest, ops=ops, admin=admin, ledger=ledger, managed_cas=tuple(cas),
                   shutdown_grace=shutdown_grace, source=source, log=log_settings, tracing=tracing,
                   webhooks=webhooks)
 

@@ -259,6 +259,7 @@ class Config:
     source: Path | None = None
     log: LogSettings = LogSettings()
     tracing: TracingSettings = TracingSettings()
+    admin: ListenSettings = ListenSettings("127.0.0.1", 50052)  # the operator's listener (loopback only)
     webhooks: tuple[WebhookSettings, ...] = ()
 
     def ca(self, ca_id: str) -> CASettings | None:

@@ -40,6 +40,10 @@ class CACall:
     operation: str  # enroll, collect, details, list, revoke, renew, profiles, check, ...
     outcome: str = "ok"  # one of OUTCOMES
     error: BaseException | None = None
+    # What the call is about, for the operator's view of one order (never a metric label): the CA's
+    # order id of a collect or details, the comments (with the order's marker) of an enroll, the marker
+    # of a search.
+    subject: str = ""
 
 
 class ConnectorObserver(Protocol):
@@ -79,8 +83,8 @@ class GuardedConnector:
     def __repr__(self) -> str:
         return f"GuardedConnector({self.inner!r}, breaker={self.breaker!r})"
 
-    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        record = CACall(ca_id=self.ca_id, operation=operation)
+    async def _guarded(self, operation: str, call: Callable[[], Awaitable[T]], subject: str = "") -> T:
+        record = CACall(ca_id=self.ca_id, operation=operation, subject=subject)
         with self._observer.observe(record):
             try:
                 return await self.breaker.call(call)
@@ -109,13 +113,13 @@ class GuardedConnector:
         return await self._guarded("custom_fields", self.inner.custom_fields)
 
     async def enroll(self, request: base.EnrollRequest) -> base.EnrollResult:
-        return await self._guarded("enroll", lambda: self.inner.enroll(request))
+        return await self._guarded("enroll", lambda: self.inner.enroll(request), request.comments)
 
     async def collect(self, request: base.CollectRequest) -> base.CollectResult:
-        return await self._guarded("collect", lambda: self.inner.collect(request))
+        return await self._guarded("collect", lambda: self.inner.collect(request), request.order_id)
 
     async def details(self, request: base.DetailsRequest) -> base.OrderDetails:
-        return await self._guarded("details", lambda: self.inner.details(request))
+        return await self._guarded("details", lambda: self.inner.details(request), request.order_id)
 
     async def list(self, request: base.ListRequest) -> base.ListResult:
         return await self._guarded("list", lambda: self.inner.list(request))
@@ -134,7 +138,7 @@ class _OrderLookup(GuardedConnector):
     async def find_order_by_marker(self, common_name: str, marker: str) -> base.OrderDetails | None:
         inner = cast(base.OrderLookup, self.inner)
         return await self._guarded("find_order_by_marker",
-                                   lambda: inner.find_order_by_marker(common_name, marker))
+                                   lambda: inner.find_order_by_marker(common_name, marker), marker)
 
 
 class _SubjectAltNameTypes(GuardedConnector):

@@ -45,6 +45,7 @@ from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.config import Secret
 from service.connectors import base
+from service.enrollment.admin import OrderAdmin
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
@@ -54,6 +55,7 @@ from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.observability.events import NO_EVENTS, GatewayEvents
 from service.x509.server_keys import KeySpec
 
 __all__ = [
@@ -127,7 +129,8 @@ class EnrollmentEngine:
     """Enroll, check, get and watch; owns the tracker and its order tasks."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 sleep: base.SleepFunction = asyncio.sleep, monotonic: Callable[[], float] = time.monotonic,
+                 events: GatewayEvents = NO_EVENTS) -> None:
         self._ledger = ledger
         self._cas = cas
         self._clock = clock
@@ -135,7 +138,8 @@ class EnrollmentEngine:
         self._sleep = sleep
         # PKCS12 orders: the caller's password, in memory only and only while the order's task runs.
         self._passwords: dict[str, Secret] = {}
-        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep,
+        # ``events`` hears of every collect attempt (the gateway passes its metrics).
+        self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep, events=events,
                                           on_order_done=lambda order_id: self._passwords.pop(order_id, None))
         self._key_purge: asyncio.Task[None] | None = None
 
@@ -208,6 +212,10 @@ class EnrollmentEngine:
             limits.append(deadline - DEADLINE_MARGIN)
         return WaitBudget(schedule=schedule.foreground_time(call_timeout=ca.settings.gateway.request_timeout),
                           answer_by=min(limits) if limits else None)
+
+    def admin(self) -> OrderAdmin:
+        """The operator's commands on this engine's orders."""
+        return OrderAdmin(self._ledger, self._tracker, clock=self._clock)
 
     # ------------------------------------------------------------------ lifecycle
 

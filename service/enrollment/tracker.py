@@ -28,14 +28,16 @@ import datetime as dt
 import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography import x509
 
 from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
+from service.connectors.guarded import breaker_of
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
@@ -44,6 +46,7 @@ from service.errors import (
     CAUnavailable,
     CagwError,
     CARejected,
+    CircuitOpen,
     NotFound,
     ShuttingDown,
 )
@@ -55,6 +58,7 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
 )
+from service.observability.events import NO_EVENTS, GatewayEvents
 
 __all__ = ["EnrollmentTracker", "SubmitResult"]
 
@@ -62,6 +66,8 @@ log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
 REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,17 +90,21 @@ class EnrollmentTracker:
     """Owns the order tasks and their channels."""
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
-                 sleep: base.SleepFunction = asyncio.sleep,
+                 sleep: base.SleepFunction = asyncio.sleep, events: GatewayEvents = NO_EVENTS,
                  on_order_done: Callable[[str], object] | None = None) -> None:
         self._ledger = ledger
         self._on_order_done = on_order_done  # called with the order id when its task ends
         self._cas = cas
         self._clock = clock
         self._sleep = sleep
+        self._events = events
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._channels: dict[str, OrderChannel] = {}
         self._closing = False
         self._submit_gates: dict[tuple[str, str], _Gate] = {}
+        self._pauses: dict[str, asyncio.Future[None]] = {}  # order id -> the wait before its next attempt
+        # Resumed orders not yet known at the CA: when they were resumed.
+        self._resumed_at: dict[str, dt.datetime] = {}
         self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
 
     # ------------------------------------------------------------------ public
@@ -201,6 +211,10 @@ class EnrollmentTracker:
                             order.id, order.ca_id)
                 continue
             orders.append(order)
+            if order.ca_order_id is None:
+                # The stopped gateway may have sent its enroll just before it died, and the CA may still be
+                # recording it: "not found" counts only one call timeout from now.
+                self._resumed_at[order.id] = self._clock()
             self._ensure_running(order)
         if orders:
             log.info("resumed %d unfinished order(s)", len(orders))
@@ -221,7 +235,41 @@ class EnrollmentTracker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    # ------------------------------------------------------------------ operator commands
+
+    def collect_now(self, order_id: str) -> bool:
+        """End the wait before the order's next attempt, so it is made at once; False when the
+        order is not waiting for one here (not running, or in a CA call or a circuit wait now)."""
+        pause = self._pauses.get(order_id)
+        if pause is None or pause.done():
+            return False
+        pause.cancel()
+        return True
+
+    def take_up(self, order: OrderRecord) -> None:
+        """Work on an unfinished order again (one the operator revived); nothing when running."""
+        self._ensure_running(order)
+
+    async def stop(self, order_id: str) -> None:
+        """Stop the order's task (its watchers' streams end); the ledger keeps its state."""
+        task = self._tasks.get(order_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     # ------------------------------------------------------------------ internals
+
+    async def _pause(self, order_id: str, delay: float) -> None:
+        """Sleep ``delay`` before the next attempt; :meth:`collect_now` cuts it short."""
+        pause = self._pauses[order_id] = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await pause
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the order task itself is stopped
+        finally:
+            self._pauses.pop(order_id, None)
 
     async def _existing(self, existing: OrderRecord, request: NewOrder) -> SubmitResult:
         if existing.fingerprint != request.fingerprint:
@@ -261,6 +309,7 @@ class EnrollmentTracker:
 
     def _forget(self, order_id: str, _task: object = None) -> None:
         self._tasks.pop(order_id, None)
+        self._resumed_at.pop(order_id, None)
         if self._on_order_done is not None:
             self._on_order_done(order_id)
         channel = self._channels.pop(order_id, None)
@@ -333,6 +382,8 @@ class EnrollmentTracker:
         try:
             result = await ca.connector.enroll(_enroll_request(order))
         except CAUnavailable as exc:
+            if not exc.maybe_processed:
+                raise  # it never reached the CA (refused, 429, 503, open circuit): nothing to look for
             log.warning("order %s: enroll reply not received (%s); looking for the order at the CA",
                         order.id, exc.message)
             return await self._resolve_unknown_submission(ca, order, exc)
@@ -389,11 +440,22 @@ class EnrollmentTracker:
         """(the CA order carrying this order's marker or None, whether the CA could be asked)."""
         if not isinstance(ca.connector, base.OrderLookup):
             return None, True
+        lookup = ca.connector
         try:
-            found = await ca.connector.find_order_by_marker(order.common_name, order.marker)
+            found = await self._through_circuit(
+                ca, lambda: lookup.find_order_by_marker(order.common_name, order.marker))
         except CAUnavailable:
             return None, False
         return (None if found is None else found.order_id), True
+
+    def _settling(self, ca: ManagedCA, lost_at: dt.datetime) -> float:
+        """Seconds still to wait before "not found" after a lost enroll reply is believed: a CA that
+        was slow to answer may still be recording the order, so it gets one call timeout from the
+        loss to do so (none for a CA that cannot be searched: looking again would change nothing)."""
+        if not isinstance(ca.connector, base.OrderLookup):
+            return 0.0
+        elapsed = (self._clock() - lost_at).total_seconds()
+        return max(0.0, ca.settings.gateway.request_timeout - elapsed)
 
     def _schedule_run(self, ca: ManagedCA, order: OrderRecord, *, made: int) -> ScheduleRun:
         give_up_at = order.created_at + dt.timedelta(seconds=ca.settings.gateway.give_up_after)
@@ -413,20 +475,28 @@ class EnrollmentTracker:
                                           error: CAUnavailable | None) -> OrderRecord:
         """The order may or may not be at the CA (lost enroll reply, or resumed before its reply was
         recorded). Look for its marker until the CA answers: found → carry on with it; not found
-        → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
+        (still, one call timeout after a lost reply) → it never reached the CA, and enrolling it is safe. Never enroll while the CA cannot be
         asked, since that could pay for the same certificate twice."""
         run = self._schedule_run(ca, order, made=0)
+        resumed_at = self._resumed_at.pop(order.id, None)
+        lost_at = self._clock() if error is not None else resumed_at
         while True:
             found, reachable = await self._find_by_marker(ca, order)
             if found is not None:
                 return await self._submitted(order, found, "found at the CA by its marker")
             if reachable:
+                settling = 0.0 if lost_at is None else self._settling(ca, lost_at)
+                if settling > 0:
+                    await self._pause(order.id, settling)  # then look once more
+                    continue
                 if error is not None:
                     raise error  # not at the CA: failing is safe, and a retry may enroll it again
                 try:
-                    result = await ca.connector.enroll(_enroll_request(order))
+                    result = await self._through_circuit(ca, lambda: ca.connector.enroll(_enroll_request(order)))
                 except CAUnavailable as exc:
-                    error = exc  # this reply may be lost too: look for the marker again
+                    if not exc.maybe_processed:
+                        raise  # provably not sent: still not at the CA, and a retry may enroll it again
+                    error, lost_at = exc, self._clock()  # this reply may be lost too: look for the marker again
                     continue
                 return await self._submitted(order, result.order_id, "accepted by the CA")
             attempt = self._next_attempt(order, run, timed_out="the CA is unreachable; checking in the "
@@ -437,7 +507,7 @@ class EnrollmentTracker:
             order = await self._ledger.update_order(order.id, state=OrderState.RECEIVED, detail=detail)
             self._publish(self._event(order, Phase.PENDING, attempt=attempt.number, detail=detail,
                                       background=attempt.background))
-            await self._sleep(attempt.delay)
+            await self._pause(order.id, attempt.delay)
 
     async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
         run = self._schedule_run(ca, order, made=order.attempts)
@@ -452,7 +522,7 @@ class EnrollmentTracker:
                                                     attempts=attempt.number - 1, next_attempt_at=attempt.due)
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
                                       next_attempt_at=attempt.due, background=attempt.background))
-            await self._sleep(attempt.delay)
+            await self._pause(order.id, attempt.delay)
             outcome = await self._collect_once(ca, order, attempt)
             if outcome is None:
                 return
@@ -461,19 +531,52 @@ class EnrollmentTracker:
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:
         """One collect call. None: the certificate is recorded. Otherwise the order as it now stands
-        and the least wait before the next attempt."""
+        and the least wait before the next attempt. The attempt is reported to the events with how
+        late its request went out against its due time."""
+        request = base.CollectRequest(order_id=order.ca_order_id or "")
+        sent: list[dt.datetime] = []
+
+        async def collect() -> base.CollectResult:
+            sent.append(self._clock())
+            return await ca.connector.collect(request)
+
+        outcome = "error"
         try:
-            result = await ca.connector.collect(base.CollectRequest(order_id=order.ca_order_id or ""))
+            result = await self._through_circuit(ca, collect)
+            replaced = result.issued is not None and _still_the_replaced(order, result.issued)
+            outcome = "issued" if result.issued is not None and not replaced else "pending"
         except CAUnavailable as exc:
             # A transient CA error counts as this attempt; a longer Retry-After lengthens the next wait.
+            outcome = "unavailable"
             return await self._still_pending(order, attempt, exc.message), exc.retry_after or 0.0
-        if result.issued is not None and not _still_the_replaced(order, result.issued):
+        except CARejected:
+            outcome = "rejected"
+            raise
+        finally:
+            if sent:  # not when stopped while waiting for the circuit
+                lateness = max(0.0, (sent[-1] - attempt.due).total_seconds())
+                self._events.collect_attempted(ca_id=ca.id, lateness=lateness, outcome=outcome)
+        if result.issued is not None and not replaced:
             await self._issued(order, result.issued, attempt.number)
             return None
         detail = result.pending_detail or "not issued yet"
         if result.issued is not None:
             detail = "the CA still shows the certificate being reissued"
         return await self._still_pending(order, attempt, detail), 0.0
+
+    async def _through_circuit(self, ca: ManagedCA, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` once the CA's circuit lets calls through. A call the circuit refused unsent (it
+        opened meanwhile, or another order took the half-open probe) waits and goes again: that
+        costs no attempt, since the CA was never asked."""
+        breaker = breaker_of(ca.connector)
+        while True:
+            if breaker is not None:
+                await breaker.wait_closed()
+            try:
+                return await call()
+            except CircuitOpen:
+                if breaker is None or breaker.retry_after() <= 0:
+                    raise  # not this CA's circuit: waiting for it would change nothing
 
     async def _still_pending(self, order: OrderRecord, attempt: Attempt, detail: str) -> OrderRecord:
         order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING, attempts=attempt.number,

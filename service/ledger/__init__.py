@@ -38,7 +38,7 @@ from service.ledger.base import (
     ServerKey,
     SubjectEntry,
 )
-from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, OrderChanged
+from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, LedgerUnwritable, OrderChanged
 from service.ledger.registry import (
     Clock,
     LedgerBackend,
@@ -67,6 +67,7 @@ __all__ = [
     "LedgerSettingsError",
     "LedgerTarget",
     "LedgerUnavailable",
+    "LedgerUnwritable",
     "NewOrder",
     "OrderChanged",
     "OrderKind",

@@ -308,6 +308,12 @@ class Ledger(Protocol):
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]: ...
 
+    async def list_orders(self, *, states: Sequence[OrderState] = (), ca_id: str | None = None,
+                          before: tuple[dt.datetime, str] | None = None, limit: int = 100) -> list[OrderRecord]:
+        """Orders newest first (by creation time, then id): only those in ``states`` (every state when
+        empty) and of ``ca_id`` (every CA when None), and only those older than ``before`` (the
+        creation time and id of the last order of the previous page). For the operator's listing."""
+
     # -- keys the gateway made (requiredFormat PKCS12), kept encrypted only
     async def get_server_key(self, order_id: str) -> ServerKey | None:
         """The encrypted key :meth:`create_order` stored with the order, until it is deleted."""
@@ -389,7 +395,13 @@ class Ledger(Protocol):
 
     async def append_audit(self, entry: AuditEntry) -> None: ...
 
-    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]: ...
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
+                            target: str | None = None) -> list[AuditEntry]:
+        """Newest first; all CAs when ``ca_id`` is None; only entries about ``target`` when given."""
+
+    async def check_writable(self) -> None:
+        """Return when a write that grows the ledger would go through now; raise ``LedgerUnwritable``
+        when it would not (the disk is full, the file read-only). Writes nothing."""
 
     async def backup(self, target: Path) -> None:
         """Write a consistent copy of the ledger while the gateway runs; a ledger that has no copy

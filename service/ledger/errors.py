@@ -5,6 +5,7 @@
     CagwError
     ├── LedgerError            the ledger's storage failed (not retryable as such)
     │   └── LedgerUnavailable  retryable: the database is locked or busy; has retry_after
+    │       └── LedgerUnwritable  retryable: the disk is full or the file read-only
     ├── FailedPrecondition
     │   └── OrderChanged       a conditional update lost: the order is no longer as the caller read it
     └── AlreadyExists
@@ -25,7 +26,7 @@ from service.errors import AlreadyExists, CagwError, FailedPrecondition
 if TYPE_CHECKING:
     from service.ledger.base import OrderRecord
 
-__all__ = ["DuplicateOrder", "LedgerError", "LedgerUnavailable", "OrderChanged"]
+__all__ = ["DuplicateOrder", "LedgerError", "LedgerUnavailable", "LedgerUnwritable", "OrderChanged"]
 
 
 class LedgerError(CagwError):
@@ -42,6 +43,13 @@ class LedgerUnavailable(LedgerError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class LedgerUnwritable(LedgerUnavailable):
+    """The ledger can be read but not written: its disk is full or its file read-only. Nothing was
+    written; the gateway reports itself not serving until a write goes through again."""
+
+    reason = "LEDGER_UNWRITABLE"
 
 
 class OrderChanged(FailedPrecondition):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from service.connectors.breaker import CircuitBreaker, CircuitState
 from service.connectors.guarded import CACall
 from service.connectors.hooks import ExchangeHooks, ExchangeOutcome
+from service.observability.journal import CACallJournal
 from service.observability.metrics import GatewayMetrics
 from service.observability.tracing import Tracing
 
@@ -24,14 +25,32 @@ __all__ = ["CAObserver", "exchange_hooks", "watch_circuit"]
 
 
 class CAObserver:
-    """Counts, times and traces each connector call."""
+    """Counts, times and traces each connector call; files it in the journal of its order."""
 
-    def __init__(self, metrics: GatewayMetrics, tracing: Tracing) -> None:
+    def __init__(self, metrics: GatewayMetrics, tracing: Tracing, journal: CACallJournal | None = None) -> None:
         self._metrics = metrics
         self._tracing = tracing
+        self._journal = journal
 
     @contextlib.contextmanager
     def observe(self, call: CACall) -> Iterator[None]:
+        with self._journaled(call):
+            with self._observed(call):
+                yield
+
+    @contextlib.contextmanager
+    def _journaled(self, call: CACall) -> Iterator[None]:
+        if self._journal is None:
+            yield
+            return
+        began, started = self._journal.now(), time.perf_counter()
+        try:
+            yield
+        finally:
+            self._journal.record(call, started=began, seconds=time.perf_counter() - started)
+
+    @contextlib.contextmanager
+    def _observed(self, call: CACall) -> Iterator[None]:
         started = time.perf_counter()
         with self._tracing.span(f"ca {call.operation}", attributes={
                 "cagw.ca": call.ca_id, "cagw.ca.operation": call.operation}) as span:

@@ -31,6 +31,7 @@ from service.ledger.base import Ledger
 from service.observability.certificates import CertificateGauges
 from service.observability.connectors import CAObserver, exchange_hooks, watch_circuit
 from service.observability.events import GatewayEvents
+from service.observability.journal import CACallJournal
 from service.observability.ledger import observe_ledger
 from service.observability.metrics import GatewayMetrics
 from service.observability.middleware import ObservedCalls
@@ -58,7 +59,8 @@ class Observability:
         self.tracing = tracing
         self.orders = OrderBook(self.metrics, clock=clock)
         self.breakers: dict[str, CircuitBreaker] = {}
-        self._ca_observer = CAObserver(self.metrics, tracing)
+        self.journal = CACallJournal(clock=clock)  # each order's last CA calls, for the operator
+        self._ca_observer = CAObserver(self.metrics, tracing, self.journal)
         self._clock = clock
 
     @classmethod
@@ -81,8 +83,10 @@ class Observability:
         """The expiry gauges of these CAs, counted from ``ledger`` (run :meth:`CertificateGauges.run`)."""
         return CertificateGauges(self.metrics.registry, ledger, ca_ids, clock=self._clock)
 
-    def observe_ledger(self, ledger: Ledger) -> Ledger:
-        return observe_ledger(ledger, metrics=self.metrics, orders=self.orders, tracing=self.tracing)
+    def observe_ledger(self, ledger: Ledger, *,
+                       on_error: Callable[[BaseException], None] | None = None) -> Ledger:
+        return observe_ledger(ledger, metrics=self.metrics, orders=self.orders, tracing=self.tracing,
+                              on_error=on_error)
 
     def guard(self, ca: CASettings, connector: Connector) -> GuardedConnector:
         """``connector`` behind a new circuit breaker of ``ca``, observed (calls, exchanges, circuit)."""

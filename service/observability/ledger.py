@@ -50,12 +50,17 @@ def _records(result: object) -> Iterable[OrderRecord]:
     return ()
 
 
+ErrorListener = Callable[[BaseException], None]
+
+
 class _ObservedLedger:
-    def __init__(self, inner: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing) -> None:
+    def __init__(self, inner: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing,
+                 on_error: ErrorListener | None = None) -> None:
         self._inner = inner
         self._metrics = metrics
         self._orders = orders
         self._tracing = tracing
+        self._on_error = on_error
         self._wrapped: dict[str, Callable[..., Awaitable[Any]]] = {}
 
     def __repr__(self) -> str:
@@ -84,6 +89,8 @@ class _ObservedLedger:
                     outcome = _outcome(exc) if isinstance(exc, Exception) else "error"
                     span.fail(outcome)
                     self._seen_in_error(exc)
+                    if self._on_error is not None:
+                        self._on_error(exc)
                     raise
                 finally:
                     duration.observe(time.perf_counter() - started)
@@ -101,9 +108,12 @@ class _ObservedLedger:
             self._orders.seen((exc.existing,), written=False)
 
 
-def observe_ledger(ledger: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing) -> Ledger:
-    """``ledger`` observed; see the module docstring."""
-    return cast(Ledger, _ObservedLedger(ledger, metrics=metrics, orders=orders, tracing=tracing))
+def observe_ledger(ledger: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing,
+                   on_error: ErrorListener | None = None) -> Ledger:
+    """``ledger`` observed; see the module docstring. ``on_error`` sees every exception an operation
+    raises (the gateway's :class:`~service.ledger_watch.LedgerWatch`)."""
+    return cast(Ledger, _ObservedLedger(ledger, metrics=metrics, orders=orders, tracing=tracing,
+                                        on_error=on_error))
 
 
 def unwrap_ledger(ledger: Ledger) -> Ledger:

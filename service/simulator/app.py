@@ -168,6 +168,7 @@ class _Routes:
             request[_CALL_RECORD] = self.stats.record(name, at=self.manager.clock(), ssl_id=_ssl_id_of(request))
             decision = self.faults.decide(name)
             if decision.latency > 0:
+                await request.read()  # taken in first, as a slow CA would: served even if the caller gave up
                 await self.sleep(decision.latency)
             rule = decision.rule
             if rule is not None and rule.kind != "drop_reply":

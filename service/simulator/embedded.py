@@ -102,7 +102,8 @@ class EmbeddedBackend:
 
 
 async def start_embedded(workdir: Path, *, issue_after: float = 3.0, grpc_listen: str = "127.0.0.1:50051",
-                         rest_listen: str = "127.0.0.1:8444", ops_listen: str = "127.0.0.1:9464") -> EmbeddedBackend:
+                         rest_listen: str = "127.0.0.1:8444", ops_listen: str = "127.0.0.1:9464",
+                         admin_listen: str = "127.0.0.1:50052") -> EmbeddedBackend:
     """Start the simulator and return the configuration that points the gateway at it."""
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +116,7 @@ async def start_embedded(workdir: Path, *, issue_after: float = 3.0, grpc_listen
         "grpc": {"listen": grpc_listen},
         "rest": {"listen": rest_listen, "context-path": "/cagw"},
         "ops": {"listen": ops_listen},
+        "admin": {"listen": admin_listen},
         "ledger": {"path": str(workdir / "ledger.db")},
         "managed-cas": [{
             "id": EMBEDDED_CA_ID,

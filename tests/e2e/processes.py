@@ -310,11 +310,12 @@ def gateway_document(api_url: str, folder: Path, *, grpc_port: int = 0, rest_por
             "gateway": {"request-timeout": "10s", "connect-timeout": "2s"},
         }
 
-    fresh = free_ports(2)
+    fresh = free_ports(3)
     return {
         "grpc": {"listen": f"127.0.0.1:{grpc_port or fresh[0]}"},
         "rest": {"listen": f"127.0.0.1:{rest_port or fresh[1]}", "context-path": "/cagw"},
         "ops": {"listen": "127.0.0.1:0"},
+        "admin": {"listen": f"127.0.0.1:{fresh[2]}"},
         "ledger": {"path": str(folder / "ledger.db")},
         "shutdown-grace": grace,
         "managed-cas": [ca(CA_ID, {}), *(ca(ca_id, overrides) for ca_id, overrides in extra_cas)],
@@ -340,6 +341,11 @@ class GatewayProcess:
     ledger_path: Path
     config_path: Path | None = None  # config mode
     workdir: Path | None = None  # embedded mode: simulator CA, TLS files and ledger
+    admin_port: int = 0  # the OrderAdminService listener
+
+    @property
+    def admin_target(self) -> str:
+        return f"127.0.0.1:{self.admin_port}"
 
     @property
     def grpc_target(self) -> str:
@@ -366,15 +372,17 @@ def start_gateway(procs: Processes, config_path: Path, *, name: str = "gateway",
     process = procs.start(name, "serve", "--config", str(config_path))
     gateway = GatewayProcess(process=process, grpc_port=_port_of(document["grpc"]["listen"]),
                              rest_port=_port_of(document["rest"]["listen"]),
-                             ledger_path=Path(document["ledger"]["path"]), config_path=config_path)
+                             ledger_path=Path(document["ledger"]["path"]), config_path=config_path,
+                             admin_port=_port_of(document["admin"]["listen"]) if "admin" in document else 0)
     return gateway.wait_ready() if wait else gateway
 
 
 def start_embedded_gateway(procs: Processes, workdir: Path, *, name: str = "embedded") -> GatewayProcess:
     """``cagw serve`` with no configuration (what ``make run`` does), on free ports."""
-    grpc_port, rest_port = free_ports(2)
+    grpc_port, rest_port, admin_port = free_ports(3)
     process = procs.start(name, "serve", "--workdir", str(workdir), "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                          "--rest-listen", f"127.0.0.1:{rest_port}", "--ops-listen", "127.0.0.1:0")
+                          "--rest-listen", f"127.0.0.1:{rest_port}", "--ops-listen", "127.0.0.1:0",
+                          "--admin-listen", f"127.0.0.1:{admin_port}")
     gateway = GatewayProcess(process=process, grpc_port=grpc_port, rest_port=rest_port,
-                             ledger_path=workdir / "ledger.db", workdir=workdir)
+                             ledger_path=workdir / "ledger.db", workdir=workdir, admin_port=admin_port)
     return gateway.wait_ready()

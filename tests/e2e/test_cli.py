@@ -194,7 +194,8 @@ def test_fail_second_gateway_on_a_taken_port_exits_loudly(embedded: GatewayProce
     grpc_port = embedded.grpc_port if taken == "grpc" else free_port()
     rest_port = embedded.rest_port if taken == "rest" else free_port()
     result = run_cagw("serve", "--workdir", str(tmp_path / "second"), "--grpc-listen", f"127.0.0.1:{grpc_port}",
-                      "--rest-listen", f"127.0.0.1:{rest_port}", "--ops-listen", "127.0.0.1:0", timeout=60)
+                      "--rest-listen", f"127.0.0.1:{rest_port}", "--ops-listen", "127.0.0.1:0",
+                      "--admin-listen", "127.0.0.1:0", timeout=60)
     taken_port = grpc_port if taken == "grpc" else rest_port
     assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     assert f"{taken}.listen: cannot listen on 127.0.0.1:{taken_port}" in result.stderr

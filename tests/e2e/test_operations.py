@@ -29,7 +29,7 @@ def served(module_processes: Processes, tmp_path_factory: pytest.TempPathFactory
     workdir = tmp_path_factory.mktemp("operations")
     process = module_processes.start("embedded", "serve", "--workdir", str(workdir), "--grpc-listen",
                                      f"127.0.0.1:{grpc_port}", "--rest-listen", f"127.0.0.1:{rest_port}",
-                                     "--ops-listen", f"127.0.0.1:{ops_port}")
+                                     "--ops-listen", f"127.0.0.1:{ops_port}", "--admin-listen", "127.0.0.1:0")
     GatewayProcess(process=process, grpc_port=grpc_port, rest_port=rest_port, ledger_path=workdir / "ledger.db",
                    workdir=workdir).wait_ready()
     wait_until(lambda: "/metrics" in process.stdout(), what="the banner", watch=[process])

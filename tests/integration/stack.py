@@ -56,6 +56,7 @@ def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer:
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0", "context-path": "/cagw", "enrollment-status": enrollment_status},
         "ops": {"listen": "127.0.0.1:0"},
+        "admin": {"listen": "127.0.0.1:0"},
         "ledger": {"path": str(tmp / "ledger.db")},
         "shutdown-grace": "2s",
         "managed-cas": [{

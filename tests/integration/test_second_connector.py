@@ -45,6 +45,7 @@ def _document(tmp: Path, **properties: str) -> dict[str, Any]:
         "grpc": {"listen": "127.0.0.1:0"},
         "rest": {"listen": "127.0.0.1:0"},
         "ops": {"listen": "127.0.0.1:0"},
+        "admin": {"listen": "127.0.0.1:0"},
         "ledger": {"path": str(tmp / "ledger.db")},
         "shutdown-grace": "2s",
         "managed-cas": [{

@@ -53,7 +53,7 @@ SECRETS = (LOGIN_PASSWORD, TRUST_PASSWORD, KEY_STORE_PASSWORD, PROXY_PASSWORD, A
 
 AUTH_MODES = ("exactly one authentication mode is needed: login-password (password), client-cert-key-store "
               "(key store) or api-client-id (API key); found ")
-ALLOWED_TOP = "clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
+ALLOWED_TOP = "admin, clients, grpc, ledger, log, managed-cas, ops, rest, shutdown-grace, tracing, webhooks"
 ALLOWED_CA = "connector, gateway, id, name, profiles, properties"
 ALLOWED_PROPERTIES = (
     "api-client-id, api-client-secret, api-token-url, client-cert-key-alias, client-cert-key-store, "

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import asyncpg
 
 from service.errors import CagwError, ConfigError
-from service.ledger.errors import LedgerError, LedgerUnavailable
+from service.ledger.errors import LedgerError, LedgerUnavailable, LedgerUnwritable
 
 __all__ = ["BROKEN_CONNECTION", "map_postgres_errors", "translate_postgres_error"]
 
@@ -29,6 +29,9 @@ _RETRY_AFTER_SECONDS = 1.0
 # SQLSTATE classes and codes a later try may get past.
 _RETRYABLE_CLASSES = ("08", "53", "57", "40")  # connection, resources, operator intervention, rollback
 _RETRYABLE_CODES = frozenset({"55P03"})  # lock_not_available
+# Nothing can be written until someone frees space or makes the database writable again.
+_UNWRITABLE_CODES = {"53100": "the disk is full", "25006": "the database is read-only"}
+_UNWRITABLE_RETRY_AFTER = 5.0
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -42,6 +45,10 @@ def translate_postgres_error(exc: BaseException, where: str, *, opening: bool = 
     """The gateway error for one driver error; the caller chains it ``from exc``."""
     kind = type(exc).__name__
     text = str(exc).splitlines()[0][:300] if str(exc) else kind
+    unwritable = _UNWRITABLE_CODES.get(getattr(exc, "sqlstate", None) or "")
+    if unwritable is not None and not opening:
+        return LedgerUnwritable(f"ledger {where}: cannot be written ({unwritable}): {kind}: {text}",
+                                retry_after=_UNWRITABLE_RETRY_AFTER)
     if _retryable(exc):
         return LedgerUnavailable(f"ledger {where}: the database is unreachable or busy ({kind}: {text})",
                                  retry_after=_RETRY_AFTER_SECONDS)

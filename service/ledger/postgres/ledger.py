@@ -42,7 +42,7 @@ from service.ledger.base import (
     ServerKey,
     SubjectEntry,
 )
-from service.ledger.errors import DuplicateOrder, OrderChanged
+from service.ledger.errors import DuplicateOrder, LedgerUnwritable, OrderChanged
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.location import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
@@ -253,6 +253,22 @@ class PostgresLedger:
                                 order_id)
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
 
+    async def list_orders(self, *, states: Sequence[OrderState] = (), ca_id: str | None = None,
+                          before: tuple[dt.datetime, str] | None = None, limit: int = 100) -> list[OrderRecord]:
+        """Newest first; see :meth:`Ledger.list_orders`."""
+        where = ["($1::text IS NULL OR ca_id = $1)"]
+        params: list[object] = [ca_id]
+        if states:
+            params.append([state.value for state in states])
+            where.append(f"state = ANY(${len(params)}::text[])")
+        if before is not None:
+            params += [ts(before[0]), before[1]]
+            where.append(f"(created_at, id) < (${len(params) - 1}, ${len(params)})")
+        params.append(max(limit, 0))
+        rows = await self._read(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
+                                f"ORDER BY created_at DESC, id DESC LIMIT ${len(params)}", *params)
+        return [order_from_row(row) for row in rows]
+
     # -- keys the gateway made
 
     async def get_server_key(self, order_id: str) -> ServerKey | None:
@@ -446,12 +462,23 @@ class PostgresLedger:
                                "VALUES ($1, $2, $3, $4, $5, $6, $7)", ts(entry.time), entry.ca_id, entry.actor,
                                entry.action, entry.target, entry.outcome, entry.detail)
 
-    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
+                            target: str | None = None) -> list[AuditEntry]:
         rows = await self._read("SELECT * FROM audit WHERE ($1::text IS NULL OR ca_id = $1) "
-                                "ORDER BY time DESC, id DESC LIMIT $2", ca_id, max(limit, 0))
+                                "AND ($3::text IS NULL OR target = $3) "
+                                "ORDER BY time DESC, id DESC LIMIT $2", ca_id, max(limit, 0), target)
         return [AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
                            action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
                            detail=str(row["detail"])) for row in rows]
+
+    async def check_writable(self) -> None:
+        """A write transaction that is rolled back; a read-only server (a standby, or
+        ``default_transaction_read_only``) fails as ``LedgerUnwritable``."""
+        async with self._transaction() as conn:
+            if await conn.fetchval("SHOW transaction_read_only") == "on":
+                raise LedgerUnwritable("ledger: the database is read-only (transaction_read_only is on)",
+                                       retry_after=5.0)
+            await conn.execute("CREATE TEMPORARY TABLE write_probe (x int) ON COMMIT DROP")
 
     async def backup(self, target: Path) -> None:
         raise Unimplemented("a PostgreSQL ledger is backed up with the database's own tools "

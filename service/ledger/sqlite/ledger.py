@@ -90,6 +90,8 @@ from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
 
+_MAX_PAGES = 4294967294  # SQLite's own ceiling of max_page_count: no limit of ours
+
 
 class _State(enum.Enum):
     UNOPENED = "UNOPENED"
@@ -317,6 +319,20 @@ class SQLiteLedger:
                                 (order_id,))
         return [(from_ts(row["time"]), OrderState(row["state"]), str(row["detail"])) for row in rows]
 
+    async def list_orders(self, *, states: Sequence[OrderState] = (), ca_id: str | None = None,
+                          before: tuple[dt.datetime, str] | None = None, limit: int = 100) -> list[OrderRecord]:
+        """Newest first; see :meth:`Ledger.list_orders`."""
+        where, params = ["(? IS NULL OR ca_id = ?)"], [ca_id, ca_id]
+        if states:
+            where.append(f"state IN ({', '.join('?' * len(states))})")
+            params += [state.value for state in states]
+        if before is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params += [ts(before[0]), before[1]]
+        rows = await self._read(f"SELECT * FROM orders WHERE {' AND '.join(where)} "
+                                "ORDER BY created_at DESC, id DESC LIMIT ?", (*params, max(limit, 0)))
+        return [order_from_row(row) for row in rows]
+
     # -- keys the gateway made
 
     async def get_server_key(self, order_id: str) -> ServerKey | None:
@@ -534,11 +550,13 @@ class SQLiteLedger:
                            (ts(entry.time), entry.ca_id, entry.actor, entry.action, entry.target,
                             entry.outcome, entry.detail))
 
-    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100) -> list[AuditEntry]:
-        """Newest first; all CAs when ``ca_id`` is None."""
+    async def audit_entries(self, *, ca_id: str | None = None, limit: int = 100,
+                            target: str | None = None) -> list[AuditEntry]:
+        """Newest first; all CAs when ``ca_id`` is None; only about ``target`` when given."""
         rows = await self._read(
-            "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) ORDER BY time DESC, id DESC LIMIT ?",
-            (ca_id, ca_id, max(limit, 0)))
+            "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) AND (? IS NULL OR target = ?) "
+            "ORDER BY time DESC, id DESC LIMIT ?",
+            (ca_id, ca_id, target, target, max(limit, 0)))
         return [
             AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
                        action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
@@ -547,6 +565,31 @@ class SQLiteLedger:
         ]
 
     # -- operations
+
+    async def check_writable(self) -> None:
+        """Write (then roll back) a few pages' worth into a scratch table: a full disk (or the
+        ``max_page_count`` reached) and a read-only file fail as ``LedgerUnwritable``."""
+        async with self._write_lock:
+            writer, _ = self._open_connections()
+            with map_sqlite_errors(self.path, doing="checking that it can be written"):
+                try:
+                    await writer.execute("BEGIN IMMEDIATE")
+                    await writer.execute("CREATE TABLE write_probe (x BLOB)")
+                    await writer.execute("INSERT INTO write_probe VALUES (zeroblob(16384))")
+                finally:
+                    await writer.rollback()
+
+    async def restrict_writes(self, *, full: bool = False, read_only: bool = False) -> None:
+        """A fault drill: make this ledger's writes fail as on a full disk (``full``: SQLite's
+        ``max_page_count`` set to the pages the file has now, so it cannot grow) or on a read-only
+        file (``read_only``: ``query_only`` on its writer connection); without either, lift both.
+        Only this connection is affected and nothing is written; the crash suite uses it."""
+        async with self._write_lock:
+            writer, _ = self._open_connections()
+            with map_sqlite_errors(self.path):
+                pages = list(await writer.execute_fetchall("PRAGMA page_count"))[0][0] if full else _MAX_PAGES
+                await writer.execute(f"PRAGMA max_page_count = {int(pages)}")
+                await writer.execute(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
 
     async def backup(self, target: Path) -> None:
         """Write a consistent, compacted copy of the ledger to ``target`` while it is in use
