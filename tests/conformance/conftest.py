@@ -20,13 +20,14 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from yarl import URL
 
 from service.simulator import SimulatorSettings
 from tests.integration.stack import CA_ID, Stack, running_stack
+from tests.support.csr import build_csr, new_key
 
 CLIENT = "cagw-client.example.com"
 CA_PATH = f"/v1/certificate-authorities/{CA_ID}"
@@ -60,15 +61,11 @@ class KeyAndCsr:
 
 
 def new_csr(common_name: str, *, sans: tuple[str, ...] = (), organization: str = "") -> KeyAndCsr:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()  # a key of its own: tests compare the issued certificate's key with it
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]),
-                                        critical=False)
-    return KeyAndCsr(key, builder.sign(key, hashes.SHA256()))
+    return KeyAndCsr(key, build_csr(key, subject=x509.Name(attributes), sans=[x509.DNSName(s) for s in sans]))
 
 
 class CagwClient:

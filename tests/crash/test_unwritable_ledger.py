@@ -23,7 +23,8 @@ from service.ledger import SQLiteLedger
 from service.ledger.sqlite.check import check_database
 from service.observability.ledger import unwrap_ledger
 from service.simulator import SimulatorSettings
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 
 def _request(name: str) -> enrollments_pb2.EnrollRequest:

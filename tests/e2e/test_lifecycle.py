@@ -40,7 +40,7 @@ from tests.e2e.processes import (
     wait_until,
     write_config,
 )
-from tests.integration.stack import make_csr
+from tests.support.csr import make_csr
 
 pytestmark = pytest.mark.slow
 

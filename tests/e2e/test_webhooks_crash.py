@@ -22,8 +22,8 @@ from tests.e2e.processes import (
     start_simulator,
     write_config,
 )
-from tests.integration.stack import make_csr
 from tests.integration.webhook_receiver import SECRET, Receiver, https_receiver, receiver_tls
+from tests.support.csr import make_csr
 
 pytestmark = pytest.mark.slow
 

@@ -29,7 +29,8 @@ from service.config import parse_config
 from service.ledger import OrderRecord
 from service.simulator import Simulator, SimulatorSettings, start_simulator
 from service.simulator.faults import FaultRule
-from tests.integration.stack import PROFILE_ID, gateway_document, make_csr, tls_files
+from tests.integration.stack import PROFILE_ID, gateway_document, tls_files
+from tests.support.csr import make_csr
 
 __all__ = ["FLAKY", "STEADY", "FaultStack", "fault_stack", "steady_serves"]
 

@@ -3,6 +3,9 @@
 ``running_stack`` starts the embedded SCM simulator over real TLS (a trustme CA
 that the gateway trusts through a PEM trust store), then the gateway with tiny
 back-off timers, each on a free 127.0.0.1 port, and stops both at the end.
+Pass the session's ``test_ca`` fixture as ``ca=`` to issue from it instead of a
+new CA. A module whose tests can share one stack opens it in a module-scoped
+fixture (see ``test_enrollment_grpc.py``).
 """
 
 from __future__ import annotations
@@ -84,9 +87,9 @@ def gateway_document(simulator_url: str, trust_store: Path, tmp: Path, *, timer:
     return document
 
 
-def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
-    """(trust store, server cert, server key) for a simulator on 127.0.0.1."""
-    ca = trustme.CA()
+def tls_files(tmp: Path, ca: trustme.CA | None = None) -> tuple[Path, Path, Path]:
+    """(trust store, server cert, server key) for a simulator on 127.0.0.1, from ``ca`` or a new CA."""
+    ca = ca or trustme.CA()
     leaf = ca.issue_cert("127.0.0.1", "localhost")
     trust, cert, key = tmp / "trust.pem", tmp / "sim-cert.pem", tmp / "sim-key.pem"
     ca.cert_pem.write_to_path(str(trust))
@@ -96,9 +99,10 @@ def tls_files(tmp: Path) -> tuple[Path, Path, Path]:
     return trust, cert, key
 
 
-def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, bytes, bytes]:
+def api_tls_files(tmp: Path, client_name: str, ca: trustme.CA | None = None
+                  ) -> tuple[dict[str, str], bytes, bytes, bytes]:
     """Mutual TLS for the gateway's own listeners: (tls section, CA PEM, client cert chain PEM, client key PEM)."""
-    ca = trustme.CA()
+    ca = ca or trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
     client = ca.issue_cert(client_name, common_name=client_name)
     folder = tmp / "api-tls"
@@ -116,14 +120,14 @@ def api_tls_files(tmp: Path, client_name: str) -> tuple[dict[str, str], bytes, b
 @contextlib.asynccontextmanager
 async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None, client_name: str | None = None,
                         observability: Observability | None = None, clients: list[dict[str, Any]] | None = None,
-                        **options: Any) -> AsyncIterator[Stack]:
+                        ca: trustme.CA | None = None, **options: Any) -> AsyncIterator[Stack]:
     """``client_name``: the API listeners demand client certificates, and the stack's channel
     and ``client_ssl`` present one issued to that name; ``clients`` is the configuration's section
     then (by default one admin client, ``tests``, matching that certificate's fingerprint; an entry
     without ``match`` is given that fingerprint).
     ``observability``: the gateway's (e.g. with an in-memory span exporter) instead of the one its
-    configuration makes."""
-    trust, cert, key = tls_files(tmp)
+    configuration makes. ``ca``: the session's test CA for the TLS files, instead of a new one."""
+    trust, cert, key = tls_files(tmp, ca)
     base = simulator or SimulatorSettings(issue_after_polls=1)
     sim = await start_simulator(dataclasses.replace(base, port=0, tls_cert=cert, tls_key=key,
                                                     ca_dir=tmp / "sim-ca"))
@@ -132,7 +136,7 @@ async def running_stack(tmp: Path, *, simulator: SimulatorSettings | None = None
         document = gateway_document(sim.url, trust, tmp, **options)
         credentials = client_ssl = None
         if client_name is not None:
-            section, ca_pem, chain, client_key = api_tls_files(tmp, client_name)
+            section, ca_pem, chain, client_key = api_tls_files(tmp, client_name, ca)
             document["grpc"]["tls"] = document["rest"]["tls"] = section
             mine = {"sha256": leaf_sha256(chain)}
             document["clients"] = [{"match": mine, **entry} for entry in clients] if clients is not None else [

@@ -12,7 +12,9 @@ import pytest
 from cagw.v1 import certificate_authorities_pb2, certificate_authorities_pb2_grpc, common_pb2
 from cagw.v1 import certificates_pb2, certificates_pb2_grpc, enrollments_pb2, enrollments_pb2_grpc
 
-from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+
+from tests.support.csr import make_csr
 
 CLIENT = "orders-service.internal"
 

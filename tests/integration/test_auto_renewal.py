@@ -12,7 +12,8 @@ from service.app import Gateway
 from service.clock import utcnow
 from service.ledger import CertificateQuery, open_ledger
 from service.lifecycle.autorenew import AutoRenewal
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 AUTOMATIC = {"renewal": {"automatic": "true", "window": "50%", "jitter": "0%"}}
 

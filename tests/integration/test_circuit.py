@@ -18,7 +18,8 @@ from grpc_status import rpc_status
 from service.connectors.breaker import CircuitState
 from service.x509 import normalize_dn
 from tests.integration.observed import scrape
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 BREAKER = {"circuit-breaker": {"failure-threshold": "2", "window": "30s", "open-for": "200ms"},
            "retry-attempts": "1"}  # one HTTP try per call: each failing call is one failure

@@ -12,7 +12,8 @@ from cagw.v1 import enrollments_pb2, enrollments_pb2_grpc
 
 from service.simulator import SimulatorSettings
 from tests.integration.observed import scrape
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 OPEN_FOR = 0.4
 BREAKER = {"circuit-breaker": {"failure-threshold": "2", "window": "30s", "open-for": f"{OPEN_FOR}s"},

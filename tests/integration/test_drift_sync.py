@@ -19,7 +19,8 @@ from service.lifecycle.sync import DriftSync
 from service.simulator import SimulatorSettings
 from service.simulator.settings import DEMO_CUSTOMER_URI, DEMO_LOGIN, DEMO_PASSWORD
 from service.x509 import format_serial
-from tests.integration.stack import CA_ID, CERT_TYPE, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, CERT_TYPE, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 SCM_HEADERS = {"login": DEMO_LOGIN, "password": DEMO_PASSWORD, "customerUri": DEMO_CUSTOMER_URI}
 

@@ -21,7 +21,8 @@ from cagw.v1 import (
     inventory_pb2_grpc,
 )
 from tests.integration.observed import scrape
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 
 async def _enroll(stack: Stack, common_name: str, **fields: Any) -> enrollments_pb2.Enrollment:

@@ -18,7 +18,8 @@ from multidict import CIMultiDict
 from service.simulator import SimulatorSettings
 from service.simulator.settings import DEMO_PASSWORD
 from tests.integration.observed import json_log_lines, scrape
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 ENROLLMENTS = "cagw.v1.EnrollmentService"
 CERTIFICATES = "cagw.v1.CertificateService"

@@ -17,7 +17,8 @@ from google.protobuf import duration_pb2
 
 from service.cli import main
 from service.simulator import SimulatorSettings
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import make_csr
 
 SLOW = {"timer": "10s", "max_timer": "10s", "attempts": 3}  # an order waits 10 s before each attempt
 

@@ -12,7 +12,8 @@ import pytest
 from cagw.v1 import enrollments_pb2, enrollments_pb2_grpc
 from service.app import Gateway
 from service.simulator import SimulatorSettings
-from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+from tests.support.csr import make_csr
 from tests.unit.ledger_backends import POSTGRES_URL, postgres_reason, postgres_schema
 
 

@@ -7,8 +7,11 @@ certificate walk, NDJSON arriving line by line, every error class, idempotency,
 revocation, the events feed, the OpenAPI document and health.
 
 Most tests share one module-wide stack (``world``) holding a few issued
-certificates; tests that need another simulator behaviour, another status mode
-or a clean ledger start their own stack, which costs a few milliseconds.
+certificates. Tests that enroll names of their own use it too, through ``rest``
+(its counters cleared and no fault left armed; ``mode="standard"`` gives a
+second shared stack with the standard status codes). Tests that need another
+simulator behaviour or schedule, or a ledger with nothing else in it, start
+their own stack.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import pytest_asyncio
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -40,7 +44,8 @@ from service.rest import OPENAPI_KEY, ROUTES_KEY
 from service.simulator import SimulatorSettings
 from service.simulator.faults import FaultRule
 from service.simulator.state import OrderStatus
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
+from tests.support.csr import build_csr, make_csr, new_key, pem_of, private_key
 
 CA = f"/v1/certificate-authorities/{CA_ID}"
 NDJSON = "application/x-ndjson"
@@ -127,13 +132,35 @@ class World:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with rest_stack(tmp_path_factory.mktemp("rest-api")) as rest:
+async def world(tmp_path_factory: pytest.TempPathFactory, test_ca: trustme.CA) -> AsyncIterator[World]:
+    async with rest_stack(tmp_path_factory.mktemp("rest-api"), ca=test_ca) as rest:
         main = await rest.issued("world.example.com")
         action = await rest.issued("action.example.com")
         subject = await rest.issued("subject-action.example.com")
         yield World(rest=rest, serial=main["serialNumber"], dn=main["subjectName"], enrollment_id=main["id"],
                     action_serial=action["serialNumber"], action_dn=subject["subjectName"])
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def standard_rest(tmp_path_factory: pytest.TempPathFactory, test_ca: trustme.CA) -> AsyncIterator[Rest]:
+    """A second shared stack, answering enrollments with the standard status table."""
+    async with rest_stack(tmp_path_factory.mktemp("rest-standard"), ca=test_ca,
+                          enrollment_status="standard") as shared:
+        yield shared
+
+
+@pytest.fixture
+def rest(request: pytest.FixtureRequest, world: World) -> Iterator[Rest]:
+    """A shared stack for a test that enrolls its own names: the documented status codes, or the
+    standard ones when the test is parametrized with ``mode="standard"``. The simulator's request
+    counters start at zero, and no fault the test armed outlives it."""
+    params = getattr(request.node, "callspec", None)
+    mode = params.params.get("mode", "documented") if params is not None else "documented"
+    shared: Rest = world.rest if mode == "documented" else request.getfixturevalue("standard_rest")
+    shared.stack.simulator.stats.reset()
+    shared.stack.simulator.faults.clear()
+    yield shared
+    shared.stack.simulator.faults.clear()
 
 
 # ---------------------------------------------------------------- every route
@@ -208,17 +235,16 @@ def _verify_pem_chain(stack: Stack, pem: str) -> x509.Certificate:
     return certificates[0]
 
 
-async def test_ok_200_issued_in_time(tmp_path: Path) -> None:
-    async with rest_stack(tmp_path) as rest:
-        answer = await rest.enroll(common_name="in-time.example.com")
-        assert answer.status == 200
-        enrollment = answer.body["enrollment"]
-        assert answer.body["type"] == "EnrollmentResponse" and enrollment["status"] == "ISSUED"
-        leaf = _verify_pem_chain(rest.stack, enrollment["body"])
-        assert enrollment["serialNumber"] == format(leaf.serial_number, "x")
-        assert enrollment["subjectName"] == "CN=in-time.example.com" and enrollment["sectigoOrderId"]
-        assert answer.body["message"] == {"code": "ISSUED", "message": f"Certificate {enrollment['serialNumber']} "
-                                          "issued.", "details": []}
+async def test_ok_200_issued_in_time(rest: Rest) -> None:
+    answer = await rest.enroll(common_name="in-time.example.com")
+    assert answer.status == 200
+    enrollment = answer.body["enrollment"]
+    assert answer.body["type"] == "EnrollmentResponse" and enrollment["status"] == "ISSUED"
+    leaf = _verify_pem_chain(rest.stack, enrollment["body"])
+    assert enrollment["serialNumber"] == format(leaf.serial_number, "x")
+    assert enrollment["subjectName"] == "CN=in-time.example.com" and enrollment["sectigoOrderId"]
+    assert answer.body["message"] == {"code": "ISSUED", "message": f"Certificate {enrollment['serialNumber']} "
+                                      "issued.", "details": []}
 
 
 async def test_ok_202_when_the_attempts_run_out(tmp_path: Path) -> None:
@@ -280,19 +306,18 @@ async def test_ok_202_then_subject_then_certificate(tmp_path: Path) -> None:
     pytest.param("standard", {}, FaultRule(route="enroll", kind="status", status=503), 503, "CA_UNAVAILABLE", "",
                  id="fail-standard-503-sectigo-503"),
 ])
-async def test_enrollment_failures(tmp_path: Path, mode: str, fields: dict[str, Any], fault: FaultRule | None,
+async def test_enrollment_failures(rest: Rest, mode: str, fields: dict[str, Any], fault: FaultRule | None,
                                    http: int, code: str, target: str) -> None:
     if fields.get("csr") == "RSA1024":
-        fields = {**fields, "csr": make_csr("weak.example.com", key_type="rsa1024")}
-    async with rest_stack(tmp_path, enrollment_status=mode) as rest:
-        if fault is not None:
-            rest.stack.simulator.faults.add(fault)
-        answer = await rest.enroll(common_name="failing.example.com", **fields)
-        assert answer.status == http
-        error = answer.error
-        assert (error["code"], error["target"]) == (code, target)
-        assert error["message"]
-        assert ("Retry-After" in answer.headers) == (http == 503)
+        fields = {**fields, "csr": make_csr("weak.example.com", kind="rsa1024")}
+    if fault is not None:
+        rest.stack.simulator.faults.add(fault)
+    answer = await rest.enroll(common_name="failing.example.com", **fields)
+    assert answer.status == http
+    error = answer.error
+    assert (error["code"], error["target"]) == (code, target)
+    assert error["message"]
+    assert ("Retry-After" in answer.headers) == (http == 503)
 
 
 async def test_fail_404_enroll_at_an_unknown_ca(world: World) -> None:
@@ -304,15 +329,14 @@ async def test_fail_404_enroll_at_an_unknown_ca(world: World) -> None:
 # ---------------------------------------------------------------- idempotency
 
 
-async def test_ok_idempotency_key_retry_returns_the_same_enrollment(tmp_path: Path) -> None:
-    async with rest_stack(tmp_path) as rest:
-        csr = make_csr("idem.example.com")
-        first = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
-        second = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
-        assert first.status == second.status == 200
-        assert first.body["enrollment"]["id"] == second.body["enrollment"]["id"]
-        assert first.body["enrollment"]["serialNumber"] == second.body["enrollment"]["serialNumber"]
-        assert rest.stack.simulator.stats.requests["enroll"] == 1
+async def test_ok_idempotency_key_retry_returns_the_same_enrollment(rest: Rest) -> None:
+    csr = make_csr("idem.example.com")
+    first = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
+    second = await rest.enroll(csr, headers={"Idempotency-Key": "retry-1"})
+    assert first.status == second.status == 200
+    assert first.body["enrollment"]["id"] == second.body["enrollment"]["id"]
+    assert first.body["enrollment"]["serialNumber"] == second.body["enrollment"]["serialNumber"]
+    assert rest.stack.simulator.stats.requests["enroll"] == 1
 
 
 @pytest.mark.parametrize(("mode", "route", "http"), [
@@ -320,16 +344,16 @@ async def test_ok_idempotency_key_retry_returns_the_same_enrollment(tmp_path: Pa
     pytest.param("standard", "enrollments", 409, id="fail-409-enroll-conflict-standard"),
     pytest.param("documented", "enrollments:watch", 409, id="fail-409-watch-conflict"),
 ])
-async def test_idempotency_key_reused_for_another_request(tmp_path: Path, mode: str, route: str, http: int) -> None:
-    async with rest_stack(tmp_path, enrollment_status=mode) as rest:
-        first = await rest.enroll(common_name="one.example.com", headers={"Idempotency-Key": "reused"})
-        assert first.status == 200
-        other = await rest.call("POST", f"{CA}/{route}", headers={"Idempotency-Key": "reused"},
-                                json_body={"profileId": PROFILE_ID, "csr": make_csr("two.example.com")})
-        assert other.status == http
-        assert other.error["code"] == "ALREADY_EXISTS"
-        assert first.body["enrollment"]["id"] in other.error["message"]
-        assert rest.stack.simulator.stats.requests["enroll"] == 1
+async def test_idempotency_key_reused_for_another_request(rest: Rest, mode: str, route: str, http: int) -> None:
+    key = f"reused-{mode}-{route}"  # the stack is shared: each case reuses a key of its own
+    first = await rest.enroll(common_name="one.example.com", headers={"Idempotency-Key": key})
+    assert first.status == 200
+    other = await rest.call("POST", f"{CA}/{route}", headers={"Idempotency-Key": key},
+                            json_body={"profileId": PROFILE_ID, "csr": make_csr("two.example.com")})
+    assert other.status == http
+    assert other.error["code"] == "ALREADY_EXISTS"
+    assert first.body["enrollment"]["id"] in other.error["message"]
+    assert rest.stack.simulator.stats.requests["enroll"] == 1
 
 
 # ---------------------------------------------------------------- NDJSON streams
@@ -463,30 +487,27 @@ def _special_csr() -> tuple[str, str]:
         x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "a, b"),
                                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "c d")]),
     ])
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM).decode(), name.rfc4514_string()
+    return pem_of(build_csr(private_key(), subject=name)), name.rfc4514_string()
 
 
-async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(tmp_path: Path) -> None:
+async def test_ok_dn_with_commas_spaces_plus_and_quotes_round_trips(rest: Rest) -> None:
     csr, dn = _special_csr()
     assert dn == 'CN=a\\, b+OU=c d,O=Example \\"Q\\"'
-    async with rest_stack(tmp_path) as rest:
-        enrollment = (await rest.enroll(csr)).body["enrollment"]
-        serial = enrollment["serialNumber"]
-        # The caller's own spelling and the one the gateway answered with find the same subject.
-        for spelling in (dn, enrollment["subjectName"]):
-            subject = await rest.call("GET", f"{CA}/subjects/{_path_dn(spelling)}")
-            assert subject.status == 200, subject.body
-            assert [c["serialNumber"] for c in subject.body["subject"]["certificates"]] == [serial]
-        assert subject.body["subject"]["dn"] == 'cn=a\\, b+ou=c d,o=example \\"q\\"'
-        revoked = await rest.call("POST", f"{CA}/subjects/{_path_dn(dn)}/actions", json_body=REVOKE)
-        assert revoked.status == 200 and revoked.body["type"] == "ActionResponse"
-        assert revoked.body["serialNumbers"] == [serial]
-        assert revoked.body["action"]["status"] == "COMPLETED"
-        certificate = await rest.call("GET", f"{CA}/certificates/{serial}")
-        assert certificate.body["certificate"]["status"] == "revoked"
-        assert certificate.body["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
+    enrollment = (await rest.enroll(csr)).body["enrollment"]
+    serial = enrollment["serialNumber"]
+    # The caller's own spelling and the one the gateway answered with find the same subject.
+    for spelling in (dn, enrollment["subjectName"]):
+        subject = await rest.call("GET", f"{CA}/subjects/{_path_dn(spelling)}")
+        assert subject.status == 200, subject.body
+        assert [c["serialNumber"] for c in subject.body["subject"]["certificates"]] == [serial]
+    assert subject.body["subject"]["dn"] == 'cn=a\\, b+ou=c d,o=example \\"q\\"'
+    revoked = await rest.call("POST", f"{CA}/subjects/{_path_dn(dn)}/actions", json_body=REVOKE)
+    assert revoked.status == 200 and revoked.body["type"] == "ActionResponse"
+    assert revoked.body["serialNumbers"] == [serial]
+    assert revoked.body["action"]["status"] == "COMPLETED"
+    certificate = await rest.call("GET", f"{CA}/certificates/{serial}")
+    assert certificate.body["certificate"]["status"] == "revoked"
+    assert certificate.body["certificate"]["revocationInfo"]["reason"] == "keyCompromise"
 
 
 async def test_ok_ca_certificate_learned_from_the_first_chain_and_kept(tmp_path: Path) -> None:
@@ -569,10 +590,8 @@ async def test_ok_renew_action_pending_is_202_and_collected_later(tmp_path: Path
 async def test_ok_reissue_action_with_a_new_csr(tmp_path: Path) -> None:
     async with rest_stack(tmp_path) as rest:
         old = (await rest.issued("reissue.example.com"))["serialNumber"]
-        key = ec.generate_private_key(ec.SECP256R1())
-        csr = (x509.CertificateSigningRequestBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reissue.example.com")]))
-               .sign(key, hashes.SHA256()))
+        key = new_key()
+        csr = build_csr(key, subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reissue.example.com")]))
         der = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
         answer = await rest.call("POST", f"{CA}/certificates/{old}/actions",
                                  json_body={"action": {"type": "ReissueAction", "csr": der, "comment": "new key"}})
@@ -616,21 +635,20 @@ async def test_fail_renew_of_an_unknown_serial(tmp_path: Path) -> None:
         assert answer.status == 404 and answer.body["error"]["code"] == "CERTIFICATE_NOT_FOUND"
 
 
-async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(tmp_path: Path) -> None:
-    async with rest_stack(tmp_path) as rest:
-        serial = (await rest.issued("revoke.example.com"))["serialNumber"]
-        for _ in range(2):  # the second time it is already revoked: still a success, Sectigo asked once
-            answer = await rest.call("POST", f"{CA}/certificates/{serial}/actions", json_body=REVOKE)
-            assert answer.status == 200, answer.body
-            action = answer.body["action"]
-            assert (action["type"], action["status"], action["reason"], action["comment"]) == (
-                "RevokeAction", "COMPLETED", "keyCompromise", "x")
-        assert rest.stack.simulator.stats.requests["revoke"] == 1
-        shown = (await rest.call("GET", f"{CA}/certificates/{serial.upper()}")).body["certificate"]
-        assert shown["status"] == "revoked"
-        assert (shown["revocationInfo"]["reason"], shown["revocationInfo"]["comment"]) == ("keyCompromise", "x")
-        # No compromise date was given: none is shown (never "", which no date parser reads).
-        assert "compromiseDate" not in shown["revocationInfo"] and shown["revocationInfo"]["revocationDate"]
+async def test_ok_revoke_by_serial_with_issue_crl_as_a_string(rest: Rest) -> None:
+    serial = (await rest.issued("revoke.example.com"))["serialNumber"]
+    for _ in range(2):  # the second time it is already revoked: still a success, Sectigo asked once
+        answer = await rest.call("POST", f"{CA}/certificates/{serial}/actions", json_body=REVOKE)
+        assert answer.status == 200, answer.body
+        action = answer.body["action"]
+        assert (action["type"], action["status"], action["reason"], action["comment"]) == (
+            "RevokeAction", "COMPLETED", "keyCompromise", "x")
+    assert rest.stack.simulator.stats.requests["revoke"] == 1
+    shown = (await rest.call("GET", f"{CA}/certificates/{serial.upper()}")).body["certificate"]
+    assert shown["status"] == "revoked"
+    assert (shown["revocationInfo"]["reason"], shown["revocationInfo"]["comment"]) == ("keyCompromise", "x")
+    # No compromise date was given: none is shown (never "", which no date parser reads).
+    assert "compromiseDate" not in shown["revocationInfo"] and shown["revocationInfo"]["revocationDate"]
 
 
 # ---------------------------------------------------------------- certificate events

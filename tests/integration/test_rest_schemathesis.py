@@ -52,7 +52,8 @@ from schemathesis.specs.openapi.checks import (
 
 from cagw.v1 import certificate_authorities_pb2, certificates_pb2, enrollments_pb2, inventory_pb2, subjects_pb2
 from service.simulator import SimulatorSettings
-from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+from tests.support.csr import make_csr
 
 MAX_EXAMPLES = 25
 REQUEST_TIMEOUT = 10.0
@@ -169,17 +170,26 @@ def _seed(case: schemathesis.Case, operation_id: str) -> None:
         body["action"]["reason"] = REVOCATION_REASONS[len(json.dumps(body)) % len(REVOCATION_REASONS)]
 
 
-# Streams that go on until the caller ends them are bounded here, so a valid request ends instead of
-# running into the timeout: a valid case (positive, seeded) always gets a 1 s idle bound; a negative
-# case only where it leaves the bound out or sets it to 0 ("no bound"), so its invalid value stays.
+# Streams that go on until the caller ends them: bounded here when the case leaves the bound out,
+# sets it to 0 ("no bound", a valid value) or to a number of seconds the request timeout would not
+# wait for, so a valid request ends instead of running into the timeout. An invalid bound stays as
+# generated. A valid case (positive, seeded) always gets the 1 s bound.
 ENDLESS_STREAMS = {"CertificateInventoryService_WatchCertificateEvents": "idleSeconds"}
+
+
+def _outlasts_the_timeout(value: object) -> bool:
+    try:
+        return float(str(value)) >= REQUEST_TIMEOUT / 2
+    except ValueError:
+        return False
 
 
 def _bound_stream(case: schemathesis.Case, operation_id: str, mode: str = "positive") -> None:
     name = ENDLESS_STREAMS.get(operation_id)
     if name is None:
         return
-    if mode != "negative" or str((case.query or {}).get(name, 0)) in ("0", "00", "-0", "+0"):
+    value = (case.query or {}).get(name, 0)
+    if mode != "negative" or str(value) in ("0", "00", "-0", "+0") or _outlasts_the_timeout(value):
         case.query = {**(case.query or {}), name: 1}
 
 

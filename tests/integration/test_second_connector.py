@@ -31,7 +31,7 @@ from service.config import Config, parse_config
 from service.connectors.guarded import unwrap
 from service.connectors.registry import register_connector, unregister_connector
 from service.errors import ConfigError
-from tests.integration.stack import make_csr
+from tests.support.csr import make_csr
 from tests.plugins.localca import ERROR_DOMAIN, PLUGIN, LocalCAConnector, LocalCAProperties
 
 CA_ID = "local"

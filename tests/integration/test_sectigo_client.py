@@ -57,7 +57,7 @@ from service.errors import CARejected, CAUnavailable
 from service.simulator import FaultRule, SimulatorSettings, start_simulator
 
 from tests.integration.proxy import ConnectProxy
-from tests.integration.sectigo_fixtures import (  # noqa: F401 - fixtures are used by name
+from tests.integration.sectigo_support import (
     CERT_TYPE,
     CLIENT_ID,
     CLIENT_SECRET,
@@ -67,19 +67,13 @@ from tests.integration.sectigo_fixtures import (  # noqa: F401 - fixtures are us
     PROXY_PASSWORD,
     PROXY_USER,
     STORE_PASSWORD,
-    FakeClock,
     FakeSleep,
     SimHandle,
-    approval_sim,
-    ca_settings,
-    clean_environment,
-    connect_proxy,
-    csr_pem,
     iter_exception_texts,
-    plain_sim,
-    tls_files,
-    tls_sim,
+    sectigo_settings,
 )
+from tests.support.clocks import SecondsClock
+from tests.support.csr import make_csr
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05, max_retry_after=10.0)
 
@@ -91,13 +85,13 @@ def _no_faults_left(plain_sim: SimHandle) -> None:
 
 def _connector(url: str, sleep: FakeSleep | None = None, *, retry: RetryPolicy = FAST, **settings: object
                ) -> SectigoConnector:
-    return SectigoConnector(ca=ca_settings(url=url, **settings), retry=retry,  # type: ignore[arg-type]
+    return SectigoConnector(ca=sectigo_settings(url=url, **settings), retry=retry,  # type: ignore[arg-type]
                             sleep=sleep or FakeSleep())
 
 
 def _enroll_request(common_name: str = "www.example.com", *, marker: str = "cagw-order-1", term: int = 365,
                     profile: str = CERT_TYPE, csr: str | None = None) -> EnrollRequest:
-    return EnrollRequest(csr_pem=csr or csr_pem(common_name, f"alt.{common_name}"), profile_id=profile,
+    return EnrollRequest(csr_pem=csr or make_csr(common_name, sans=(common_name, f"alt.{common_name}")), profile_id=profile,
                          term_days=term, common_name=common_name, subject_alt_names=(SubjectAltName("dNSName", f"alt.{common_name}"),),
                          comments=f"requested by cagw; {marker}", external_requester="ops@example.com",
                          custom_fields={"Cost Center": "42"})
@@ -159,10 +153,10 @@ async def test_ok_every_operation_with_password(plain_sim: SimHandle) -> None:
         renewed = await sectigo.renew(RenewRequest(order_id=order.order_id))
         assert renewed.order_id != order.order_id
         renewed_with_csr = await sectigo.renew(RenewRequest(order_id=order.order_id,
-                                                            csr_pem=csr_pem("every.example.com")))
+                                                            csr_pem=make_csr("every.example.com", sans=("every.example.com",))))
         assert renewed_with_csr.order_id not in (order.order_id, renewed.order_id)
 
-        await sectigo.replace(ReplaceRequest(order_id=order.order_id, csr_pem=csr_pem("every.example.com"),
+        await sectigo.replace(ReplaceRequest(order_id=order.order_id, csr_pem=make_csr("every.example.com", sans=("every.example.com",)),
                                              reason="key rotated", subject_alt_names=("every.example.com",)))
         assert (await sectigo.collect(CollectRequest(order_id=order.order_id))).is_pending
         plain_sim.clock.advance(5)
@@ -339,7 +333,7 @@ async def test_fail_writes_are_never_resent(plain_sim: SimHandle) -> None:
         with pytest.raises(SectigoConnectionError):
             await sectigo.renew(RenewRequest(order_id="1"))
         with pytest.raises(SectigoServerError):
-            await sectigo.replace(ReplaceRequest(order_id="1", csr_pem=csr_pem(), reason="r"))
+            await sectigo.replace(ReplaceRequest(order_id="1", csr_pem=make_csr(sans=("www.example.com",)), reason="r"))
     after = sim.stats.requests
     assert [after[r] - before.get(r, 0) for r in ("enroll", "revoke", "renew", "replace")] == [1, 1, 1, 1]
     assert sleep.waits == []
@@ -436,8 +430,8 @@ def _api_key(sim_url: str, secret: str = CLIENT_SECRET) -> ApiKeyAuth:
 
 async def test_ok_api_key_token_is_cached_and_refreshed(plain_sim: SimHandle) -> None:
     sim = plain_sim.sim
-    client_clock = FakeClock(1000.0)
-    connector = SectigoConnector(ca=ca_settings(url=sim.api_url, auth=_api_key(sim.url)), retry=FAST,
+    client_clock = SecondsClock(1000.0)
+    connector = SectigoConnector(ca=sectigo_settings(url=sim.api_url, auth=_api_key(sim.url)), retry=FAST,
                                  sleep=FakeSleep(), clock=client_clock)
     before = sim.tokens_issued
     async with connector as sectigo:
@@ -457,7 +451,7 @@ async def test_ok_api_key_token_is_cached_and_refreshed(plain_sim: SimHandle) ->
 
 async def test_fail_api_key_with_wrong_secret(plain_sim: SimHandle) -> None:
     sim = plain_sim.sim
-    connector = SectigoConnector(ca=ca_settings(url=sim.api_url, auth=_api_key(sim.url, "wrong-secret-value")),
+    connector = SectigoConnector(ca=sectigo_settings(url=sim.api_url, auth=_api_key(sim.url, "wrong-secret-value")),
                                  retry=FAST, sleep=FakeSleep())
     async with connector as sectigo:
         with pytest.raises(SectigoAuthError, match="token request failed: HTTP 401") as caught:
@@ -595,7 +589,7 @@ async def test_no_secret_in_logs_exceptions_or_reprs(plain_sim: SimHandle, tls_s
 
     # Sectigo echoing a secret into an error description must not carry it further.
     sim.faults.add(FaultRule(route="details", status=400, body={"code": -1, "description": f"bad {PASSWORD}"}))
-    api_key = SectigoConnector(ca=ca_settings(url=sim.api_url, auth=_api_key(sim.url)), retry=FAST, sleep=FakeSleep())
+    api_key = SectigoConnector(ca=sectigo_settings(url=sim.api_url, auth=_api_key(sim.url)), retry=FAST, sleep=FakeSleep())
     async with _connector(sim.api_url) as password_mode, api_key:
         texts.append(repr(password_mode))
         await failing(password_mode.details(DetailsRequest(order_id="1")))
@@ -652,7 +646,7 @@ async def test_lifecycle(plain_sim: SimHandle) -> None:
 
 
 def test_registered_as_sectigo() -> None:
-    connector = create_connector(ca_settings(url="http://127.0.0.1:9/api"))
+    connector = create_connector(sectigo_settings(url="http://127.0.0.1:9/api"))
     assert isinstance(connector, SectigoConnector) and isinstance(connector, Connector)
     assert "password" not in repr(connector).lower().replace("auth='password'", "")
 
@@ -679,6 +673,6 @@ def test_fail_bad_tls_settings_are_config_errors_at_start(settings: dict[str, ob
     from service.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message) as caught:
-        create_connector(ca_settings(**settings))  # type: ignore[arg-type]
+        create_connector(sectigo_settings(**settings))  # type: ignore[arg-type]
     assert str(caught.value).startswith("CA sim-ca: ")
     assert "wrong-store-pw" not in str(caught.value) and "wrong-trust-pw" not in str(caught.value)

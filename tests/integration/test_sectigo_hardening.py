@@ -17,6 +17,7 @@ from service.connectors.base import CollectRequest, ListRequest, RevokeReason, R
 from service.connectors.sectigo import SectigoConnector
 from service.connectors.sectigo.client import MAX_RESPONSE_BYTES
 from service.errors import CAUnavailable, CARejected, ConfigError, ConnectorError
+from tests.support.settings import build_ca_settings, ca_entry, config_document, parse_document
 
 PASSWORD = "changeit2024Secret!"
 TRUST_PASSWORD = "changeit"  # a prefix of the login password: redaction must not leave "2024Secret!"
@@ -44,11 +45,8 @@ async def server() -> AsyncIterator[Callable[[Handler], str]]:
 
 
 def _ca(tmp_path: Path, url: str, **extra: str) -> CASettings:
-    properties = {"url": url, "customer-uri": "c", "org-id": "1", "login": "admin", "login-password": PASSWORD,
-                  **extra}
-    document = {"managed-cas": [{"id": "ca1", "properties": properties,
-                                 "gateway": {"retry-attempts": "1"}}]}
-    return parse_config(document, base_dir=tmp_path).managed_cas[0]
+    return build_ca_settings(tmp_path, ca_id="ca1", connector=None, gateway={"retry-attempts": "1"},
+                             properties={"url": url, "login": "admin", "login-password": PASSWORD, **extra})
 
 
 async def test_fail_a_redirect_is_not_a_successful_revoke(tmp_path: Path, server: Callable[..., object]) -> None:
@@ -125,10 +123,9 @@ async def test_ok_a_full_page_without_x_total_count_says_more_may_follow(
                  id="fail-control-character-in-password"),
 ])
 def test_fail_values_that_would_leak_or_break_headers(tmp_path: Path, extra: dict[str, str], message: str) -> None:
-    properties = {"url": "http://127.0.0.1:1/api", "customer-uri": "c", "org-id": "1", "login": "admin",
-                  "login-password": PASSWORD, **extra}
+    entry = ca_entry(ca_id="ca1", connector=None, properties={"login": "admin", "login-password": PASSWORD, **extra})
     with pytest.raises(ConfigError) as caught:
-        parse_config({"managed-cas": [{"id": "ca1", "properties": properties}]}, base_dir=tmp_path)
+        parse_document(config_document(None, entry), tmp_path)
     assert message in caught.value.message
     assert "TOPSECRET" not in caught.value.message and "X-Evil" not in caught.value.message
 

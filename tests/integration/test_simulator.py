@@ -29,10 +29,7 @@ import pytest
 import trustme
 from aiohttp.test_utils import make_mocked_request
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 from multidict import CIMultiDictProxy
 
@@ -46,6 +43,8 @@ from service.simulator import (
 )
 from service.simulator.app import SimulatorStats, build_app
 from service.simulator.auth import Authenticator
+from tests.support.clocks import SecondsClock
+from tests.support.csr import make_csr
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = 1234
@@ -57,56 +56,6 @@ SERIAL = re.compile(r"[0-9A-F]{2}(:[0-9A-F]{2})+")
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-_KEYS: dict[str, Any] = {}
-
-
-def private_key(kind: str) -> Any:
-    """Keys are cached: RSA generation is the slowest thing these tests do."""
-    if kind not in _KEYS:
-        if kind.startswith("rsa"):
-            _KEYS[kind] = rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
-        elif kind == "ed25519":
-            _KEYS[kind] = ed25519.Ed25519PrivateKey.generate()
-        else:
-            curve = {"ec256": ec.SECP256R1(), "ec384": ec.SECP384R1(), "ec521": ec.SECP521R1()}[kind]
-            _KEYS[kind] = ec.generate_private_key(curve)
-    return _KEYS[kind]
-
-
-def make_csr(
-    common_name: str | None = "www.example.com",
-    *,
-    kind: str = "ec256",
-    sans: tuple[str, ...] = (),
-    organization: str | None = None,
-    fresh_key: bool = False,
-) -> str:
-    key = ec.generate_private_key(ec.SECP256R1()) if fresh_key else private_key(kind)
-    attrs = []
-    if organization:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    if common_name:
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attrs))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
-    algorithm = None if kind == "ed25519" else hashes.SHA256()
-    return builder.sign(key, algorithm).public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
 def csr_der_b64(pem: str) -> str:
@@ -211,7 +160,7 @@ async def start(ca_dir: Path) -> AsyncIterator[StartSimulator]:
     async def factory(*, clock: Callable[[], float] | None = None, sleep: Any = None, **overrides: Any) -> Simulator:
         values: dict[str, Any] = {"port": 0, "ca_dir": ca_dir, "issue_after_polls": 0, "fault_seed": 7}
         values.update(overrides)
-        kwargs: dict[str, Any] = {"clock": clock or FakeClock()}
+        kwargs: dict[str, Any] = {"clock": clock or SecondsClock(time.time())}
         if sleep is not None:
             kwargs["sleep"] = sleep
         sim = await start_simulator(SimulatorSettings(**values), **kwargs)
@@ -364,7 +313,7 @@ async def test_issuance_after_poll_count(start: StartSimulator, http: aiohttp.Cl
 
 
 async def test_issuance_after_time_on_fake_clock(start: StartSimulator, http: aiohttp.ClientSession) -> None:
-    clock = FakeClock()
+    clock = SecondsClock(time.time())
     sim = await start(clock=clock, issue_after_polls=None, issue_after=10.0)
     scm = Scm(http, sim.api_url, sim.credentials_headers())
     ssl_id = await scm.enroll()
@@ -854,7 +803,7 @@ async def test_client_ca_requires_https(start: StartSimulator, tls_material: dic
 
 
 async def test_oauth_token_flow(start: StartSimulator, http: aiohttp.ClientSession) -> None:
-    clock = FakeClock()
+    clock = SecondsClock(time.time())
     sim = await start(clock=clock, token_ttl=60.0)
     form = {"grant_type": "client_credentials", "client_id": "simulator-client", "client_secret": "simulator-secret"}
     async with http.post(f"{sim.url}/oauth/token", data=form) as resp:
@@ -1004,7 +953,7 @@ async def test_admin_fault_endpoint_and_stats(scm: Scm, sim: Simulator, http: ai
 
 async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSimulator,
                                                                    http: aiohttp.ClientSession) -> None:
-    clock = FakeClock()
+    clock = SecondsClock(time.time())
     sim = await start(clock=clock)
     scm = Scm(http, sim.api_url, sim.credentials_headers())
     ssl_id = await scm.enroll()

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from service.config import TracingSettings, parse_config
+from service.config import TracingSettings
 from service.connectors.guarded import unwrap
 from service.connectors.hooks import ExchangeHooks, OutgoingRequest
 from service.connectors.sectigo import SectigoConnector
@@ -27,7 +27,9 @@ from service.observability.connectors import exchange_hooks
 from service.observability.gateway import Observability
 from service.observability.metrics import GatewayMetrics
 from service.observability.tracing import make_tracing
-from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+from tests.support.csr import make_csr
+from tests.support.settings import ca_entry, config_document, parse_document
 
 ROOT = Path(__file__).resolve().parents[2]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -117,10 +119,8 @@ async def recording_ca() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
 async def test_ok_the_ca_receives_the_traceparent_of_its_request(
         tmp_path: Path, recording_ca: tuple[str, list[dict[str, str]]]) -> None:
     url, seen = recording_ca
-    config = parse_config({"ledger": {"path": str(tmp_path / "l.db")}, "managed-cas": [{
-        "id": "rec", "connector": "sectigo", "properties": {
-            "url": f"{url}/api", "customer-uri": "acme", "org-id": "1", "login": "gw",
-            "login-password": "pw-not-to-be-seen"}}]}, base_dir=tmp_path)
+    config = parse_document(config_document(tmp_path, ca_entry(ca_id="rec", properties={
+        "url": f"{url}/api", "login": "gw", "login-password": "pw-not-to-be-seen"})), tmp_path)
     exporter = InMemorySpanExporter()
     tracing = make_tracing(TracingSettings(), exporter=exporter)
     connector = SectigoConnector.from_settings(config.managed_cas[0])
@@ -143,7 +143,8 @@ async def test_ok_the_ca_receives_the_traceparent_of_its_request(
 TRACING_OFF_START = textwrap.dedent("""
     import asyncio, json, sys, tempfile
     from pathlib import Path
-    from tests.integration.stack import CA_ID, PROFILE_ID, make_csr, running_stack
+    from tests.integration.stack import CA_ID, PROFILE_ID, running_stack
+    from tests.support.csr import make_csr
     from cagw.v1 import enrollments_pb2, enrollments_pb2_grpc
 
     async def main(traced):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cagw.v1 import certificates_pb2, certificates_pb2_grpc, common_pb2, enrollments_pb2, enrollments_pb2_grpc
-from tests.integration.stack import CA_ID, PROFILE_ID, Stack, make_csr, running_stack
+from tests.integration.stack import CA_ID, PROFILE_ID, Stack, running_stack
 from tests.integration.webhook_receiver import SECRET, Receiver, https_receiver, receiver_tls
+from tests.support.csr import make_csr
 
 
 async def _enroll(stack: Stack, common_name: str) -> enrollments_pb2.Enrollment:

@@ -1,4 +1,4 @@
-"""Test doubles for unit tests: a ``FakeConnector`` (our MockTransport), a local CA and a settable clock.
+"""Test doubles for unit tests: a ``FakeConnector`` (our MockTransport), a local CA and ledger seeding.
 
 ``FakeConnector`` implements the :class:`service.connectors.base.Connector`
 protocol over an in-memory order book holding real certificates issued by a
@@ -24,7 +24,6 @@ from cryptography.x509.oid import NameOID
 
 from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
-from service.config import CASettings, parse_config
 from service.connectors.base import (
     REASON_CERTIFICATE_REVOKED,
     REASON_NOT_FOUND,
@@ -48,26 +47,11 @@ from service.connectors.base import (
 from service.errors import CARejected
 from service.ledger.base import CertificateRecord, Ledger, NewOrder, OrderRecord, OrderState
 from service.x509 import format_serial, normalize_dn, parse_dn
+from tests.support.settings import CA_ID, build_ca_settings
 
-__all__ = ["CA_ID", "FakeClock", "FakeConnector", "FakeOrder", "LocalCA", "ca_settings", "make_registry",
-           "seed_issued", "seed_order"]
+__all__ = ["CA_ID", "FakeConnector", "FakeOrder", "LocalCA", "make_registry", "seed_issued", "seed_order"]
 
-CA_ID = "sectigo-test"
 UTC = dt.timezone.utc
-
-
-class FakeClock:
-    """A settable ``now`` for the core's ``clock=`` parameter."""
-
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.now = now or dt.datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
 
 
 class LocalCA:
@@ -250,30 +234,12 @@ class FakeConnector:
         return RenewResult(order_id=str(next(self._ids)))
 
 
-def ca_settings(tmp: Path, *, subject_revoke_limit: int = 10, ca_id: str = CA_ID) -> CASettings:
-    """CA settings as the configuration loader makes them (password auth, plain HTTP: no trust store)."""
-    document = {
-        "ledger": {"path": str(tmp / "ledger.db")},
-        "managed-cas": [{
-            "id": ca_id,
-            "connector": "sectigo",
-            "properties": {
-                "url": "http://127.0.0.1:1/api", "customer-uri": "acme", "org-id": "1234",
-                "login": "gateway", "login-password": "not-a-secret",
-            },
-            "gateway": {"subject-revoke-limit": str(subject_revoke_limit)},
-        }],
-    }
-    config = parse_config(document, base_dir=tmp)
-    return config.managed_cas[0]
-
-
 def make_registry(tmp: Path, connectors: Sequence[FakeConnector], *, subject_revoke_limit: int = 10) -> CARegistry:
     """A registry with one CA per connector: ``CA_ID``, then ``CA_ID-2``…"""
     managed = []
     for index, connector in enumerate(connectors):
         ca_id = CA_ID if index == 0 else f"{CA_ID}-{index + 1}"
-        settings = ca_settings(tmp, subject_revoke_limit=subject_revoke_limit, ca_id=ca_id)
+        settings = build_ca_settings(tmp, ca_id=ca_id, gateway={"subject-revoke-limit": str(subject_revoke_limit)})
         managed.append(ManagedCA(settings=settings, connector=connector, catalog=ProfileCatalog(settings, connector)))
     return CARegistry(managed)
 

@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from service.ledger import Ledger, open_ledger, parse_target
-from tests.unit.ledger_records import ManualClock
+from tests.support.clocks import FakeClock
 
 __all__ = ["POSTGRES_URL", "OpenLedger", "postgres_reason", "postgres_schema", "postgres_store", "sqlite_store"]
 
@@ -66,13 +66,13 @@ async def postgres_schema() -> AsyncIterator[str]:
             await conn.close()
 
 
-def sqlite_store(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+def sqlite_store(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
     # Through the registry, as the gateway opens it: a relative sqlite URL resolved against a folder.
     target = parse_target("sqlite:///ledger.db", resolve_path=lambda raw: tmp_path / raw)
     return lambda: open_ledger(target, clock=clock)
 
 
-async def postgres_store(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+async def postgres_store(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
     schema = await stack.enter_async_context(postgres_schema())
     target = parse_target(POSTGRES_URL, options={"schema": schema, "pool-size": "4"})
     return lambda: open_ledger(target, clock=clock)

@@ -1,4 +1,4 @@
-"""Builders shared by the ledger tests: a clock that moves only when told, orders and certificates."""
+"""Builders shared by the ledger tests: the start time of their clocks, orders and certificates."""
 
 from __future__ import annotations
 
@@ -7,23 +7,9 @@ import datetime as dt
 from service.connectors.base import SubjectAltName
 from service.ledger import CertificateRecord, NewOrder
 
-__all__ = ["T0", "ManualClock", "new_certificate", "new_order"]
+__all__ = ["T0", "new_certificate", "new_order"]
 
-T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-
-
-class ManualClock:
-    """A clock that moves only when told, so stored times are exact."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float = 1.0) -> dt.datetime:
-        self.now += dt.timedelta(seconds=seconds)
-        return self.now
+T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)  # where the ledger tests' FakeClock starts, so stored times are exact
 
 
 def new_order(order_id: str, *, ca_id: str = "ca-1", request_id: str | None = None, fingerprint: str = "",

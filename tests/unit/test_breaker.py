@@ -10,28 +10,13 @@ import pytest
 from service.config import CircuitBreakerSettings
 from service.connectors.breaker import CircuitBreaker, CircuitState
 from service.errors import CAUnavailable, CARejected, CircuitOpen
+from tests.support.clocks import SecondsClock
 
 SETTINGS = CircuitBreakerSettings(failure_threshold=3, window=10.0, open_for=5.0)
 
 
-class Clock:
-    """Monotonic seconds that move only when told to; ``sleep`` moves them."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
-def make(settings: CircuitBreakerSettings = SETTINGS) -> tuple[CircuitBreaker, Clock, list[tuple[str, str]]]:
-    clock = Clock()
+def make(settings: CircuitBreakerSettings = SETTINGS) -> tuple[CircuitBreaker, SecondsClock, list[tuple[str, str]]]:
+    clock = SecondsClock(1000.0)
     breaker = CircuitBreaker(settings, name="ca-1", clock=clock, sleep=clock.sleep)
     moves: list[tuple[str, str]] = []
     breaker.watch(lambda name, old, new: moves.append((old.value, new.value)))

@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from service.catalog import ProfileCatalog
-from service.config import CASettings, parse_config
+from service.config import CASettings
 from service.connectors.base import CAProfile
 from service.errors import CAUnavailable, NotFound
+from tests.support.clocks import SecondsClock
+from tests.support.settings import build_ca_settings
 from tests.unit.fakes import FakeConnector
 
 OV = CAProfile(id="1001", name="OV SSL", terms=(365, 730), key_types={"RSA": ("2048",)})
@@ -17,22 +19,10 @@ EV = CAProfile(id="1002", name="EV SSL", terms=(365,))
 
 
 def _ca(tmp_path: Path, *, static: bool = True, sync: bool = True, ttl: str = "60s") -> CASettings:
-    document = {"managed-cas": [{
-        "id": "ca1", "connector": "sectigo",
-        "properties": {"url": "http://127.0.0.1:1/api", "customer-uri": "c", "org-id": "1", "login": "l",
-                       "login-password": "p"},
-        "profiles": [{"id": "ov-server", "name": "OV server", "cert-type": "1001", "term": "730"}] if static else [],
-        "gateway": {"profile-sync": "true" if sync else "false", "profile-cache-ttl": ttl},
-    }]}
-    return parse_config(document, base_dir=tmp_path).managed_cas[0]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+    return build_ca_settings(
+        tmp_path, ca_id="ca1",
+        profiles=[{"id": "ov-server", "name": "OV server", "cert-type": "1001", "term": "730"}] if static else [],
+        gateway={"profile-sync": "true" if sync else "false", "profile-cache-ttl": ttl})
 
 
 def _connector(*profiles: CAProfile) -> FakeConnector:
@@ -42,7 +32,7 @@ def _connector(*profiles: CAProfile) -> FakeConnector:
 
 
 async def test_ok_static_profiles_take_terms_from_the_ca_and_synced_ones_follow(tmp_path: Path) -> None:
-    catalog = ProfileCatalog(_ca(tmp_path), _connector(OV, EV), clock=Clock())
+    catalog = ProfileCatalog(_ca(tmp_path), _connector(OV, EV), clock=SecondsClock())
     profiles = await catalog.list()
     assert [p.id for p in profiles] == ["ov-server", "1001", "1002"]
     ov = profiles[0]
@@ -52,12 +42,12 @@ async def test_ok_static_profiles_take_terms_from_the_ca_and_synced_ones_follow(
 
 
 async def test_ok_sync_off_lists_static_profiles_only(tmp_path: Path) -> None:
-    catalog = ProfileCatalog(_ca(tmp_path, sync=False), _connector(OV, EV), clock=Clock())
+    catalog = ProfileCatalog(_ca(tmp_path, sync=False), _connector(OV, EV), clock=SecondsClock())
     assert [p.id for p in await catalog.list()] == ["ov-server"]
 
 
 async def test_ok_the_ca_is_asked_once_per_ttl(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SecondsClock()
     connector = _connector(OV)
     catalog = ProfileCatalog(_ca(tmp_path, ttl="60s"), connector, clock=clock)
     await catalog.list()
@@ -69,7 +59,7 @@ async def test_ok_the_ca_is_asked_once_per_ttl(tmp_path: Path) -> None:
 
 
 async def test_ok_ca_down_serves_the_cached_list_then_the_static_profiles(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = SecondsClock()
     connector = _connector(OV)
     catalog = ProfileCatalog(_ca(tmp_path, ttl="1s"), connector, clock=clock)
     await catalog.list()
@@ -84,9 +74,9 @@ async def test_fail_ca_down_without_cache_or_static_profiles(tmp_path: Path) -> 
     connector = _connector(OV)
     connector.fail("profiles", CAUnavailable("down"))
     with pytest.raises(CAUnavailable):
-        await ProfileCatalog(_ca(tmp_path, static=False), connector, clock=Clock()).list()
+        await ProfileCatalog(_ca(tmp_path, static=False), connector, clock=SecondsClock()).list()
 
 
 async def test_fail_unknown_profile_names_it(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="no profile 'nope'"):
-        await ProfileCatalog(_ca(tmp_path), _connector(OV), clock=Clock()).get("nope")
+        await ProfileCatalog(_ca(tmp_path), _connector(OV), clock=SecondsClock()).get("nope")

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from service.connectors.base import CommentLimit, OrderStatus, RevokeReason, Rev
 from service.errors import CAUnavailable, CARejected, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger
 from service.ledger.sqlite import SQLiteLedger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry, seed_issued
+from tests.support.clocks import FakeClock
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry, seed_issued
 
 SERIAL = 0x5912BD91
 SUBJECT = "CN=iguser iggroup device,OU=MobileIron,OU=2019 POC,O=Jupiter,C=US"
@@ -66,17 +66,11 @@ def call(method: str) -> CallContext:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    ledger = SQLiteLedger(tmp_path / "ledger.db")
-    await ledger.open()
+async def env(tmp_path: Path, ledger: Ledger, clock: FakeClock) -> Env:
     connector = FakeConnector()
-    clock = FakeClock()
     cas = make_registry(tmp_path, [connector])
-    try:
-        yield Env(api=CertificateApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger,
-                  connector=connector, clock=clock, cas=cas)
-    finally:
-        await ledger.close()
+    return Env(api=CertificateApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger,
+               connector=connector, clock=clock, cas=cas)
 
 
 def b64(der: bytes) -> str:

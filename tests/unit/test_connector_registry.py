@@ -12,7 +12,7 @@ from service.config import parse_config
 from service.connectors import registry
 from service.connectors.registry import create_connector, find_connector, installed_connectors
 from service.errors import ConfigError
-from tests.unit.fakes import ca_settings
+from tests.support.settings import CASettingsFactory, ca_entry, config_document
 
 
 def test_ok_an_installed_connector_is_found_by_importing_its_package() -> None:
@@ -28,15 +28,14 @@ def test_fail_unknown_names_find_nothing(name: str) -> None:
     assert find_connector(name) is None
 
 
-def test_fail_create_connector_of_an_unknown_type_names_the_ca(tmp_path: Path) -> None:
-    settings = dataclasses.replace(ca_settings(tmp_path), connector="entrust")
+def test_fail_create_connector_of_an_unknown_type_names_the_ca(ca_settings: CASettingsFactory) -> None:
+    settings = dataclasses.replace(ca_settings(), connector="entrust")
     with pytest.raises(ConfigError, match="CA sectigo-test: unknown connector 'entrust'"):
         create_connector(settings)
 
 
-def _document(**ca: object) -> dict[str, object]:
-    return {"managed-cas": [{"id": "x", "properties": {"url": "http://127.0.0.1:1/api", "customer-uri": "c",
-                                                        "org-id": "1", "login": "l", "login-password": "p"}, **ca}]}
+def _document(connector: str | None = None) -> dict[str, object]:
+    return config_document(None, ca_entry(ca_id="x", connector=connector))
 
 
 def test_ok_without_a_connector_key_the_one_installed_connector_is_meant(tmp_path: Path) -> None:
@@ -67,7 +66,7 @@ def test_ok_unregister_forgets_a_plugin() -> None:
     assert find_connector("copy") is None and "copy" not in registry.known_connectors()
 
 
-def test_fail_a_connector_refuses_settings_made_for_another(tmp_path: Path) -> None:
-    settings = dataclasses.replace(ca_settings(tmp_path), properties=object())
+def test_fail_a_connector_refuses_settings_made_for_another(ca_settings: CASettingsFactory) -> None:
+    settings = dataclasses.replace(ca_settings(), properties=object())
     with pytest.raises(ConfigError, match="CA sectigo-test: the sectigo connector needs SectigoProperties, not object"):
         create_connector(settings)

@@ -28,9 +28,9 @@ from service.enrollment.engine import (
 )
 from service.errors import CallerDenied, CARejected, InvalidRequest, NotFound, QuotaExceeded, Unimplemented
 from service.ledger import Ledger, open_ledger
-from tests.integration.stack import make_csr
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry
-from tests.unit.test_tracker import VirtualTime
+from tests.support.clocks import FakeClock, VirtualTime
+from tests.support.csr import make_csr
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry
 
 SCHEDULE_TIME = 2 + 4 + 8 + 16 + 32 + 5 * 30.0  # default waits + one 30 s CA call per attempt
 

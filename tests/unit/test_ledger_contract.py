@@ -38,22 +38,23 @@ from service.ledger import (
     parse_target,
 )
 from tests.unit.ledger_backends import OpenLedger, postgres_reason, postgres_store, sqlite_store
-from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
+from tests.support.clocks import FakeClock
+from tests.unit.ledger_records import T0, new_certificate, new_order
 
 
 
-async def _sqlite(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+async def _sqlite(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
     return sqlite_store(tmp_path, clock, stack)
 
 
-async def _postgres(tmp_path: Path, clock: ManualClock, stack: AsyncExitStack) -> OpenLedger:
+async def _postgres(tmp_path: Path, clock: FakeClock, stack: AsyncExitStack) -> OpenLedger:
     reason = postgres_reason()
     if reason is not None:
         pytest.skip(reason)
     return await postgres_store(tmp_path, clock, stack)
 
 
-BACKENDS: dict[str, Callable[[Path, ManualClock, AsyncExitStack], Awaitable[OpenLedger]]] = {
+BACKENDS: dict[str, Callable[[Path, FakeClock, AsyncExitStack], Awaitable[OpenLedger]]] = {
     "sqlite": _sqlite, "postgresql": _postgres}
 
 
@@ -71,12 +72,12 @@ class Store:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> AsyncIterator[Store]:
     async with AsyncExitStack() as stack:
         yield Store(await BACKENDS[request.param](tmp_path, clock, stack), stack)
 
@@ -95,7 +96,7 @@ async def other(store: Store) -> Ledger:
 # -- one unfinished order per CSR
 
 
-async def test_ok_identical_pending_csr_returns_the_unfinished_order(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_identical_pending_csr_returns_the_unfinished_order(ledger: Ledger, clock: FakeClock) -> None:
     first, created = await ledger.create_order(new_order("ok-first", fingerprint="fp"))
     assert created and first.version == 1
     clock.advance()
@@ -278,7 +279,7 @@ async def test_ok_two_gateways_marking_one_revocation_record_it_once(ledger: Led
 # -- revocation claims
 
 
-async def test_ok_claim_is_held_until_it_expires(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_claim_is_held_until_it_expires(ledger: Ledger, clock: FakeClock) -> None:
     mine = await ledger.claim_revocation("ca-1", "d4", claimant="gw-a", seconds=30)
     assert mine.held_by("gw-a") and mine.expires_at == T0 + dt.timedelta(seconds=30)
     theirs = await ledger.claim_revocation("ca-1", "d4", claimant="gw-b", seconds=30)
@@ -325,7 +326,7 @@ async def test_ok_two_gateways_claiming_one_serial_one_holds_it(ledger: Ledger, 
 
 
 async def test_ok_every_gateway_sees_the_unfinished_orders_oldest_first(ledger: Ledger, other: Ledger,
-                                                                         clock: ManualClock) -> None:
+                                                                         clock: FakeClock) -> None:
     for name, state in [("ok-a", OrderState.SUBMITTED), ("ok-b", OrderState.ISSUED), ("ok-c", None),
                         ("ok-d", OrderState.COLLECTING), ("ok-e", OrderState.ABANDONED)]:
         await ledger.create_order(new_order(name))

@@ -4,20 +4,21 @@ state and CA in pages, audit entries about one order, and the writability probe.
 from __future__ import annotations
 
 from service.ledger import AuditEntry, Ledger, OrderState
-from tests.unit.ledger_records import ManualClock, new_order
+from tests.support.clocks import FakeClock
+from tests.unit.ledger_records import new_order
 from tests.unit.test_ledger_contract import clock, ledger, store
 
 __all__ = ["clock", "ledger", "store"]  # the contract suite's fixtures, on both backends
 
 
-async def _orders(ledger: Ledger, clock: ManualClock) -> None:
+async def _orders(ledger: Ledger, clock: FakeClock) -> None:
     for n, ca_id in enumerate(("ca-1", "ca-2", "ca-1", "ca-1")):
         await ledger.create_order(new_order(f"order-{n}", ca_id=ca_id, fingerprint=f"fp-{n}"))
         clock.advance()
     await ledger.update_order("order-2", state=OrderState.FAILED, detail="refused", error_reason="CA_REJECTED")
 
 
-async def test_ok_list_orders_newest_first_by_state_and_ca(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_list_orders_newest_first_by_state_and_ca(ledger: Ledger, clock: FakeClock) -> None:
     await _orders(ledger, clock)
     assert [o.id for o in await ledger.list_orders()] == ["order-3", "order-2", "order-1", "order-0"]
     assert [o.id for o in await ledger.list_orders(ca_id="ca-1")] == ["order-3", "order-2", "order-0"]
@@ -27,7 +28,7 @@ async def test_ok_list_orders_newest_first_by_state_and_ca(ledger: Ledger, clock
     assert await ledger.list_orders(ca_id="ca-9") == []
 
 
-async def test_ok_list_orders_in_pages(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_list_orders_in_pages(ledger: Ledger, clock: FakeClock) -> None:
     await _orders(ledger, clock)
     first = await ledger.list_orders(limit=2)
     rest = await ledger.list_orders(limit=2, before=(first[-1].created_at, first[-1].id))
@@ -35,7 +36,7 @@ async def test_ok_list_orders_in_pages(ledger: Ledger, clock: ManualClock) -> No
     assert await ledger.list_orders(before=(rest[-1].created_at, rest[-1].id)) == []
 
 
-async def test_ok_audit_entries_about_one_target(ledger: Ledger, clock: ManualClock) -> None:
+async def test_ok_audit_entries_about_one_target(ledger: Ledger, clock: FakeClock) -> None:
     for target, action in (("order-1", "retry"), ("order-2", "abandon"), ("order-1", "abandon")):
         await ledger.append_audit(AuditEntry(time=clock.advance(), ca_id="ca-1", actor="op", action=action,
                                              target=target, outcome="ok", detail="why"))

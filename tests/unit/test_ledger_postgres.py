@@ -17,6 +17,7 @@ from service.ledger import LedgerUnavailable, open_ledger, parse_target
 from service.ledger.postgres import PostgresSettings
 from service.ledger.postgres.migrations import LATEST_VERSION
 from tests.e2e.processes import free_port
+from tests.support.settings import ca_entry, config_document
 from tests.unit.ledger_backends import POSTGRES_URL, postgres_reason, postgres_schema
 
 PASSWORD = "pg-pass-W0rd"
@@ -24,10 +25,7 @@ SERVER = urlsplit(POSTGRES_URL)
 
 
 def document(ledger: dict[str, Any]) -> dict[str, Any]:
-    return {"ledger": ledger, "managed-cas": [{
-        "id": "ca-1", "connector": "sectigo",
-        "properties": {"url": "http://127.0.0.1:1/api", "customer-uri": "acme", "org-id": "1",
-                       "login": "gateway", "login-password": "not-a-secret"}}]}
+    return config_document(None, ca_entry(ca_id="ca-1"), ledger=ledger)
 
 
 def test_ok_url_and_keys(tmp_path: Path) -> None:

@@ -36,16 +36,17 @@ from service.ledger import (
 from service.ledger.sqlite.inventory import INVENTORY_SELECT, inventory_where
 from service.ledger.sqlite.migrations import LATEST_VERSION, MIGRATIONS, UNFINISHED_SQL, migrate
 from service.ledger.sqlite import translate_sqlite_error
-from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
+from tests.support.clocks import FakeClock
+from tests.unit.ledger_records import T0, new_certificate, new_order
 
 ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path, clock: ManualClock) -> AsyncIterator[SQLiteLedger]:
+async def ledger(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteLedger]:
     async with SQLiteLedger(tmp_path / "ledger.db", clock=clock) as opened:
         yield opened
 
@@ -90,7 +91,7 @@ async def test_ok_lifecycle_unopened_open_closed(tmp_path: Path) -> None:
 
 
 async def test_ok_open_ledger_returns_an_open_ledger(tmp_path: Path) -> None:
-    ledger = await open_ledger(tmp_path / "ledger.db", clock=ManualClock())
+    ledger = await open_ledger(tmp_path / "ledger.db", clock=FakeClock(T0))
     try:
         record, created = await ledger.create_order(new_order("ok-open"))
         assert created and record.created_at == T0
@@ -127,7 +128,7 @@ def test_ok_unfinished_sql_matches_order_state() -> None:
 # -- orders
 
 
-async def test_ok_create_order(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_create_order(ledger: SQLiteLedger, clock: FakeClock) -> None:
     order = new_order("ok-create", request_id="req-1")
     record, created = await ledger.create_order(order)
     assert created
@@ -181,7 +182,7 @@ async def test_ok_concurrent_creates_with_one_request_id_make_one_row(ledger: SQ
     assert await raw_rows(ledger.path, "SELECT COUNT(*) FROM orders") == [(1,)]
 
 
-async def test_ok_find_unfinished_by_fingerprint(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_find_unfinished_by_fingerprint(ledger: SQLiteLedger, clock: FakeClock) -> None:
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "fp") is None
     await ledger.create_order(new_order("ok-old", fingerprint="fp"))
     clock.advance()
@@ -198,7 +199,7 @@ async def test_ok_find_unfinished_by_fingerprint(ledger: SQLiteLedger, clock: Ma
     assert await ledger.find_unfinished_by_fingerprint("ca-1", "other") is None
 
 
-async def test_ok_unfinished_orders_oldest_first(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_unfinished_orders_oldest_first(ledger: SQLiteLedger, clock: FakeClock) -> None:
     for name, state in [("ok-a", OrderState.SUBMITTED), ("ok-b", OrderState.ISSUED), ("ok-c", None),
                         ("ok-d", OrderState.COLLECTING), ("ok-e", OrderState.FAILED)]:
         await ledger.create_order(new_order(name))
@@ -208,7 +209,7 @@ async def test_ok_unfinished_orders_oldest_first(ledger: SQLiteLedger, clock: Ma
     assert [order.id for order in await ledger.unfinished_orders()] == ["ok-a", "ok-c", "ok-d"]
 
 
-async def test_ok_update_order_changes_only_given_fields(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_update_order_changes_only_given_fields(ledger: SQLiteLedger, clock: FakeClock) -> None:
     await ledger.create_order(new_order("ok-upd"))
     t1 = clock.advance()
     due = T0 + dt.timedelta(seconds=30)
@@ -249,7 +250,7 @@ async def test_fail_naive_time_is_refused(ledger: SQLiteLedger) -> None:
 # -- certificates
 
 
-async def test_ok_record_issued(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_record_issued(ledger: SQLiteLedger, clock: FakeClock) -> None:
     await ledger.create_order(new_order("ok-iss", requested_dn="cn=asked"))
     t1 = clock.advance()
     cert = new_certificate("1a2b", subject_dn="cn=issued,o=example")
@@ -270,7 +271,7 @@ async def test_ok_record_issued(ledger: SQLiteLedger, clock: ManualClock) -> Non
                                                     (t1, OrderState.ISSUED, "serial 1a2b")]
 
 
-async def test_ok_record_issued_twice_is_idempotent(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_record_issued_twice_is_idempotent(ledger: SQLiteLedger, clock: FakeClock) -> None:
     await ledger.create_order(new_order("ok-twice"))
     first = await ledger.record_issued("ok-twice", new_certificate("ff"))
     clock.advance()
@@ -281,7 +282,7 @@ async def test_ok_record_issued_twice_is_idempotent(ledger: SQLiteLedger, clock:
     assert len(await ledger.subject_entries("ca-1", "cn=host.example.com")) == 1
 
 
-async def test_ok_issued_time_defaults_to_the_clock(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_issued_time_defaults_to_the_clock(ledger: SQLiteLedger, clock: FakeClock) -> None:
     await ledger.create_order(new_order("ok-now"))
     t1 = clock.advance(5)
     await ledger.record_issued("ok-now", new_certificate("5", issued_at=None))
@@ -307,7 +308,7 @@ async def test_fail_record_issued_rolls_back(ledger: SQLiteLedger, order_id: str
     assert record is not None and record.state is OrderState.RECEIVED
 
 
-async def test_ok_unordered_certificate_then_its_order(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_unordered_certificate_then_its_order(ledger: SQLiteLedger, clock: FakeClock) -> None:
     cert = new_certificate("abc", subject_dn="cn=found")
     assert await ledger.record_issued(None, cert) is None
     [entry] = await ledger.subject_entries("ca-1", "cn=found")
@@ -347,7 +348,7 @@ async def test_fail_mark_revoked_unknown_serial(ledger: SQLiteLedger) -> None:
     assert await ledger.count_events("ca-1", since=None) == 0
 
 
-async def test_ok_subject_entries_newest_first(ledger: SQLiteLedger, clock: ManualClock) -> None:
+async def test_ok_subject_entries_newest_first(ledger: SQLiteLedger, clock: FakeClock) -> None:
     dn = "cn=shared.example.com"
     await ledger.create_order(new_order("ok-pending-old", requested_dn=dn))       # T0
     clock.advance()
@@ -476,7 +477,7 @@ async def test_fail_locked_too_long_is_retryable(tmp_path: Path) -> None:
         assert created
 
 
-async def test_ok_reopen_keeps_everything(tmp_path: Path, clock: ManualClock) -> None:
+async def test_ok_reopen_keeps_everything(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "ledger.db"
     async with SQLiteLedger(path, clock=clock) as ledger:
         await ledger.create_order(new_order("ok-durable", request_id="req-d"))
@@ -691,7 +692,7 @@ async def test_ok_v1_database_migrates_to_latest(tmp_path: Path) -> None:
         for statement in V1_ROWS:
             await conn.execute(statement)
         await conn.commit()
-    async with SQLiteLedger(path, clock=ManualClock()) as ledger:
+    async with SQLiteLedger(path, clock=FakeClock(T0)) as ledger:
         order = await ledger.get_order("v1-order")
         assert order is not None
         assert (order.state, order.attempts, order.ca_order_id, order.subject_alt_names, dict(order.options)) == (
@@ -728,7 +729,7 @@ async def insert_v2_order(conn: aiosqlite.Connection, order_id: str, state: str,
                            (order_id, seq, created, "RECEIVED" if seq == 1 else state))
 
 
-async def test_ok_migration_3_keeps_every_duplicate_an_old_file_holds(tmp_path: Path, clock: ManualClock) -> None:
+async def test_ok_migration_3_keeps_every_duplicate_an_old_file_holds(tmp_path: Path, clock: FakeClock) -> None:
     """Several unfinished orders for one CSR (possible before migration 3): none is closed, since
     each may be paid at the CA; the oldest keeps the fingerprint, the others finish as they would."""
     path = tmp_path / "ledger.db"

@@ -9,13 +9,11 @@ import pytest
 
 from service.config import RenewalPolicy, RenewalSettings, SyncSettings, parse_config
 from service.errors import ConfigError
+from tests.support.settings import ca_entry, config_document
 
 
 def document(tmp: Path, renewal: Any) -> dict[str, Any]:
-    return {"ledger": {"path": str(tmp / "ledger.db")}, "managed-cas": [{
-        "id": "ca-1", "connector": "sectigo", "gateway": {"renewal": renewal},
-        "properties": {"url": "http://127.0.0.1:1/api", "customer-uri": "acme", "org-id": "1",
-                       "login": "gateway", "login-password": "not-a-secret"}}]}
+    return config_document(tmp, ca_entry(ca_id="ca-1", gateway={"renewal": renewal}))
 
 
 def renewal_of(tmp: Path, renewal: Any) -> RenewalSettings:

@@ -29,7 +29,9 @@ from service.observability.requestid import (
 )
 from service.observability.tracing import NO_TRACING, make_tracing
 
-from tests.unit.fakes import CA_ID, FakeClock, seed_order
+from tests.support.clocks import FakeClock
+from tests.support.settings import ca_entry, config_document
+from tests.unit.fakes import CA_ID, seed_order
 
 # ------------------------------------------------------------------ request ids
 
@@ -226,11 +228,7 @@ def test_ok_tracing_off_is_the_no_op() -> None:
 
 
 def document(tmp: Path, **top: Any) -> dict[str, Any]:
-    gateway = top.pop("gateway", {})
-    return {"ledger": {"path": str(tmp / "ledger.db")}, **top, "managed-cas": [{
-        "id": "ca-1", "connector": "sectigo", "gateway": gateway,
-        "properties": {"url": "http://127.0.0.1:1/api", "customer-uri": "acme", "org-id": "1",
-                       "login": "gateway", "login-password": "not-a-secret"}}]}
+    return config_document(tmp, ca_entry(ca_id="ca-1", gateway=top.pop("gateway", {})), **top)
 
 
 def test_ok_defaults(tmp_path: Path) -> None:

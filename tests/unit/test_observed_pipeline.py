@@ -17,6 +17,7 @@ from service.observability.metrics import GatewayMetrics
 from service.observability.middleware import ObservedCalls
 from service.observability.requestid import current_request_id
 from service.observability.tracing import NO_TRACING
+from tests.support.clocks import SecondsClock
 
 SERVICE = pb.DESCRIPTOR.services_by_name["EnrollmentService"]
 
@@ -52,15 +53,8 @@ class Servicer:
         yield pb.WatchEnrollmentResponse()
 
 
-class Clock:
-    now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def setup() -> tuple[ServicePipeline, Servicer, GatewayMetrics, CircuitBreaker, Clock]:
-    servicer, metrics, clock = Servicer(), GatewayMetrics(), Clock()
+def setup() -> tuple[ServicePipeline, Servicer, GatewayMetrics, CircuitBreaker, SecondsClock]:
+    servicer, metrics, clock = Servicer(), GatewayMetrics(), SecondsClock(50.0)
     breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=1, open_for=10.0), name="ca-1", clock=clock)
     pipeline = ServicePipeline(methods_of(servicer, SERVICE), [
         ObservedCalls(metrics, NO_TRACING), OpenCircuitGate({"ca-1": breaker}.get)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +36,11 @@ from service.enrollment.requests import (
     unsupported,
 )
 from service.errors import Unimplemented
-from service.ledger import Ledger, OrderKind, open_ledger
+from service.ledger import Ledger, OrderKind
 from service.x509 import ParsedCSR, parse_csr
-from tests.unit.fakes import CA_ID, FakeConnector, ca_settings, seed_issued
-from tests.unit.test_x509 import make_csr, pem_of
+from tests.support.csr import build_csr, pem_of
+from tests.support.settings import build_ca_settings
+from tests.unit.fakes import CA_ID, FakeConnector, seed_issued
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -50,7 +50,7 @@ PROFILE = ResolvedProfile(id="ov", name="OV", ca_profile_id="101", terms=(365, 7
 
 
 def _csr(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> str:
-    return pem_of(make_csr(KEY, subject=subject, sans=sans))
+    return pem_of(build_csr(KEY, subject=subject, sans=sans))
 
 
 def _parsed(subject: x509.Name = WWW, sans: list[x509.GeneralName] | None = None) -> ParsedCSR:
@@ -76,19 +76,10 @@ class SanLimitedConnector(FakeConnector):
 
 
 def _managed(tmp: Path, connector: FakeConnector, **profile_options: ProfileOptions) -> ManagedCA:
-    settings = ca_settings(tmp)
+    settings = build_ca_settings(tmp)
     settings = dataclasses.replace(settings, gateway=dataclasses.replace(settings.gateway,
                                                                          profile_options=profile_options))
     return ManagedCA(settings=settings, connector=connector, catalog=ProfileCatalog(settings, connector))
-
-
-@pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    opened = await open_ledger(tmp_path / "ledger.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 # ------------------------------------------------------------------ format and request fields
@@ -178,7 +169,7 @@ def test_check_key(key_types: dict[str, tuple[str, ...]], fields: list[str]) -> 
 ])
 def test_check_key_floor_when_the_profile_lists_no_key_types(key: Any, fields: list[str]) -> None:
     problems = Violations()
-    check_key(parse_csr(pem_of(make_csr(key, subject=WWW))), PROFILE, problems)
+    check_key(parse_csr(pem_of(build_csr(key, subject=WWW))), PROFILE, problems)
     assert _fields(problems) == fields
     if fields:
         assert "profile ov lists no key types, so the gateway allows RSA 2048-8192 bits and EC P-256, P-384" in (

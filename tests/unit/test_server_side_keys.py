@@ -26,8 +26,8 @@ from service.enrollment.engine import EnrollmentEngine, EnrollmentInput, OrderEv
 from service.errors import FailedPrecondition, InvalidRequest, Unimplemented
 from service.ledger import Ledger, open_ledger
 from service.x509.pbes2 import decrypt_private_key
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry
-from tests.unit.test_tracker import VirtualTime
+from tests.support.clocks import FakeClock, VirtualTime
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry
 
 PASSWORD = "correct horse battery staple"
 

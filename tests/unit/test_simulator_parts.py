@@ -10,9 +10,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from service.errors import ConfigError
 from service.simulator import (
@@ -32,6 +29,7 @@ from service.simulator import (
 from service.config import parse_listen
 from service.simulator.collect_formats import canonical_format, download_filename
 from service.simulator.csr import parse_csr, parse_san_values
+from tests.support.csr import make_csr
 
 
 @pytest.mark.parametrize(
@@ -169,14 +167,6 @@ def test_fault_rule_json_rejects(data: Any) -> None:
 # -- CSR and SAN parsing ---------------------------------------------------------------------
 
 
-def _csr_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "unit.example.com")])
-    return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256()).public_bytes(
-        serialization.Encoding.PEM
-    ).decode()
-
-
 @pytest.mark.parametrize(
     ("value", "code"),
     [(None, -7), ("  ", -7), (42, -7), ("@@@", -9), ("QUJD", -10)],
@@ -189,7 +179,7 @@ def test_parse_csr_errors(value: object, code: int) -> None:
 
 
 def test_parse_csr_accepts_new_certificate_request_armour() -> None:
-    pem = _csr_pem().replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
+    pem = make_csr("unit.example.com").replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
     assert parse_csr(pem).subject.rfc4514_string() == "CN=unit.example.com"
 
 

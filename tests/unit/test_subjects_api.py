@@ -7,7 +7,6 @@ certificates; the servicer methods are called directly, as the pipeline does.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from service.api.pipeline import CallContext
 from service.api.subjects import SubjectApi
 from service.errors import CAUnavailable, FailedPrecondition, InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import AuditEntry, Ledger, OrderState
-from service.ledger.sqlite import SQLiteLedger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, make_registry, seed_issued, seed_order
+from tests.support.clocks import FakeClock
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry, seed_issued, seed_order
 
 SUBJECT = "CN=web.example.com,OU=Ops,O=Acme Corp,C=US"
 NORMALIZED = "cn=web.example.com,ou=ops,o=acme corp,c=us"
@@ -58,17 +57,11 @@ def call(method: str) -> CallContext:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    ledger = SQLiteLedger(tmp_path / "ledger.db")
-    await ledger.open()
+async def env(tmp_path: Path, ledger: Ledger, clock: FakeClock) -> Env:
     connector = FakeConnector()
-    clock = FakeClock()
     cas = make_registry(tmp_path, [connector], subject_revoke_limit=LIMIT)
-    try:
-        yield Env(api=SubjectApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger, connector=connector,
-                  clock=clock)
-    finally:
-        await ledger.close()
+    return Env(api=SubjectApi(cas, CertificateManager(ledger, clock=clock)), ledger=ledger, connector=connector,
+               clock=clock)
 
 
 # ---------------------------------------------------------------- GetSubject

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,26 +21,9 @@ from service.enrollment.orders import OrderView
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
 from service.ledger import Ledger, NewOrder, OrderKind, OrderState, open_ledger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector, ca_settings
-
-
-class VirtualTime:
-    """sleep() records the wait, advances the clock and lets the loop run; ``on_sleep`` can act
-    between attempts (issue the certificate, make the CA fail...)."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-        self.on_sleep: Callable[[int], None] = lambda n: None
-        self.gate: asyncio.Event | None = None  # when set up, every sleep also waits for it
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 6))
-        self.clock.advance(seconds=seconds)
-        self.on_sleep(len(self.waits))
-        await asyncio.sleep(0)
-        if self.gate is not None:
-            await self.gate.wait()
+from tests.support.settings import CASettingsFactory
+from tests.support.clocks import FakeClock, VirtualTime
+from tests.unit.fakes import CA_ID, FakeConnector
 
 
 @dataclasses.dataclass
@@ -57,19 +40,18 @@ class Harness:
         order.chain_der = (self.connector.ca.der,)
 
 
-def _settings(tmp: Path, *, timer: float = 2, max_timer: float = 32, attempts: int = 5,
+def _settings(base: CASettings, *, timer: float = 2, max_timer: float = 32, attempts: int = 5,
               give_up: float = 7 * 86400) -> CASettings:
-    base = ca_settings(tmp)
     return dataclasses.replace(base, backoff=BackoffSettings(timer, max_timer, attempts),
                                gateway=dataclasses.replace(base.gateway, give_up_after=give_up))
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+async def harness(tmp_path: Path, request: pytest.FixtureRequest, clock: FakeClock,
+                  ca_settings: CASettingsFactory) -> AsyncIterator[Harness]:
     options = getattr(request, "param", {})
-    settings = _settings(tmp_path, **options)
+    settings = _settings(ca_settings(), **options)
     connector = FakeConnector()
-    clock = FakeClock()
     time = VirtualTime(clock)
     ledger = await open_ledger(tmp_path / "ledger.db", clock=clock)
     registry = CARegistry([ManagedCA(settings=settings, connector=connector,
@@ -290,11 +272,12 @@ async def test_fail_a_lost_renewal_reply_is_final_so_a_retry_cannot_renew_twice(
     assert order is not None and order.error_reason == "CA_REJECTED"
 
 
-async def test_ok_resume_leaves_orders_of_a_ca_no_longer_configured(harness: Harness, tmp_path: Path) -> None:
+async def test_ok_resume_leaves_orders_of_a_ca_no_longer_configured(harness: Harness,
+                                                                   ca_settings: CASettingsFactory) -> None:
     submitted = await harness.tracker.submit(_request())
     await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.PENDING), 5)
     await harness.tracker.close()
-    other = dataclasses.replace(_settings(tmp_path), id="another-ca")
+    other = dataclasses.replace(_settings(ca_settings()), id="another-ca")
     registry = CARegistry([ManagedCA(settings=other, connector=harness.connector,
                                      catalog=ProfileCatalog(other, harness.connector))])
     resumed = EnrollmentTracker(harness.ledger, registry, clock=harness.time.clock, sleep=harness.time.sleep)

@@ -18,8 +18,10 @@ from service.enrollment.channel import Phase
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
 from service.ledger import Ledger, OrderState, open_ledger
-from tests.unit.fakes import CA_ID, FakeClock, FakeConnector
-from tests.unit.test_tracker import LookupConnector, VirtualTime, _events, _request, _settings
+from tests.support.clocks import FakeClock, VirtualTime
+from tests.support.settings import build_ca_settings
+from tests.unit.fakes import CA_ID, FakeConnector
+from tests.unit.test_tracker import LookupConnector, _events, _request, _settings
 
 
 class RecordedEvents:
@@ -61,7 +63,7 @@ class World:
 
 
 async def _world(tmp_path: Path, connector: FakeConnector, time: VirtualTime, *, attempts: int = 5) -> World:
-    settings = _settings(tmp_path, attempts=attempts)
+    settings = _settings(build_ca_settings(tmp_path), attempts=attempts)
     monotonic = lambda: time.clock().timestamp()  # noqa: E731  the breaker runs on the same virtual time
     breaker = CircuitBreaker(CircuitBreakerSettings(failure_threshold=1, window=60, open_for=10), name=CA_ID,
                              clock=monotonic, sleep=time.sleep)

@@ -19,7 +19,8 @@ import pytest
 from service.config import Secret, WebhookSettings
 from service.ledger import SQLiteLedger
 from service.lifecycle.webhooks import Delivery, WebhookDispatcher, sign
-from tests.unit.ledger_records import T0, ManualClock, new_certificate, new_order
+from tests.support.clocks import FakeClock
+from tests.unit.ledger_records import T0, new_certificate, new_order
 
 SECRET = "a-shared-secret-of-32-characters"
 HOOK = WebhookSettings(name="team-a", url="https://hooks.example.com/cagw", secret=Secret(SECRET), retry_delay=2.0)
@@ -50,7 +51,7 @@ class Sleeps:
 
 @pytest.fixture
 async def ledger(tmp_path: Path) -> AsyncIterator[SQLiteLedger]:
-    async with SQLiteLedger(tmp_path / "ledger.db", clock=ManualClock()) as opened:
+    async with SQLiteLedger(tmp_path / "ledger.db", clock=FakeClock(T0)) as opened:
         yield opened
 
 
@@ -130,13 +131,13 @@ async def test_ok_a_renewal_is_told_as_renewed_with_the_serial_it_replaces(ledge
 
 async def test_ok_the_cursor_survives_a_restart_and_never_moves_back(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
-    async with SQLiteLedger(path, clock=ManualClock()) as ledger:
+    async with SQLiteLedger(path, clock=FakeClock(T0)) as ledger:
         await dispatcher(ledger, Receiver(), Sleeps()).deliver_pending(HOOK)
         await ledger.record_issued(None, new_certificate("ff01"))
         await dispatcher(ledger, Receiver(), Sleeps()).deliver_pending(HOOK)
         delivered = await ledger.webhook_cursor("team-a")
         await ledger.record_issued(None, new_certificate("ff02"))  # written, not yet delivered: a crash here
-    async with SQLiteLedger(path, clock=ManualClock()) as reopened:
+    async with SQLiteLedger(path, clock=FakeClock(T0)) as reopened:
         receiver = Receiver()
         await dispatcher(reopened, receiver, Sleeps()).deliver_pending(HOOK)
         assert [json.loads(d.body)["serialNumber"] for d in receiver.received] == ["ff02"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from service.x509 import (
     pem_bundle,
     whole_days_within,
 )
+from tests.support.csr import build_csr, pem_of, private_key
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2025, 1, 1, tzinfo=UTC)
@@ -53,7 +55,7 @@ def violation_fields(excinfo: pytest.ExceptionInfo[InvalidRequest]) -> list[str]
 
 
 # ---------------------------------------------------------------------------
-# Keys, CSRs and certificates made here (module scope: RSA generation is the slow part)
+# Keys (the shared cached ones: RSA generation is the slow part), CSRs and certificates
 # ---------------------------------------------------------------------------
 
 
@@ -69,11 +71,11 @@ class Keys:
 @pytest.fixture(scope="module")
 def keys() -> Keys:
     return Keys(
-        rsa2048=rsa.generate_private_key(public_exponent=65537, key_size=2048),
-        p256=ec.generate_private_key(ec.SECP256R1()),
-        p384=ec.generate_private_key(ec.SECP384R1()),
-        k256=ec.generate_private_key(ec.SECP256K1()),
-        ed=ed25519.Ed25519PrivateKey.generate(),
+        rsa2048=private_key("rsa2048"),  # type: ignore[arg-type]
+        p256=private_key("ec256"),  # type: ignore[arg-type]
+        p384=private_key("ec384"),  # type: ignore[arg-type]
+        k256=private_key("k256"),  # type: ignore[arg-type]
+        ed=private_key("ed25519"),  # type: ignore[arg-type]
     )
 
 
@@ -85,22 +87,8 @@ SUBJECT = x509.Name(
     ]
 )
 
-
-def make_csr(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
-    *,
-    subject: x509.Name = SUBJECT,
-    sans: list[x509.GeneralName] | None = None,
-) -> x509.CertificateSigningRequest:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(subject)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(key, algorithm)
-
-
-def pem_of(csr: x509.CertificateSigningRequest) -> str:
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
+# This module's CSRs are for SUBJECT unless a test names another.
+make_csr = functools.partial(build_csr, subject=SUBJECT)
 
 
 def b64_of(der: bytes) -> str:
