@@ -34,7 +34,7 @@ def add_ledger_check(ledger_commands: Any) -> None:
 
 def ledger_check(args: argparse.Namespace) -> int:
     """``cagw ledger check --config FILE | --ledger FILE-OR-URL``."""
-    from service.client_cli import ledger_target
+    from service.cli_support import ledger_target
     from service.ledger.sqlite.check import check_database
 
     target = ledger_target(args)
@@ -91,7 +91,7 @@ def run_orders_command(args: argparse.Namespace) -> int:
     from cagw.v1 import admin_pb2_grpc
     from grpc_status import rpc_status
 
-    from service.client_cli import describe_error
+    from service.cli_support import describe_error
 
     try:
         with grpc.insecure_channel(args.server) as channel:  # the admin listener is loopback, plaintext

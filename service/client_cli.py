@@ -27,10 +27,10 @@ from cagw.v1 import enrollments_pb2_grpc as enr_grpc
 from cagw.v1 import subjects_pb2 as sub_pb
 from cagw.v1 import subjects_pb2_grpc as sub_grpc
 from google.protobuf import json_format
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from service.admin_cli import add_ledger_check
+from service.cli_support import describe_error, ledger_target
 from service.inventory_cli import add_inventory_command, list_certificates
 
 __all__ = ["add_client_commands", "run_client_command"]
@@ -129,25 +129,6 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 
 def _print_json(message: Any) -> None:
     print(json_format.MessageToJson(message, indent=2))
-
-
-def describe_error(error: grpc.RpcError) -> str:
-    lines = [f"{error.code().name}: {error.details()}"]
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            lines.append(f"  reason: {info.reason}")
-        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            lines.append(f"  retry after: {retry.retry_delay.ToTimedelta().total_seconds():g}s")
-    return "\n".join(lines)
 
 
 def _sans(values: list[str]) -> list[enr_pb.SubjectAltName]:
@@ -295,21 +276,6 @@ def _make_csr(args: argparse.Namespace) -> int:
     Path(args.csr_out).write_bytes(request.public_bytes(serialization.Encoding.PEM))
     print(f"key written to {args.key_out}, CSR to {args.csr_out}", file=sys.stderr)
     return EXIT_OK
-
-
-def ledger_target(args: argparse.Namespace) -> Any:
-    """The ledger ``--config`` or ``--ledger`` names (a LedgerTarget), or None after saying why not."""
-    from service.ledger.registry import LedgerSettingsError, file_target, parse_target
-
-    if args.config:
-        from service.config import load_config
-
-        return load_config(Path(args.config)).ledger.target
-    try:
-        return parse_target(args.ledger) if "://" in args.ledger else file_target(Path(args.ledger))
-    except LedgerSettingsError as exc:
-        print("error: --ledger: " + "; ".join(text for _, text in exc.problems), file=sys.stderr)
-        return None
 
 
 def _ledger_backup(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
@@ -31,9 +31,10 @@ from service.catalog import ResolvedProfile
 from service.config import Secret
 from service.connectors import base
 from service.enrollment import server_side
+from service.enrollment.violations import Violations
 from service.enrollment.orders import FORMATS, Format, OrderOptions
 from service.enrollment.properties import text_properties
-from service.errors import FieldViolation, InvalidRequest, NotFound, Unimplemented
+from service.errors import InvalidRequest, NotFound, Unimplemented
 from service.ledger.base import Ledger, NewOrder, OrderKind
 
 __all__ = [
@@ -108,30 +109,6 @@ def scoped_request_id(client: str, request_id: str) -> str:
     """The idempotency key as the ledger keeps it: per client, so two clients' equal keys are two
     keys (client names have no "/", so the scoped key is unambiguous)."""
     return f"{client}/{request_id}" if client else request_id
-
-
-class Violations:
-    """Every problem found so far in one request, reported together."""
-
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-    def add(self, field_name: str, description: str, value: str = "") -> None:
-        self.items.append(FieldViolation(field_name, description, value))
-
-    def absorb(self, exc: InvalidRequest) -> None:
-        self.items.extend(exc.violations or [FieldViolation("", exc.message)])
-
-    def attempt(self, check: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | None:
-        """``check(...)``, or None with its violations kept when it raises InvalidRequest."""
-        try:
-            return check(*args, **kwargs)
-        except InvalidRequest as exc:
-            self.absorb(exc)
-            return None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from cryptography import x509 as crypto_x509
 from cryptography.hazmat.primitives import serialization
@@ -34,6 +33,7 @@ from service.authorities import ManagedCA
 from service.catalog import ResolvedProfile
 from service.config import Secret
 from service.enrollment.channel import OrderEvent
+from service.enrollment.violations import Violations
 from service.errors import FailedPrecondition, FieldViolation, InvalidRequest, Unimplemented
 from service.ledger.base import Ledger, NewOrder, ServerKey
 from service.x509.pbes2 import WrongPassword, decrypt_private_key, encrypt_private_key
@@ -48,8 +48,6 @@ from service.x509.server_keys import (
     subject_from_variables,
 )
 
-if TYPE_CHECKING:  # requests.py imports this module
-    from service.enrollment.requests import Violations
 
 __all__ = [
     "KEY_SIZE_PROPERTY",

@@ -45,7 +45,7 @@ from service.ledger.base import (
 )
 from service.ledger.errors import DuplicateOrder, LedgerUnwritable, lost_update, twin_refusal
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
-from service.ledger.postgres.location import PostgresSettings
+from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
 from service.ledger.sqlite.inventory import INVENTORY_SELECT, count_statement, inventory_entry, inventory_where

@@ -10,10 +10,10 @@ gateway, default 10), ``statement-timeout`` (default 5s) and ``connect-timeout``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from service.ledger.base import Ledger
+from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.registry import Clock, LedgerBackend, LedgerSettingsError, LedgerSource
 
 __all__ = ["POSTGRES_BACKEND", "PostgresSettings", "parse_postgres_url"]
@@ -21,15 +21,6 @@ __all__ = ["POSTGRES_BACKEND", "PostgresSettings", "parse_postgres_url"]
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*")
 _OPTION_KEYS = frozenset({"schema", "pool-size", "statement-timeout", "connect-timeout"})
-
-
-@dataclass(frozen=True)
-class PostgresSettings:
-    dsn: str = field(repr=False)  # as written: it may carry the password
-    schema: str = "public"
-    pool_size: int = 10
-    statement_timeout: float = 5.0
-    connect_timeout: float = 5.0
 
 
 def _seconds(key: str, text: str) -> float:

@@ -1,0 +1,16 @@
+"""The PostgreSQL ledger's settings, as :mod:`service.ledger.postgres.location` parses them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["PostgresSettings"]
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    dsn: str = field(repr=False)  # as written: it may carry the password
+    schema: str = "public"
+    pool_size: int = 10
+    statement_timeout: float = 5.0
+    connect_timeout: float = 5.0
