@@ -503,3 +503,14 @@ async def test_ok_subject_entries_page_newest_first_with_a_keyset_position(ledge
     await ledger.create_order(new_order("page-new", requested_dn="cn=paged"))  # arrives at the front
     assert [e.order_id for e in await ledger.subject_entries("ca-1", "cn=paged", before=first[-1].position,
                                                              limit=2)] == ["page-2", "page-1"]
+
+
+async def test_ok_the_owner_is_the_ordering_client_else_the_caller_identity(ledger: Ledger) -> None:
+    await ledger.create_order(replace(new_order("o-c"), client="team-a", fingerprint="fp-c"))  # requested_by client-a
+    await ledger.record_issued("o-c", replace(_expiring("g1", 30), order_id="o-c"))
+    await ledger.create_order(new_order("o-i"))  # no client: the identity stands
+    await ledger.record_issued("o-i", replace(_expiring("g2", 40), order_id="o-i"))
+    entries = await ledger.list_certificates(CertificateQuery(ca_id="ca-1", now=T0, limit=10))
+    assert [(e.certificate.serial_number, e.owner) for e in entries] == [("g1", "team-a"), ("g2", "client-a")]
+    assert await _listed(ledger, owner="team-a") == ["g1"]
+    assert [e.owner for e in await ledger.events_after(0, limit=10)] == ["team-a", "client-a"]

@@ -48,7 +48,13 @@ from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_error
 from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
-from service.ledger.sqlite.inventory import INVENTORY_SELECT, count_statement, inventory_entry, inventory_where
+from service.ledger.sqlite.inventory import (
+    INVENTORY_SELECT,
+    OWNER_SQL,
+    count_statement,
+    inventory_entry,
+    inventory_where,
+)
 from service.ledger.sqlite.rows import (
     CERT_COLUMNS,
     CERT_SELECT,
@@ -448,7 +454,7 @@ class PostgresLedger:
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         rows = await self._read(
-            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of, "
+            f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, "
             "o.id IS NOT NULL AS ordered FROM certificate_events e "
             "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
             "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > $1 ORDER BY e.id LIMIT $2",

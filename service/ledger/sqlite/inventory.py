@@ -9,12 +9,16 @@ from collections.abc import Sequence
 from service.ledger.base import CertificateQuery, InventoryEntry
 from service.ledger.sqlite.rows import CERT_SELECT, certificate_from_row, sans_from_json, ts
 
-__all__ = ["INVENTORY_SELECT", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
+# Who a certificate belongs to: the client that ordered it, or (orders from before caller
+# authorization, or without a clients section) the identity of the caller.
+OWNER_SQL = "COALESCE(NULLIF(o.client, ''), o.requested_by, '')"
+
+__all__ = ["INVENTORY_SELECT", "OWNER_SQL", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
 
 # The renewal of a certificate is the newest renewal order naming its serial; its certificate,
 # once issued, is the replacement. ``orders_renewal_of`` (migration 4) finds it without a scan.
 INVENTORY_SELECT = (
-    f"SELECT {CERT_SELECT}, o.profile_id AS o_profile_id, o.requested_by AS o_requested_by, "
+    f"SELECT {CERT_SELECT}, o.profile_id AS o_profile_id, {OWNER_SQL} AS o_owner, "
     "o.common_name AS o_common_name, o.subject_alt_names AS o_sans, "
     "r.id AS r_id, r.serial_number AS r_serial "
     "FROM certificates c "
@@ -60,7 +64,7 @@ def inventory_where(query: CertificateQuery) -> tuple[str, list[object]]:
         clauses.append("c.status <> 'revoked' AND c.not_after > ?")
         params.append(now)
     if query.owner is not None:
-        clauses.append("o.requested_by = ?")
+        clauses.append(f"{OWNER_SQL} = ?")
         params.append(query.owner)
     if query.name is not None:
         clause, values = _name_clause(query.name)
@@ -85,7 +89,7 @@ def inventory_entry(row: sqlite3.Row) -> InventoryEntry:
     return InventoryEntry(
         certificate=certificate_from_row(row),
         profile_id=str(row["o_profile_id"]) if ordered else "",
-        owner=str(row["o_requested_by"]) if ordered else "",
+        owner=str(row["o_owner"]) if ordered else "",
         common_name=str(row["o_common_name"]) if ordered else "",
         subject_alt_names=sans_from_json(row["o_sans"]) if ordered else (),
         replaced_by=row["r_serial"],
@@ -100,7 +104,7 @@ def inventory_entries(rows: Sequence[sqlite3.Row]) -> list[InventoryEntry]:
 def count_statement(ca_id: str, now: dt.datetime, horizons: Sequence[dt.timedelta]) -> tuple[str, list[object]]:
     """Certificates of a CA counted by owner, status and expiry horizon (see ``Ledger.count_certificates``)."""
     cases = " ".join(f"WHEN c.not_after <= ? THEN {index}" for index in range(len(horizons)))
-    sql = ("SELECT COALESCE(o.requested_by, '') AS owner, "
+    sql = (f"SELECT {OWNER_SQL} AS owner, "
            "CASE WHEN c.status = 'revoked' THEN 'revoked' ELSE 'normal' END AS status, "
            f"CASE WHEN c.not_after <= ? THEN -1 {cases} ELSE {len(horizons)} END AS horizon, COUNT(*) "
            "FROM certificates c LEFT JOIN orders o ON o.id = c.order_id WHERE c.ca_id = ? "

@@ -57,6 +57,7 @@ from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
     INVENTORY_SELECT,
+    OWNER_SQL,
     count_statement,
     inventory_entries,
     inventory_entry,
@@ -453,7 +454,7 @@ class SQLiteLedger:
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         rows = await self._read(
-            "SELECT e.*, COALESCE(o.requested_by, '') AS owner, o.renewal_of_serial AS renewal_of, "
+            f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, "
             "o.id IS NOT NULL AS ordered "
             "FROM certificate_events e "
             "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
