@@ -50,7 +50,7 @@ from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
 from service.ledger.sqlite.inventory import (
     INVENTORY_SELECT,
-    OWNER_SQL,
+    OUTBOX_SELECT,
     count_statement,
     inventory_entry,
     inventory_where,
@@ -60,7 +60,10 @@ from service.ledger.sqlite.rows import (
     CERT_SELECT,
     NEW_ORDER_COLUMNS,
     certificate_from_row,
+    audit_entry_from_row,
     event_from_row,
+    outbox_event_from_row,
+    subject_entry_from_row,
     from_ts,
     new_order_values,
     order_from_row,
@@ -427,16 +430,7 @@ class PostgresLedger:
             f"WHERE s.ca_id = $1 AND s.dn = $2 {after}ORDER BY entry_time DESC, s.id DESC"
             + ("" if limit is None else f" LIMIT {int(limit)}"),
             *parameters)
-        return [
-            SubjectEntry(
-                order_id=row["s_order_id"],
-                order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
-                certificate=certificate_from_row(row) if row["c_serial_number"] is not None else None,
-                created_at=from_ts(row["entry_time"]),
-                position=SubjectPosition(str(row["entry_time"]), int(row["s_id"])),
-            )
-            for row in rows
-        ]
+        return [subject_entry_from_row(row) for row in rows]
 
     # -- feed, outbox and audit
 
@@ -453,14 +447,8 @@ class PostgresLedger:
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
-        rows = await self._read(
-            f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, "
-            "o.id IS NOT NULL AS ordered FROM certificate_events e "
-            "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
-            "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > $1 ORDER BY e.id LIMIT $2",
-            after_id, max(limit, 0))
-        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
-                            ordered=bool(row["ordered"])) for row in rows]
+        rows = await self._read(numbered(OUTBOX_SELECT), after_id, max(limit, 0))
+        return [outbox_event_from_row(row) for row in rows]
 
     async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
         rows = await self._read("SELECT chain_pem FROM ca_chains WHERE ca_id = $1", ca_id)
@@ -496,9 +484,7 @@ class PostgresLedger:
         rows = await self._read("SELECT * FROM audit WHERE ($1::text IS NULL OR ca_id = $1) "
                                 "AND ($3::text IS NULL OR target = $3) "
                                 "ORDER BY time DESC, id DESC LIMIT $2", ca_id, max(limit, 0), target)
-        return [AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
-                           action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
-                           detail=str(row["detail"]), client=str(row["client"] or "")) for row in rows]
+        return [audit_entry_from_row(row) for row in rows]
 
     async def check_writable(self) -> None:
         """A write transaction that is rolled back; a read-only server (a standby, or

@@ -13,7 +13,7 @@ from service.ledger.sqlite.rows import CERT_SELECT, certificate_from_row, sans_f
 # authorization, or without a clients section) the identity of the caller.
 OWNER_SQL = "COALESCE(NULLIF(o.client, ''), o.requested_by, '')"
 
-__all__ = ["INVENTORY_SELECT", "OWNER_SQL", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
+__all__ = ["INVENTORY_SELECT", "OUTBOX_SELECT", "OWNER_SQL", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
 
 # The renewal of a certificate is the newest renewal order naming its serial; its certificate,
 # once issued, is the replacement. ``orders_renewal_of`` (migration 4) finds it without a scan.
@@ -26,6 +26,15 @@ INVENTORY_SELECT = (
     "LEFT JOIN orders r ON r.id = ("
     "    SELECT n.id FROM orders n WHERE n.ca_id = c.ca_id AND n.renewal_of_serial = c.serial_number "
     "    AND n.state NOT IN ('FAILED', 'ABANDONED') ORDER BY n.created_at DESC LIMIT 1)"
+)
+
+
+# The certificate events after an id, with their owner and origin: the webhooks' outbox.
+OUTBOX_SELECT = (
+    f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, o.id IS NOT NULL AS ordered "
+    "FROM certificate_events e "
+    "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
+    "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?"
 )
 
 

@@ -57,7 +57,7 @@ from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
     INVENTORY_SELECT,
-    OWNER_SQL,
+    OUTBOX_SELECT,
     count_statement,
     inventory_entries,
     inventory_entry,
@@ -67,7 +67,10 @@ from service.ledger.sqlite.migrations import UNFINISHED_SQL, migrate
 from service.ledger.sqlite.rows import (
     CERT_SELECT,
     certificate_from_row,
+    audit_entry_from_row,
     event_from_row,
+    outbox_event_from_row,
+    subject_entry_from_row,
     from_ts,
     order_from_row,
     ts,
@@ -414,16 +417,7 @@ class SQLiteLedger:
             "    AND c.serial_number = COALESCE(o.serial_number, s.serial_number) "
             f"WHERE s.ca_id = ? AND s.dn = ? {after}ORDER BY entry_time DESC, s.id DESC LIMIT ?",
             (*parameters, -1 if limit is None else limit))
-        return [
-            SubjectEntry(
-                order_id=row["s_order_id"],
-                order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
-                certificate=certificate_from_row(row) if row["c_serial_number"] is not None else None,
-                created_at=from_ts(row["entry_time"]),
-                position=SubjectPosition(str(row["entry_time"]), int(row["s_id"])),
-            )
-            for row in rows
-        ]
+        return [subject_entry_from_row(row) for row in rows]
 
     # -- feed and audit
 
@@ -453,15 +447,8 @@ class SQLiteLedger:
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
-        rows = await self._read(
-            f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, "
-            "o.id IS NOT NULL AS ordered "
-            "FROM certificate_events e "
-            "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
-            "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?",
-            (after_id, max(limit, 0)))
-        return [OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
-                            ordered=bool(row["ordered"])) for row in rows]
+        rows = await self._read(OUTBOX_SELECT, (after_id, max(limit, 0)))
+        return [outbox_event_from_row(row) for row in rows]
 
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = ?", (name,))
@@ -488,12 +475,7 @@ class SQLiteLedger:
             "SELECT * FROM audit WHERE (? IS NULL OR ca_id = ?) AND (? IS NULL OR target = ?) "
             "ORDER BY time DESC, id DESC LIMIT ?",
             (ca_id, ca_id, target, target, max(limit, 0)))
-        return [
-            AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
-                       action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
-                       detail=str(row["detail"]), client=str(row["client"] or ""))
-            for row in rows
-        ]
+        return [audit_entry_from_row(row) for row in rows]
 
     # -- operations
 

@@ -12,12 +12,16 @@ from typing import Any
 
 from service.connectors.base import SubjectAltName
 from service.ledger.base import (
+    AuditEntry,
     CertificateEventRecord,
     CertificateRecord,
     NewOrder,
     OrderKind,
     OrderRecord,
     OrderState,
+    OutboxEvent,
+    SubjectEntry,
+    SubjectPosition,
 )
 
 __all__ = [
@@ -25,8 +29,11 @@ __all__ = [
     "CERT_SELECT",
     "NEW_ORDER_COLUMNS",
     "TS_FORMAT",
+    "audit_entry_from_row",
     "certificate_from_row",
     "event_from_row",
+    "outbox_event_from_row",
+    "subject_entry_from_row",
     "from_ts",
     "new_order_record",
     "new_order_values",
@@ -153,6 +160,29 @@ def event_from_row(row: sqlite3.Row) -> CertificateEventRecord:
     return CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
                                   serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
                                   detail=str(row["detail"]), reason=str(row["reason"]))
+
+
+def outbox_event_from_row(row: Any) -> OutboxEvent:
+    """From a row of ``OUTBOX_SELECT`` (``service.ledger.sqlite.inventory``)."""
+    return OutboxEvent(event=event_from_row(row), owner=str(row["owner"]), renewal_of=row["renewal_of"],
+                       ordered=bool(row["ordered"]))
+
+
+def subject_entry_from_row(row: Any) -> SubjectEntry:
+    """From a row of the subject query: ``s_id``, ``s_order_id``, ``o_state``, ``CERT_SELECT``, ``entry_time``."""
+    return SubjectEntry(
+        order_id=row["s_order_id"],
+        order_state=OrderState(row["o_state"]) if row["o_state"] is not None else None,
+        certificate=certificate_from_row(row) if row["c_serial_number"] is not None else None,
+        created_at=from_ts(row["entry_time"]),
+        position=SubjectPosition(str(row["entry_time"]), int(row["s_id"])),
+    )
+
+
+def audit_entry_from_row(row: Any) -> AuditEntry:
+    return AuditEntry(time=from_ts(row["time"]), ca_id=str(row["ca_id"]), actor=str(row["actor"]),
+                      action=str(row["action"]), target=str(row["target"]), outcome=str(row["outcome"]),
+                      detail=str(row["detail"]), client=str(row["client"] or ""))
 
 
 # Times: fixed-width ISO-8601 UTC text, so text order is time order.
