@@ -410,6 +410,9 @@ class Ledger(Protocol):
         """Events of every CA with ``id > after_id``, by id: the outbox webhooks deliver from.
         An event is written in the transaction of the change it tells of."""
 
+    async def latest_event_id(self) -> int:
+        """The id of the newest event of any CA (0 when there is none)."""
+
     async def webhook_cursor(self, name: str) -> int | None:
         """The id of the last event delivered to the webhook; None before its first delivery."""
 

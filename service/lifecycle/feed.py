@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from service.errors import FieldViolation, InvalidRequest
 from service.ledger.base import Ledger, OutboxEvent
 
-__all__ = ["CertificateEventStream", "latest_event_id", "parse_after"]
+__all__ = ["CertificateEventStream", "parse_after"]
 
 POLL_INTERVAL = 1.0
 _BATCH = 100
@@ -30,14 +30,6 @@ def parse_after(text: str) -> int | None:
     return int(text)
 
 
-async def latest_event_id(ledger: Ledger) -> int:
-    """The id of the newest event in the ledger (0 when there is none)."""
-    latest = 0
-    while batch := await ledger.events_after(latest, limit=_BATCH * 10):
-        latest = batch[-1].event.id
-    return latest
-
-
 class CertificateEventStream:
     def __init__(self, ledger: Ledger, *, poll_interval: float = POLL_INTERVAL,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
@@ -48,7 +40,7 @@ class CertificateEventStream:
     async def watch(self, ca_id: str, after: int | None, *, idle: float = 0.0) -> AsyncIterator[OutboxEvent]:
         """The CA's events with an id above ``after`` (None: above the latest now), until ``idle``
         seconds pass without one (0: forever)."""
-        cursor = await latest_event_id(self._ledger) if after is None else after
+        cursor = await self._ledger.latest_event_id() if after is None else after
         quiet = 0.0
         while True:
             batch = await self._ledger.events_after(cursor, limit=_BATCH)

@@ -32,7 +32,6 @@ from service.clock import Clock, utcnow
 from service.config import WebhookSettings
 from service.ledger.base import Ledger, OutboxEvent
 from service.ledger.errors import LedgerError
-from service.lifecycle.feed import latest_event_id
 
 __all__ = ["Delivery", "Sender", "WebhookDispatcher", "event_body", "event_type", "sign"]
 
@@ -127,7 +126,7 @@ class WebhookDispatcher:
         cursor = await self._ledger.webhook_cursor(webhook.name)
         if cursor is not None:
             return cursor
-        latest = await latest_event_id(self._ledger)
+        latest = await self._ledger.latest_event_id()
         await self._ledger.advance_webhook_cursor(webhook.name, latest)
         return latest
 

@@ -472,6 +472,7 @@ async def test_ok_purge_deletes_only_the_expired_keys(ledger: Ledger) -> None:
 
 
 async def test_ok_the_outbox_holds_every_event_in_order_with_its_owner_and_origin(ledger: Ledger) -> None:
+    assert await ledger.latest_event_id() == 0
     await ledger.create_order(new_order("o-1"))
     await ledger.record_issued("o-1", replace(_expiring("f1", 30), order_id="o-1"))
     await ledger.record_issued(None, _expiring("f2", 30, ca_id="ca-2"))
@@ -480,6 +481,7 @@ async def test_ok_the_outbox_holds_every_event_in_order_with_its_owner_and_origi
     assert [(e.event.action, e.event.serial_number, e.owner, e.ordered) for e in events] == [
         ("issued", "f1", "client-a", True), ("issued", "f2", "", False), ("revoked", "f1", "client-a", True)]
     assert await ledger.events_after(events[1].event.id, limit=10) == events[2:]
+    assert await ledger.latest_event_id() == events[2].event.id
     assert await ledger.webhook_cursor("hook") is None
     await ledger.advance_webhook_cursor("hook", events[2].event.id)
     await ledger.advance_webhook_cursor("hook", events[0].event.id)  # never back

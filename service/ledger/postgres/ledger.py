@@ -461,6 +461,10 @@ class PostgresLedger:
                                    "ON CONFLICT (ca_id) DO NOTHING", ca_id, pem_bundle(chain), ts(self._clock()))
         return await self.ca_chain(ca_id)
 
+    async def latest_event_id(self) -> int:
+        rows = await self._read("SELECT COALESCE(MAX(id), 0) FROM certificate_events")
+        return int(rows[0][0])
+
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = $1", name)
         return int(rows[0][0]) if rows else None

@@ -450,6 +450,10 @@ class SQLiteLedger:
         rows = await self._read(OUTBOX_SELECT, (after_id, max(limit, 0)))
         return [outbox_event_from_row(row) for row in rows]
 
+    async def latest_event_id(self) -> int:
+        rows = await self._read("SELECT COALESCE(MAX(id), 0) FROM certificate_events")
+        return int(rows[0][0])
+
     async def webhook_cursor(self, name: str) -> int | None:
         rows = await self._read("SELECT last_event_id FROM webhook_cursors WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else None
