@@ -19,6 +19,8 @@ class WebhookSender:
     def __init__(self, webhooks: Sequence[WebhookSettings]) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         for webhook in webhooks:
+            if webhook.url in self._sessions:
+                continue  # two webhooks to one receiver share its session
             context = ssl.create_default_context(cafile=str(webhook.tls_ca) if webhook.tls_ca else None)
             connector = aiohttp.TCPConnector(ssl=context, limit=1)  # one request at a time: events go in order
             self._sessions[webhook.url] = aiohttp.ClientSession(connector=connector)
