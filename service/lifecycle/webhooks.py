@@ -134,10 +134,14 @@ class WebhookDispatcher:
         """Deliver what is waiting for this webhook, in order; True when its cursor moved."""
         cursor = await self._start_cursor(webhook)
         batch = await self._ledger.events_after(cursor, limit=BATCH)
+        recorded = cursor
         for outbox in batch:
             if _wanted(webhook, outbox):
                 await self._deliver(webhook, outbox)
-            await self._ledger.advance_webhook_cursor(webhook.name, outbox.event.id)
+                recorded = outbox.event.id
+                await self._ledger.advance_webhook_cursor(webhook.name, recorded)
+        if batch and batch[-1].event.id > recorded:  # the events it does not want: one write for them all
+            await self._ledger.advance_webhook_cursor(webhook.name, batch[-1].event.id)
         return bool(batch)
 
     async def _deliver(self, webhook: WebhookSettings, outbox: OutboxEvent) -> None:
