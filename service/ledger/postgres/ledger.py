@@ -52,6 +52,7 @@ from service.ledger.sqlite.inventory import (
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    inventory_entries,
     inventory_entry,
     inventory_where,
 )
@@ -402,7 +403,7 @@ class PostgresLedger:
 
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
-        return [inventory_entry(row) for row in await self._read(numbered(INVENTORY_SELECT + where), *params)]
+        return inventory_entries(await self._read(numbered(INVENTORY_SELECT + where), *params))
 
     async def count_certificates(self, ca_id: str, *, now: dt.datetime,
                                  horizons: Sequence[dt.timedelta]) -> list[tuple[str, str, int, int]]:
