@@ -234,7 +234,16 @@ _V7: Sequence[str] = (
     f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# 8: leases, for ledgers several gateways share: which gateway works on an unfinished order and
+# until when, and an index on the next attempt time that finds the orders due. A SQLite ledger
+# belongs to one gateway and leaves them empty; the migration keeps both backends at one version.
+_V8: Sequence[str] = (
+    "ALTER TABLE orders ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE orders ADD COLUMN lease_until TEXT",
+    f"CREATE INDEX orders_due ON orders (COALESCE(next_attempt_at, '')) WHERE {UNFINISHED_SQL}",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
