@@ -47,7 +47,8 @@ def _enrollments(replica: Replica) -> enrollments_pb2_grpc.EnrollmentServiceStub
 async def test_ok_150_enrollments_over_three_replicas_each_ordered_and_collected_once(tmp_path: Path) -> None:
     orders = 150
     # Issued at the third collect: one collect loop per order makes exactly three collects of it.
-    async with running_replicas(tmp_path, 3, simulator=SimulatorSettings(issue_after_polls=2)) as (sim, replicas):
+    async with running_replicas(tmp_path, 3, simulator=SimulatorSettings(issue_after_polls=2),
+                                attempts=8) as (sim, replicas):
         limit = asyncio.Semaphore(30)
 
         async def enroll(n: int) -> enrollments_pb2.Enrollment:
