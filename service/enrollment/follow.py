@@ -110,6 +110,10 @@ class OrderFollower:
                     version = record.version
             except CagwError as exc:  # the ledger is away: the next round reads again
                 log.debug("following order %s: %s", order_id, exc.message)
+            except Exception:  # a bug must not leave its watchers waiting for nothing
+                log.exception("following order %s: unexpected failure", order_id)
+                followed.channel.close()
+                return
             else:
                 if record.state.finished:
                     return  # the final event is published: subscribers end with it

@@ -120,4 +120,7 @@ class LeaseKeeper:
     async def _run(self) -> None:
         while True:
             await self._sleep(self._timing.heartbeat)
-            await self.beat()
+            try:
+                await self.beat()
+            except Exception:  # a bug must not end the renewals: the leases would lapse under running orders
+                log.exception("order leases: unexpected failure in a renewal round")

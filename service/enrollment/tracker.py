@@ -214,6 +214,8 @@ class EnrollmentTracker:
                         yield event
                         if until is not None and until(event):
                             return
+                if self._closing and (followed.latest is None or not followed.latest.phase.final):
+                    raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
                 return
         if channel is None:
             event = await self.current_event(order_id, record=record)
