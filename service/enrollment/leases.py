@@ -10,7 +10,8 @@ Every ``heartbeat`` seconds the keeper
 
 When renewals keep failing (the database is away) until the leases could lapse before the next
 round, the keeper stops every order task here first: another gateway may take them over, and
-one order must never be collected by two. They are claimed again once the ledger answers.
+one order must never be collected by two. Once the ledger answers it gives up their leases and
+they are claimed again (here or elsewhere) in the same round.
 At a clean stop the gateway gives up all its leases in one statement, so others take its orders
 at once rather than at the lease expiry.
 """
@@ -51,6 +52,7 @@ class LeaseKeeper:
         self._batch = batch
         self._timing = ledger.lease_timing
         self._renewed_at = monotonic()
+        self._dropped: set[str] = set()  # stopped here while the ledger was away: leases still ours
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -94,6 +96,8 @@ class LeaseKeeper:
             self._renewal_failed(exc, running)
             return
         self._renewed_at = sent
+        if self._dropped:
+            await self._release_dropped()
         for order_id in lost:
             log.warning("order %s: another gateway took its lease; stopping it here", order_id)
             await self._stopped(order_id)
@@ -109,8 +113,20 @@ class LeaseKeeper:
         if lapses_in <= self._timing.heartbeat and running:
             log.warning("stopping %d order(s) here before their leases lapse; they are taken up again once the "
                         "ledger answers", len(running))
+            self._dropped.update(running)
             for order_id in running:
                 asyncio.ensure_future(self._stopped(order_id))
+
+    async def _release_dropped(self) -> None:
+        """Give up the leases of the orders stopped while the ledger was away, so that they are due
+        for a claim now (by this gateway or another), not only when the leases lapse."""
+        dropped = sorted(self._dropped)
+        try:
+            await self._ledger.release_leases(dropped)
+        except CagwError as exc:
+            log.warning("could not give up %d order lease(s): %s", len(dropped), exc.message)
+        else:
+            self._dropped.difference_update(dropped)
 
     async def _stopped(self, order_id: str) -> None:
         result = self._stop(order_id)
