@@ -193,7 +193,10 @@ class EnrollmentTracker:
         """The order's latest event; ``record``, when the caller just read the order, spares a
         ledger read for an order no task runs."""
         channel = self._channels.get(order_id)
-        if channel is not None and channel.latest is not None:
+        # A record that is already final wins over the task's latest event: the task publishes it
+        # only after its last ledger writes, and another gateway's watcher may have seen it first.
+        if channel is not None and channel.latest is not None and not (
+                record is not None and record.state.finished and not channel.latest.phase.final):
             return channel.latest
         order = record if record is not None else await self._ledger.get_order(order_id)
         if order is None:
