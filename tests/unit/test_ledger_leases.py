@@ -201,3 +201,28 @@ async def test_ok_sqlite_migration_8_and_no_leases(tmp_path: Path) -> None:
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(orders)")}
         version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
     assert {"lease_owner", "lease_until"} <= columns and "orders_due" in indexes and version == 8
+
+
+async def test_ok_an_order_finished_during_a_renewal_is_not_reported_lost(schema: Schema, clock: FakeClock) -> None:
+    a = await schema.gateway()
+    order, _ = await _ledger(a).create_order(new_order("o-1"))
+    # Another session finishes the order (as issuing does: the lease ends with it) and holds the row
+    # until it commits, while the renewal waits for that row.
+    conn = await asyncpg.connect(POSTGRES_URL, server_settings={"search_path": schema.name})
+    try:
+        finishing = conn.transaction()
+        await finishing.start()
+        await conn.execute("UPDATE orders SET state = 'ISSUED', version = version + 1, lease_owner = NULL, "
+                           "lease_until = NULL WHERE id = $1", order.id)
+        renewal = asyncio.create_task(a.renew_leases([order.id]))
+        for _ in range(100):  # until the renewal waits for the row lock (a deadline, not a pause)
+            if await schema.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                "AND query LIKE '%UPDATE orders SET lease_until%'"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the renewal never waited for the row")
+        await finishing.commit()
+        assert await asyncio.wait_for(renewal, 5) == []
+    finally:
+        await conn.close()

@@ -47,12 +47,14 @@ async def take(conn: asyncpg.Connection, owner: str, now: str, until: str, order
 
 
 async def renew(conn: asyncpg.Connection, owner: str, until: str, order_ids: Sequence[str]) -> list[str]:
-    # The outer SELECT sees the rows as they were before the UPDATE: the ones it did not renew are lost.
+    # Every listed row is updated (its lease extended only when ours) so that RETURNING shows each as
+    # it is after any write that finished meanwhile: a snapshot taken at the start would call an order
+    # issued a moment ago "lost" and stop its task before it told its callers.
     rows = await conn.fetch(
-        "WITH renewed AS (UPDATE orders SET lease_until = $2 WHERE id = ANY($3::text[]) AND lease_owner = $1 "
-        f"RETURNING id) SELECT id FROM orders WHERE id = ANY($3::text[]) AND {UNFINISHED_SQL} "
-        "AND id NOT IN (SELECT id FROM renewed)", owner, until, list(order_ids))
-    return [str(row["id"]) for row in rows]
+        "UPDATE orders SET lease_until = CASE WHEN lease_owner = $1 THEN $2 ELSE lease_until END "
+        "WHERE id = ANY($3::text[]) RETURNING id, state, lease_owner", owner, until, list(order_ids))
+    return [str(row["id"]) for row in rows
+            if row["lease_owner"] != owner and row["state"] not in ("ISSUED", "FAILED", "ABANDONED")]
 
 
 async def release(conn: asyncpg.Connection, owner: str, order_ids: Sequence[str] | None) -> int:
