@@ -39,7 +39,7 @@ def needs_postgres() -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_replicas(tmp: Path, count: int, *, simulator: SimulatorSettings, lease_time: str = "2s",
+async def running_replicas(tmp: Path, count: int, *, simulator: SimulatorSettings, lease_time: str = "10s",
                            heartbeat: str = "500ms", **options: Any) -> AsyncIterator[tuple[Simulator, list[Replica]]]:
     async with postgres_schema() as schema:
         ledger = {"ledger": {"url": POSTGRES_URL, "schema": schema, "lease-time": lease_time,
