@@ -146,6 +146,19 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class CollectBudgetSettings:
+    """A CA's ``gateway.background-collects`` block: the token bucket of its background collects."""
+
+    rate: float = 10.0  # collect calls per second, at most, once an order's foreground attempts are used up
+    burst: int = 10  # calls that may go at once after a quiet spell
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or self.burst < 1:
+            raise ValueError(f"a collect budget needs a rate above 0 and a burst of at least 1, "
+                             f"got {self.rate}/s and {self.burst}")
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     """What the gateway adds per CA (the ``gateway:`` block)."""
 
@@ -166,6 +179,7 @@ class GatewaySettings:
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     renewal: RenewalSettings = RenewalSettings()
     sync: SyncSettings = SyncSettings()
+    background_collects: CollectBudgetSettings = CollectBudgetSettings()
     # requiredFormat PKCS12: the gateway makes the key; off, such a request is refused.
     server_side_keys: bool = True
     # How long the encrypted key of such an order stays in the ledger.

@@ -38,6 +38,7 @@ from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
 from service.connectors.guarded import breaker_of
+from service.enrollment.budget import CollectBudgets
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
@@ -107,6 +108,7 @@ class EnrollmentTracker:
         # Resumed orders not yet known at the CA: when they were resumed.
         self._resumed_at: dict[str, dt.datetime] = {}
         self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
+        self._budgets = CollectBudgets()  # each CA's budget of background collects
 
     # ------------------------------------------------------------------ public
 
@@ -532,6 +534,8 @@ class EnrollmentTracker:
             if attempt.past_give_up:
                 await self._abandon(order, attempt.number - 1)
                 return
+            if attempt.background:
+                attempt = self._budgeted(ca, attempt, now=now)
             order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING,
                                                     attempts=attempt.number - 1, next_attempt_at=attempt.due)
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
@@ -541,6 +545,17 @@ class EnrollmentTracker:
             if outcome is None:
                 return
             order, at_least = outcome
+
+    def _budgeted(self, ca: ManagedCA, attempt: Attempt, *, now: dt.datetime) -> Attempt:
+        """The background attempt moved to the slot its CA's budget gives it (its due time when the
+        bucket has a token then); its lateness is then counted from that slot."""
+        slot = self._budgets.reserve(ca.id, ca.settings.gateway.background_collects, attempt.due.timestamp(),
+                                     now=now.timestamp())
+        self._events.collect_budgeted(ca_id=ca.id, deferred=slot.deferred, tokens=slot.tokens, queued=slot.queued)
+        if slot.deferred <= 0:
+            return attempt
+        return dataclasses.replace(attempt, delay=attempt.delay + slot.deferred,
+                                   due=attempt.due + dt.timedelta(seconds=slot.deferred))
 
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:

@@ -63,7 +63,7 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
+ALLOWED_GATEWAY = ("background-collects, ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
                    "max-concurrent-requests, max-pending-orders, pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, "
                    "renewal, request-timeout, retry-attempts, retry-base-delay, server-side-key-retention, "
                    "server-side-keys, subject-revoke-limit, sync, validity-rounding")
