@@ -11,7 +11,7 @@ instead of going out in one burst, and stay spread in the rounds after.
 
 This is the generic cell rate algorithm: ``_free_at`` is when the bucket is full
 again. Whatever the order in which slots are asked for, any window of ``w``
-seconds holds at most ``burst - 1 + w * rate`` of them. A slot given up (the
+seconds holds at most ``burst + w * rate`` of them. A slot given up (the
 operator collected the order at once, the order task stopped) is not handed out
 again: the budget only ever errs towards fewer calls.
 

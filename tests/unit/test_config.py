@@ -263,6 +263,13 @@ FAILURES: dict[str, Fail] = {
                                   f"{P}.ssl-trust-store-passwd: unknown key (allowed: {ALLOWED_PROPERTIES})"),
     "fail-gateway-key-in-properties": fail(props({"request-timeout": "5s"}),
                                            f"{P}.request-timeout: unknown key (allowed: {ALLOWED_PROPERTIES})"),
+    "fail-budget-rate-not-a-rate": fail(ca({"gateway": {"background-collects": {"rate": "ten"}}}),
+                                        f"{CA}.gateway.background-collects.rate: 'ten' is not a rate: write calls "
+                                        "per second, minute or hour (10/s, 300/min, 5000/h)"),
+    "fail-budget-burst-zero": fail(ca({"gateway": {"background-collects": {"burst": 0}}}),
+                                   f"{CA}.gateway.background-collects.burst: 0 is below the minimum 1"),
+    "fail-budget-unknown-key": fail(ca({"gateway": {"background-collects": {"per-second": 5}}}),
+                                    f"{CA}.gateway.background-collects.per-second: unknown key (allowed: burst, rate)"),
     "fail-unknown-gateway-key": fail(ca({"gateway": {"timeout": "5s"}}),
                                      f"{CA}.gateway.timeout: unknown key (allowed: {ALLOWED_GATEWAY})"),
     "fail-unknown-profile-options-key": fail(

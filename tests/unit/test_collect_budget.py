@@ -1,0 +1,216 @@
+"""The budget of background collects: the bucket on its own, and many orders of one CA on virtual time.
+
+The tracker tests run every order on one fake clock that moves from one wake-up to the
+next (``SteppedTime``), so what the fake CA sees is the timeline a real clock would give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.authorities import CARegistry, ManagedCA
+from service.catalog import ProfileCatalog
+from service.config import CollectBudgetSettings
+from service.config.budget_section import parse_rate
+from service.connectors.base import CollectRequest, CollectResult
+from service.enrollment.budget import CollectBudget
+from service.enrollment.tracker import EnrollmentTracker
+from service.ledger import Ledger, open_ledger
+from tests.support.clocks import FakeClock, SteppedTime
+from tests.support.settings import CASettingsFactory
+from tests.unit.fakes import FakeConnector
+from tests.unit.test_tracker import _request
+from tests.unit.test_tracker_circuit import RecordedEvents
+
+RATE, BURST = 1.0, 2  # one background collect a second, two at once after a quiet spell
+TIMER, MAX_TIMER, ATTEMPTS = 2, 4, 2  # foreground waits 2 s then 4 s; background every 4 s at least
+
+
+def _most_in_window(times: Sequence[float], window: float) -> int:
+    """The most of ``times`` that fall in any ``window`` seconds (both ends included)."""
+    ordered = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] > window + 1e-9:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def _within_budget(times: Sequence[float], *, rate: float, burst: int) -> None:
+    for window in (0.0, 0.5, 1.0, 2.5, 4.0, 10.0, 30.0):
+        assert _most_in_window(times, window) <= burst + window * rate + 1e-9, window
+
+
+# ---------------------------------------------------------------------------------- the bucket alone
+
+
+def test_ok_slots_due_together_are_spread_at_the_rate_after_the_burst() -> None:
+    budget = CollectBudget(CollectBudgetSettings(rate=2.0, burst=3))
+    slots = [budget.reserve(100.0, now=90.0) for _ in range(7)]
+    assert [s.at for s in slots] == [100.0, 100.0, 100.0, 100.5, 101.0, 101.5, 102.0]
+    assert [s.deferred for s in slots] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0]
+    assert slots[-1].queued == 7
+    assert budget.tokens(90.0) == 0.0 and budget.tokens(103.0) == 2.0 and budget.tokens(200.0) == 3.0
+    assert budget.queued(101.0) == 2  # the slots at 101.5 and 102 are still to come
+
+
+def test_ok_a_quiet_bucket_fills_up_to_its_burst_and_no_further() -> None:
+    budget = CollectBudget(CollectBudgetSettings(rate=1.0, burst=2))
+    first = budget.reserve(0.0, now=0.0)
+    assert (first.at, first.tokens) == (0.0, 1.0)
+    later = [budget.reserve(1000.0, now=1000.0).at for _ in range(4)]
+    assert later == [1000.0, 1000.0, 1001.0, 1002.0]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ok_the_rate_holds_whatever_the_order_of_the_requests(seed: int) -> None:
+    """Slots asked for out of due order (a CA's Retry-After, resumed orders) still keep the rate."""
+    rng = random.Random(seed)
+    budget = CollectBudget(CollectBudgetSettings(rate=3.0, burst=4))
+    dues = [rng.uniform(0, 20) for _ in range(200)]
+    slots = [budget.reserve(due, now=0.0) for due in dues]
+    assert all(s.at >= due for s, due in zip(slots, dues, strict=True))
+    _within_budget([s.at for s in slots], rate=3.0, burst=4)
+
+
+@pytest.mark.parametrize(("text", "per_second"), [("10/s", 10.0), ("300/min", 5.0), ("5000/h", 5000 / 3600),
+                                                  ("2", 2.0), ("1.5 / second", 1.5)])
+def test_ok_rates_in_calls_per_second_minute_or_hour(text: str, per_second: float) -> None:
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("ten", "'ten' is not a rate: write calls per second, minute or hour (10/s, 300/min, 5000/h)"),
+    ("10/day", "'10/day' is not a rate"),
+    ("0/s", "'0/s' must be more than zero calls"),
+    ("20000/s", "'20000/s' is more than 10000 calls per second"),
+])
+def test_fail_a_rate_that_is_no_rate_says_what_to_write(text: str, error: str) -> None:
+    with pytest.raises(ValueError, match="^" + error.replace("(", r"\(").replace(")", r"\)").replace("/", "/")):
+        parse_rate(text)
+
+
+# ---------------------------------------------------------------------------------- many orders, one CA
+
+
+class TimedConnector(FakeConnector):
+    """The fake CA, noting the virtual time of each collect per CA order."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.collects: list[tuple[str, dt.datetime]] = []
+
+    async def collect(self, request: CollectRequest) -> CollectResult:
+        self.collects.append((request.order_id, self.clock.now))
+        return await super().collect(request)
+
+
+@dataclass
+class Fleet:
+    tracker: EnrollmentTracker
+    connector: TimedConnector
+    time: SteppedTime
+    events: RecordedEvents
+    start: dt.datetime
+
+    def seconds(self, at: dt.datetime) -> float:
+        return (at - self.start).total_seconds()
+
+    def collects_of(self, ca_order_id: str) -> list[float]:
+        return [self.seconds(at) for order, at in self.connector.collects if order == ca_order_id]
+
+    async def ca_order_ids(self, order_ids: Sequence[str], ledger: Ledger) -> list[str]:
+        ids = []
+        for order_id in order_ids:
+            order = await ledger.get_order(order_id)
+            assert order is not None and order.ca_order_id
+            ids.append(order.ca_order_id)
+        return ids
+
+    async def run_until_collects(self, count: int, *, limit: float = 600) -> None:
+        await self.time.run(busy=lambda: self.tracker.running_orders,
+                            until=lambda: len(self.connector.collects) >= count, limit=limit)
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path, clock: FakeClock, ca_settings: CASettingsFactory) -> AsyncIterator[tuple[Fleet, Ledger]]:
+    settings = ca_settings(properties={"enroll-back-off-timer": f"{TIMER}s", "enroll-max-back-off-timer": f"{MAX_TIMER}s",
+                                       "enroll-max-attempts": str(ATTEMPTS)},
+                           gateway={"background-collects": {"rate": f"{RATE:g}/s", "burst": BURST}})
+    connector = TimedConnector(clock)
+    time = SteppedTime(clock)
+    events = RecordedEvents()
+    ledger = await open_ledger(tmp_path / "ledger.db", clock=clock)
+    registry = CARegistry([ManagedCA(settings=settings, connector=connector,
+                                     catalog=ProfileCatalog(settings, connector))])
+    tracker = EnrollmentTracker(ledger, registry, clock=clock, sleep=time.sleep, events=events)
+    try:
+        yield Fleet(tracker, connector, time, events, clock.now), ledger
+    finally:
+        await tracker.close()
+        await ledger.close()
+
+
+async def test_ok_orders_placed_together_keep_their_foreground_schedule_then_are_spread_by_the_budget(
+        fleet: tuple[Fleet, Ledger]) -> None:
+    run, ledger = fleet
+    orders = 12
+    ids = [(await run.tracker.submit(_request(f"host{n}.example.com"))).order.id
+           for n in range(orders)]
+    # Every order's two foreground attempts, then three background collects each.
+    await run.run_until_collects(orders * (ATTEMPTS + 3))
+    ca_ids = await run.ca_order_ids(ids, ledger)
+    per_order = [run.collects_of(ca_id) for ca_id in ca_ids]
+    # The documented schedule for the attempts a caller waits for: 2 s, then 4 s more.
+    assert all(times[:ATTEMPTS] == [2.0, 6.0] for times in per_order), per_order
+    background = sorted(t for times in per_order for t in times[ATTEMPTS:])
+    first_background = sorted(times[ATTEMPTS] for times in per_order)
+    # All twelve were due at 10 s: two go then (the burst), the others one second apart.
+    assert first_background == [10.0, 10.0, *[10.0 + n for n in range(1, orders - 1)]]
+    _within_budget(background, rate=RATE, burst=BURST)
+    # Each order's next round keeps its place: never sooner than the schedule's 4 s.
+    assert all(later - earlier >= MAX_TIMER for times in per_order
+               for earlier, later in zip(times[ATTEMPTS:], times[ATTEMPTS + 1:]))
+    # The budget's deferrals are reported apart, and the collect lateness stays at zero.
+    deferred = [seconds for _, seconds in run.events.budgeted if seconds > 0]
+    assert len(deferred) >= orders - BURST and max(deferred) >= orders - BURST
+    assert {lateness for _, lateness, _ in run.events.attempts} == {0.0}
+
+
+async def test_ok_a_callers_foreground_attempts_are_not_delayed_by_a_full_budget(fleet: tuple[Fleet, Ledger]) -> None:
+    run, ledger = fleet
+    backlog = 20
+    for n in range(backlog):
+        await run.tracker.submit(_request(f"old{n}.example.com"))
+    # The backlog's foreground is over and its first background round has begun: the budget
+    # has slots handed out for the next ~15 s.
+    await run.run_until_collects(backlog * ATTEMPTS + BURST + 3)
+    placed_at = run.seconds(run.time.clock.now)
+    fresh = await run.tracker.submit(_request("fresh.example.com"))
+    await run.time.run(busy=lambda: run.tracker.running_orders, limit=600,
+                       until=lambda: len(run.connector.orders) > backlog)
+    (ca_order,) = await run.ca_order_ids([fresh.order.id], ledger)
+    await run.time.run(busy=lambda: run.tracker.running_orders, limit=600,
+                       until=lambda: len(run.collects_of(ca_order)) > ATTEMPTS)
+    times = [t - placed_at for t in run.collects_of(ca_order)]
+    assert times[:ATTEMPTS] == [2.0, 6.0]
+    # Its first background collect takes its turn behind the backlog's.
+    assert times[ATTEMPTS] > 6.0 + MAX_TIMER
+    background = [run.seconds(at) for order, at in run.connector.collects
+                  if run.collects_of(order).index(run.seconds(at)) >= ATTEMPTS]
+    _within_budget(background, rate=RATE, burst=BURST)
+
+
+def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASettingsFactory) -> None:
+    settings = ca_settings(gateway={"background-collects": {"rate": "300/min", "burst": 4}})
+    assert settings.gateway.background_collects == CollectBudgetSettings(rate=5.0, burst=4)
+    assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10)
