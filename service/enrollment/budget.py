@@ -36,7 +36,7 @@ class Slot:
     """When a background collect may go, and what it cost to get there."""
 
     at: float  # seconds on the caller's clock; never before the collect was due
-    deferred: float  # seconds the budget added to the schedule's due time (0: not deferred)
+    deferred: float  # seconds the budget added to the due time, or to now when that was later (0: not deferred)
     tokens: float  # tokens left in the bucket once this slot is taken (the bucket as of now)
     queued: int  # slots handed out that have not yet come (this one included)
 
@@ -52,9 +52,17 @@ class CollectBudget:
         self._free_at = -math.inf  # the bucket's theoretical arrival time
         self._coming: list[float] = []  # slots not yet reached, soonest first
 
+    def next_slot(self, due: float, *, now: float) -> float:
+        """The slot :meth:`reserve` would give now, without taking it."""
+        due = max(due, now)
+        paced = max(self._free_at, due)
+        return max(due, paced - self._tolerance)
+
     def reserve(self, due: float, *, now: float) -> Slot:
         """The slot of a background collect due at ``due``: the first moment at or after it that the
-        bucket has a token for, taken now."""
+        bucket has a token for, taken now. A slot is never in the past: ``due`` before ``now`` counts
+        as ``now`` (the collect cannot go earlier, and calls made late together must not burst)."""
+        due = max(due, now)
         paced = max(self._free_at, due)
         at = max(due, paced - self._tolerance)
         self._free_at = max(paced, at) + self._spacing
@@ -80,9 +88,9 @@ class CollectBudgets:
     def __init__(self) -> None:
         self._budgets: dict[str, tuple[CollectBudgetSettings, CollectBudget]] = {}
 
-    def reserve(self, ca_id: str, settings: CollectBudgetSettings, due: float, *, now: float) -> Slot:
-        """:meth:`CollectBudget.reserve` on the budget of ``ca_id``."""
+    def of(self, ca_id: str, settings: CollectBudgetSettings) -> CollectBudget:
+        """The budget of ``ca_id`` (a new one when its settings changed)."""
         known = self._budgets.get(ca_id)
         if known is None or known[0] != settings:
             known = self._budgets[ca_id] = (settings, CollectBudget(settings))
-        return known[1].reserve(due, now=now)
+        return known[1]

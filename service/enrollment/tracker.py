@@ -38,9 +38,9 @@ from service.authorities import CARegistry, ManagedCA
 from service.clock import Clock, utcnow
 from service.connectors import base
 from service.connectors.guarded import breaker_of
-from service.enrollment.budget import CollectBudgets
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.pacing import BackgroundPacer
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
 from service.errors import (
     AlreadyExists,
@@ -66,6 +66,7 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
+LISTED_PENDING = "not issued yet (not among the issued orders the CA lists)"
 REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
 
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class EnrollmentTracker:
         # Resumed orders not yet known at the CA: when they were resumed.
         self._resumed_at: dict[str, dt.datetime] = {}
         self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
-        self._budgets = CollectBudgets()  # each CA's budget of background collects
+        self._pacer = BackgroundPacer(clock=clock, sleep=sleep, events=events)  # each CA's background budget
 
     # ------------------------------------------------------------------ public
 
@@ -534,28 +535,31 @@ class EnrollmentTracker:
             if attempt.past_give_up:
                 await self._abandon(order, attempt.number - 1)
                 return
-            if attempt.background:
-                attempt = self._budgeted(ca, attempt, now=now)
             order = await self._ledger.update_order(order.id, state=OrderState.COLLECTING,
                                                     attempts=attempt.number - 1, next_attempt_at=attempt.due)
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
                                       next_attempt_at=attempt.due, background=attempt.background))
             await self._wait_for(order.id, attempt, scheduled_at=now)
+            if attempt.background:
+                turn = await self._background_turn(ca, order, attempt)
+                if turn is None:  # the CA's listing of issued orders shows it still pending
+                    order, at_least = await self._still_pending(order, attempt, LISTED_PENDING), 0.0
+                    continue
+                attempt = turn
             outcome = await self._collect_once(ca, order, attempt)
             if outcome is None:
                 return
             order, at_least = outcome
 
-    def _budgeted(self, ca: ManagedCA, attempt: Attempt, *, now: dt.datetime) -> Attempt:
-        """The background attempt moved to the slot its CA's budget gives it (its due time when the
-        bucket has a token then); its lateness is then counted from that slot."""
-        slot = self._budgets.reserve(ca.id, ca.settings.gateway.background_collects, attempt.due.timestamp(),
-                                     now=now.timestamp())
-        self._events.collect_budgeted(ca_id=ca.id, deferred=slot.deferred, tokens=slot.tokens, queued=slot.queued)
-        if slot.deferred <= 0:
-            return attempt
-        return dataclasses.replace(attempt, delay=attempt.delay + slot.deferred,
-                                   due=attempt.due + dt.timedelta(seconds=slot.deferred))
+    async def _background_turn(self, ca: ManagedCA, order: OrderRecord, attempt: Attempt) -> Attempt | None:
+        """The background attempt at its slot in the CA's budget, or None when no collect is needed
+        (see :mod:`service.enrollment.pacing`); :meth:`collect_now` cuts the wait short."""
+        def issued_page(position: int, size: int) -> Awaitable[base.ListResult]:
+            request = base.ListRequest(status=base.OrderStatus.ISSUED, position=position, size=size)
+            return self._through_circuit(ca, lambda: ca.connector.list(request))
+
+        return await self._pacer.turn(ca, order.ca_order_id or "", attempt, schedule=self.schedule_of(ca.id),
+                                      pause=lambda delay: self._pause(order.id, delay), list_page=issued_page)
 
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:

@@ -16,6 +16,8 @@ Calls expected (see docs/operations.md, "Hooks of the core"):
   the attempt ran against its due time (``next_attempt_at``);
 - ``collect_budgeted`` — the engine, once per background collect it schedules,
   with how long the CA's budget of background collects deferred it;
+- ``collect_skipped`` — the engine, once per background attempt that needed no
+  collect (the CA's listing of issued orders showed the order still pending);
 - ``policy_refused`` / ``quota_refused`` — the caller policy, once per refusal.
 
 Order states, their gauges and their log lines need no call: every order record
@@ -44,6 +46,10 @@ class GatewayEvents(Protocol):
         ``deferred`` seconds after its schedule's due time (0: not deferred), leaving ``tokens``
         in the bucket and ``queued`` slots (this one included) still to come."""
 
+    def collect_skipped(self, *, ca_id: str) -> None:
+        """A background attempt of an order of ``ca_id`` made no collect: the CA's listing of issued
+        orders showed the order still pending."""
+
     def policy_refused(self, *, client: str, reason: str) -> None:
         """The caller policy refused a call of ``client`` (its configured name) for ``reason``."""
 
@@ -58,6 +64,9 @@ class NoEvents:
         return None
 
     def collect_budgeted(self, *, ca_id: str, deferred: float, tokens: float, queued: int) -> None:
+        return None
+
+    def collect_skipped(self, *, ca_id: str) -> None:
         return None
 
     def policy_refused(self, *, client: str, reason: str) -> None:

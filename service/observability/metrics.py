@@ -21,6 +21,7 @@ The families (docs/operations.md lists them with their labels and meaning):
 ``cagw_collect_budget_wait_seconds``        how long the budget deferred each background collect
 ``cagw_collect_budget_tokens``              tokens left in the CA's budget (at its latest slot)
 ``cagw_collect_budget_queued``              background collect slots handed out, not yet come
+``cagw_collects_skipped_total``             background attempts a listing of issued orders spared
 ``cagw_policy_refusals_total``              caller policy refusals by client and reason
 ``cagw_quota_refusals_total``               quota refusals by client and reason
 ``cagw_ledger_operations_total``            ledger operations by operation and outcome
@@ -122,6 +123,9 @@ class GatewayMetrics:
                                      buckets=_BUDGET_BUCKETS, registry=r)
         self.budget_tokens = Gauge("cagw_collect_budget_tokens", "Tokens left in the CA's budget of background "
                                    "collects, as of the latest slot it handed out.", ["ca"], registry=r)
+        self.collects_skipped = Counter("cagw_collects_skipped_total", "Background attempts that made no "
+                                        "collect: the CA's listing of issued orders showed the order still "
+                                        "pending.", ["ca"], registry=r)
         self.budget_queued = Gauge("cagw_collect_budget_queued", "Background collect slots the CA's budget "
                                    "handed out that have not come yet, as of the latest one.", ["ca"], registry=r)
 
@@ -137,6 +141,9 @@ class GatewayMetrics:
         self.budget_wait.labels(ca_id).observe(max(0.0, deferred))
         self.budget_tokens.labels(ca_id).set(tokens)
         self.budget_queued.labels(ca_id).set(queued)
+
+    def collect_skipped(self, *, ca_id: str) -> None:
+        self.collects_skipped.labels(ca_id).inc()
 
     def policy_refused(self, *, client: str, reason: str) -> None:
         self.policy_refusals.labels(client, reason).inc()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,17 +19,19 @@ from service.authorities import CARegistry, ManagedCA
 from service.catalog import ProfileCatalog
 from service.config import CollectBudgetSettings
 from service.config.budget_section import parse_rate
-from service.connectors.base import CollectRequest, CollectResult
+from service.connectors.base import CollectRequest, CollectResult, ListRequest, ListResult, OrderStatus, OrderSummary
 from service.enrollment.budget import CollectBudget
+from service.enrollment.listing import VERIFY_EVERY
 from service.enrollment.tracker import EnrollmentTracker
 from service.ledger import Ledger, open_ledger
 from tests.support.clocks import FakeClock, SteppedTime
-from tests.support.settings import CASettingsFactory
+from tests.support.settings import CA_ID, CASettingsFactory
 from tests.unit.fakes import FakeConnector
 from tests.unit.test_tracker import _request
 from tests.unit.test_tracker_circuit import RecordedEvents
 
 RATE, BURST = 1.0, 2  # one background collect a second, two at once after a quiet spell
+LISTING_RATE = 5.0
 TIMER, MAX_TIMER, ATTEMPTS = 2, 4, 2  # foreground waits 2 s then 4 s; background every 4 s at least
 
 
@@ -108,10 +110,18 @@ class TimedConnector(FakeConnector):
         super().__init__()
         self.clock = clock
         self.collects: list[tuple[str, dt.datetime]] = []
+        self.lists: list[dt.datetime] = []
 
     async def collect(self, request: CollectRequest) -> CollectResult:
         self.collects.append((request.order_id, self.clock.now))
         return await super().collect(request)
+
+    async def list(self, request: ListRequest) -> ListResult:
+        """By status, as the CA lists: an order counts as issued once it has its certificate."""
+        self.lists.append(self.clock.now)
+        issued = [OrderSummary(order_id=o.order_id) for o in self.orders.values() if o.certificate_der is not None]
+        assert request.status is OrderStatus.ISSUED
+        return ListResult(items=tuple(issued[request.position:request.position + request.size]), total=len(issued))
 
 
 @dataclass
@@ -136,16 +146,29 @@ class Fleet:
             ids.append(order.ca_order_id)
         return ids
 
+    def busy(self) -> int:
+        """Tasks at work: the order tasks, less those waiting for a listing, plus the listing itself."""
+        listing = self.tracker._pacer.listing(CA_ID)
+        if listing is None:
+            return self.tracker.running_orders
+        return self.tracker.running_orders - listing.waiting + (1 if listing.listing_now else 0)
+
+    async def run_until(self, until: Callable[[], bool], *, limit: float = 600) -> None:
+        await self.time.run(busy=self.busy, until=until, limit=limit)
+
     async def run_until_collects(self, count: int, *, limit: float = 600) -> None:
-        await self.time.run(busy=lambda: self.tracker.running_orders,
-                            until=lambda: len(self.connector.collects) >= count, limit=limit)
+        await self.run_until(lambda: len(self.connector.collects) >= count, limit=limit)
 
 
 @pytest.fixture
-async def fleet(tmp_path: Path, clock: FakeClock, ca_settings: CASettingsFactory) -> AsyncIterator[tuple[Fleet, Ledger]]:
+async def fleet(tmp_path: Path, clock: FakeClock, ca_settings: CASettingsFactory,
+                request: pytest.FixtureRequest) -> AsyncIterator[tuple[Fleet, Ledger]]:
+    options = getattr(request, "param", {})
+    listing, rate = options.get("listing", False), options.get("rate", RATE)
     settings = ca_settings(properties={"enroll-back-off-timer": f"{TIMER}s", "enroll-max-back-off-timer": f"{MAX_TIMER}s",
                                        "enroll-max-attempts": str(ATTEMPTS)},
-                           gateway={"background-collects": {"rate": f"{RATE:g}/s", "burst": BURST}})
+                           gateway={"background-collects": {"rate": f"{rate:g}/s", "burst": BURST,
+                                                            "listing": listing}})
     connector = TimedConnector(clock)
     time = SteppedTime(clock)
     events = RecordedEvents()
@@ -196,11 +219,9 @@ async def test_ok_a_callers_foreground_attempts_are_not_delayed_by_a_full_budget
     await run.run_until_collects(backlog * ATTEMPTS + BURST + 3)
     placed_at = run.seconds(run.time.clock.now)
     fresh = await run.tracker.submit(_request("fresh.example.com"))
-    await run.time.run(busy=lambda: run.tracker.running_orders, limit=600,
-                       until=lambda: len(run.connector.orders) > backlog)
+    await run.run_until(lambda: len(run.connector.orders) > backlog)
     (ca_order,) = await run.ca_order_ids([fresh.order.id], ledger)
-    await run.time.run(busy=lambda: run.tracker.running_orders, limit=600,
-                       until=lambda: len(run.collects_of(ca_order)) > ATTEMPTS)
+    await run.run_until(lambda: len(run.collects_of(ca_order)) > ATTEMPTS)
     times = [t - placed_at for t in run.collects_of(ca_order)]
     assert times[:ATTEMPTS] == [2.0, 6.0]
     # Its first background collect takes its turn behind the backlog's.
@@ -210,7 +231,43 @@ async def test_ok_a_callers_foreground_attempts_are_not_delayed_by_a_full_budget
     _within_budget(background, rate=RATE, burst=BURST)
 
 
+@pytest.mark.parametrize("fleet", [{"listing": True, "rate": LISTING_RATE}], indirect=True)
+async def test_ok_one_listing_of_issued_orders_stands_in_for_the_collects_of_many_background_orders(
+        fleet: tuple[Fleet, Ledger]) -> None:
+    run, ledger = fleet
+    orders = 40
+    ids = [(await run.tracker.submit(_request(f"bulk{n}.example.com"))).order.id for n in range(orders)]
+    await run.run_until_collects(orders * ATTEMPTS)
+    ca_ids = await run.ca_order_ids(ids, ledger)
+    assert all(run.collects_of(ca_id) == [2.0, 6.0] for ca_id in ca_ids)  # the foreground, one collect each
+    # Background rounds every 4 s; after a while one order is issued at the CA.
+    await run.run_until(lambda: run.seconds(run.time.clock.now) >= 60)
+    background_collects = len(run.connector.collects) - orders * ATTEMPTS
+    # 40 orders over ~50 s of 4 s rounds: about 500 background attempts, most answered by the listing.
+    assert run.events.skipped > 300
+    assert background_collects < 150 and len(run.connector.lists) <= 50 / MAX_TIMER + 2
+    issued_id = ca_ids[7]
+    issued_at = run.seconds(run.time.clock.now)
+    order = run.connector.orders[issued_id]
+    order.certificate_der = run.connector.ca.issue(f"CN={order.common_name}")
+    order.chain_der = (run.connector.ca.der,)
+    await run.run_until(lambda: run.tracker.running_orders < orders)
+    record = await ledger.get_order(ids[7])
+    assert record is not None and record.state.value == "ISSUED"
+    # Noticed at the next listing (at most one interval old) and its collect's slot.
+    noticed = run.collects_of(issued_id)[-1] - issued_at
+    assert noticed <= 2 * MAX_TIMER + 1
+    # Every order still gets a real collect every few rounds, whatever the listing says.
+    later = [run.collects_of(ca_id) for ca_id in ca_ids if ca_id != issued_id]
+    assert all(len(times) > ATTEMPTS for times in later)
+    assert VERIFY_EVERY * MAX_TIMER < 50  # (so the run above covers a verification round of every order)
+    _within_budget([run.seconds(at) for _, at in run.connector.collects if run.seconds(at) > 6.0]
+                   + [run.seconds(at) for at in run.connector.lists], rate=LISTING_RATE, burst=BURST)
+
+
 def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASettingsFactory) -> None:
     settings = ca_settings(gateway={"background-collects": {"rate": "300/min", "burst": 4}})
-    assert settings.gateway.background_collects == CollectBudgetSettings(rate=5.0, burst=4)
-    assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10)
+    assert settings.gateway.background_collects == CollectBudgetSettings(rate=5.0, burst=4, listing=True)
+    assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10, listing=True)
+    off = ca_settings(gateway={"background-collects": {"listing": False}})
+    assert off.gateway.background_collects.listing is False

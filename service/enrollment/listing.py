@@ -1,0 +1,123 @@
+"""One listing of a CA's issued orders instead of one collect per background order.
+
+With many orders in background collection, most collects only hear "not issued
+yet". The CA can list its orders by status, a page of up to 200 at a time, with
+the total count in the first answer. When a listing of every ``Issued`` order costs
+far fewer calls than collecting each background order once, the gateway lists
+instead: an order found in it is collected (the certificate must be downloaded
+anyway); an order not found is still pending and costs no call this time.
+
+What makes that sound, and where it stops:
+
+- The listing is trusted only to say "not issued". An order is never failed for
+  being absent: failures (declined, rejected) and anything a listing missed are
+  found by a real collect every :data:`VERIFY_EVERY`-th background attempt (each
+  order in its own phase, so orders placed together do not verify together).
+- A listing is used only when complete (every page read) and only while younger
+  than one background interval; pages shift when the set changes between pages,
+  so an issued order can be missed once, which delays it by one round at most.
+- It lists the whole account, not just the gateway's orders, and offers no date
+  filter, so its cost grows with the account. It is used only when each page of
+  it stands for at least :data:`ORDERS_PER_PAGE` background collects asked for in
+  the last interval; a bigger account, or fewer pending orders, collect one by one
+  as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+import zlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from service.connectors.base import ListResult
+from service.errors import CagwError
+
+__all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "VERIFY_EVERY", "IssuedListing", "ListPage", "Verdict"]
+
+PAGE_SIZE = 200  # orders per listing page: the largest page the default connector's CA serves
+ORDERS_PER_PAGE = 10  # a listing page must stand for at least this many collects to be worth it
+VERIFY_EVERY = 8  # every this many background attempts of an order, a collect is made whatever the listing says
+
+ListPage = Callable[[int, int], Awaitable[ListResult]]  # (position, size) -> one page of Issued orders
+
+
+class Verdict(enum.Enum):
+    COLLECT = "collect"  # listed as issued, or no listing to go by: collect
+    VERIFY = "verify"  # not listed, but due for a real collect now and then: collect if the budget has room
+    PENDING = "pending"  # not listed as issued: no collect this time
+
+
+class IssuedListing:
+    """The issued orders of one CA as of its latest complete listing, and when to list again."""
+
+    def __init__(self, *, freshness: float, clock: Callable[[], float]) -> None:
+        self.freshness = freshness  # seconds a listing stays good for (one background interval)
+        self._clock = clock
+        self._asks: deque[float] = deque()  # when background collects asked, over the last ``freshness``
+        self._issued: frozenset[str] | None = None
+        self._listed_at = -math.inf
+        self._pages = 1  # pages the latest listing needed (or would have)
+        self._round: asyncio.Future[None] | None = None
+        self.rounds = 0  # listings completed
+        self.calls = 0  # list calls made
+        self.waiting = 0  # background attempts waiting for the listing under way
+
+    @property
+    def listing_now(self) -> bool:
+        return self._round is not None
+
+    def demand(self, now: float) -> int:
+        """Background collects asked for in the last ``freshness`` seconds."""
+        while self._asks and self._asks[0] < now - self.freshness:
+            self._asks.popleft()
+        return len(self._asks)
+
+    async def verdict(self, ca_order_id: str, *, now: float, attempt: int, list_page: ListPage) -> Verdict:
+        """Whether background attempt ``attempt`` (counted from the first background one) of the
+        order needs a collect, listing the CA's issued orders first when that is due and worth it."""
+        self._asks.append(now)
+        if now - self._listed_at > self.freshness:
+            budget = self.demand(now) // ORDERS_PER_PAGE
+            if budget < self._pages:
+                return Verdict.COLLECT  # too few orders waiting for a listing of this account to pay off
+            if self._round is None:
+                self._round = asyncio.ensure_future(self._list(list_page, max_pages=budget))
+            self.waiting += 1
+            try:
+                await asyncio.shield(self._round)
+            except CagwError:
+                return Verdict.COLLECT
+            finally:
+                self.waiting -= 1
+        if self._issued is None or ca_order_id in self._issued:
+            return Verdict.COLLECT
+        # Each order verifies in its own round of the eight, so orders placed together do not all at once.
+        phase = zlib.crc32(ca_order_id.encode()) % VERIFY_EVERY
+        return Verdict.VERIFY if (attempt + phase) % VERIFY_EVERY == 0 else Verdict.PENDING
+
+    async def _list(self, list_page: ListPage, *, max_pages: int) -> None:
+        """List every issued order, or stop after the first page when the listing would be longer
+        than ``max_pages``; either way (and on an error) the next listing waits one interval."""
+        self._issued = None
+        started = self._clock()
+        try:
+            first = await self._page(list_page, 0)
+            started = self._clock()  # the listing shows the CA as of its first page
+            self._pages = max(1, math.ceil(first.total / PAGE_SIZE))
+            if self._pages > max_pages:
+                return
+            issued = {item.order_id for item in first.items}
+            for page in range(1, self._pages):
+                issued.update(item.order_id for item in (await self._page(list_page, page * PAGE_SIZE)).items)
+            self._issued = frozenset(issued)
+            self.rounds += 1
+        finally:
+            self._listed_at = started
+            self._round = None
+
+    async def _page(self, list_page: ListPage, position: int) -> ListResult:
+        self.calls += 1
+        return await list_page(position, PAGE_SIZE)
