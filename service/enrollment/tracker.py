@@ -11,7 +11,8 @@ For every order the tracker
    ``connector.collect`` before each wait runs out, recording and publishing
    every state change to the order's watchers;
 4. when the attempts run out, publishes ``TIMED_OUT`` and keeps collecting in
-   the background at the maximum back-off until the certificate is issued,
+   the background at the maximum back-off, within the CA's budget of background
+   collects (:mod:`service.enrollment.pacing`), until the certificate is issued,
    the CA refuses it, or the order reaches the CA's give-up age.
 
 Order tasks belong to the tracker, not to the RPC that started them: a caller
