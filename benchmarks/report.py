@@ -85,6 +85,8 @@ FIGURES.update({
     "pending.sectigo_calls_per_min": ("/min", "Sectigo calls per minute while the orders wait"),
     "pending.collects_per_min": ("/min", "of which collects"),
     "pending.lists_per_min": ("/min", "of which listings of issued orders (pages)"),
+    "pending.background_collects_per_min": ("/min", "collects beyond an order's foreground attempts (background "
+                                                    "collection), per minute of the wait"),
     "pending.collects_skipped": ("", "background attempts a listing spared a collect (while waiting)"),
     "pending.budget_deferred": ("", "background collects the CA's budget deferred (while waiting)"),
     "pending.budget_wait_p99_s": ("s", "p99 of how long the budget deferred a background collect (bucket bound)"),
@@ -220,7 +222,8 @@ def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]
          f"Sectigo {c('pending.sectigo_calls_per_min')}"),
         ("Pending orders: Sectigo calls while waiting: collects, list pages",
          f"{c('pending.collects_per_min')}, {c('pending.lists_per_min')}",
-         f"collects spared by a listing {c('pending.collects_skipped')}"),
+         f"background collects {c('pending.background_collects_per_min')}; spared by a listing "
+         f"{c('pending.collects_skipped')}"),
         ("Pending orders: budget: collects deferred, wait p99",
          f"{c('pending.budget_deferred')}, {c('pending.budget_wait_p99_s')}", ""),
         ("Pending orders: issued at Sectigo → noticed, p50 / max",

@@ -198,6 +198,20 @@ def _notice_delays(calls: Sequence[dict[str, Any]], sample: Sequence[int], issue
     return [first[ssl_id] - issued_at for ssl_id in sample if ssl_id in first]
 
 
+def _background_collects(calls: Sequence[dict[str, Any]], waits: Sequence[float], since: float) -> int:
+    """Collects after ``since`` that were beyond an order's foreground attempts (its 6th collect on)."""
+    made: dict[int, int] = {}
+    count = 0
+    for call in sorted(calls, key=lambda c: float(c["time"])):
+        if call["route"] != "collect" or call["sslId"] is None:
+            continue
+        ssl_id = int(call["sslId"])
+        made[ssl_id] = made.get(ssl_id, 0) + 1
+        if made[ssl_id] > len(waits) and float(call["time"]) >= since:
+            count += 1
+    return count
+
+
 def _enrolled(stack: Stack) -> list[int]:
     """The orders at the simulator, oldest first."""
     calls = stack.simulator_json("/__simulator/calls")["calls"]
@@ -257,6 +271,7 @@ async def pending_orders(stack: Stack, load: Load, csrs: Sequence[str], *, wait:
         "pending.sectigo_calls_per_min": len(waiting) / minutes,
         "pending.collects_per_min": sum(1 for c in waiting if c["route"] == "collect") / minutes,
         "pending.lists_per_min": sum(1 for c in waiting if c["route"] == "list") / minutes,
+        "pending.background_collects_per_min": _background_collects(calls, waits, waiting_from) / minutes,
         "pending.collects_skipped": grown("cagw_collects_skipped_total"),
         "pending.budget_deferred": grown("cagw_collect_budget_deferred_total"),
         "pending.budget_wait_p99_s": histogram_quantile(submitted_state.metrics, end.metrics, BUDGET_WAIT_METRIC,
