@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import math
 import zlib
 from collections import deque
@@ -36,6 +37,8 @@ from service.connectors.base import ListResult
 from service.errors import CagwError
 
 __all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "VERIFY_EVERY", "IssuedListing", "ListPage", "Verdict"]
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # orders per listing page: the largest page the default connector's CA serves
 ORDERS_PER_PAGE = 10  # a listing page must stand for at least this many collects to be worth it
@@ -85,10 +88,15 @@ class IssuedListing:
                 return Verdict.COLLECT  # too few orders waiting for a listing of this account to pay off
             if self._round is None:
                 self._round = asyncio.ensure_future(self._list(list_page, max_pages=budget))
+                self._round.add_done_callback(_retrieved)
             self.waiting += 1
             try:
                 await asyncio.shield(self._round)
-            except CagwError:
+            except CagwError as exc:
+                log.info("listing the issued orders failed (%s); collecting instead", exc.message)
+                return Verdict.COLLECT
+            except Exception:  # a listing is an optimisation: never let it fail an order
+                log.exception("listing the issued orders failed; collecting instead")
                 return Verdict.COLLECT
             finally:
                 self.waiting -= 1
@@ -121,3 +129,9 @@ class IssuedListing:
     async def _page(self, list_page: ListPage, position: int) -> ListResult:
         self.calls += 1
         return await list_page(position, PAGE_SIZE)
+
+
+def _retrieved(round_: asyncio.Future[None]) -> None:
+    """Mark a listing's error as seen even when every order that waited for it was stopped."""
+    if not round_.cancelled():
+        round_.exception()

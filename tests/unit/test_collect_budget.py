@@ -23,6 +23,7 @@ from service.connectors.base import CollectRequest, CollectResult, ListRequest, 
 from service.enrollment.budget import CollectBudget
 from service.enrollment.listing import VERIFY_EVERY
 from service.enrollment.tracker import EnrollmentTracker
+from service.errors import CAUnavailable
 from service.ledger import Ledger, open_ledger
 from tests.support.clocks import FakeClock, SteppedTime
 from tests.support.settings import CA_ID, CASettingsFactory
@@ -111,6 +112,7 @@ class TimedConnector(FakeConnector):
         self.clock = clock
         self.collects: list[tuple[str, dt.datetime]] = []
         self.lists: list[dt.datetime] = []
+        self.list_error: Exception | None = None
 
     async def collect(self, request: CollectRequest) -> CollectResult:
         self.collects.append((request.order_id, self.clock.now))
@@ -119,6 +121,8 @@ class TimedConnector(FakeConnector):
     async def list(self, request: ListRequest) -> ListResult:
         """By status, as the CA lists: an order counts as issued once it has its certificate."""
         self.lists.append(self.clock.now)
+        if self.list_error is not None:
+            raise self.list_error
         issued = [OrderSummary(order_id=o.order_id) for o in self.orders.values() if o.certificate_der is not None]
         assert request.status is OrderStatus.ISSUED
         return ListResult(items=tuple(issued[request.position:request.position + request.size]), total=len(issued))
@@ -263,6 +267,23 @@ async def test_ok_one_listing_of_issued_orders_stands_in_for_the_collects_of_man
     assert VERIFY_EVERY * MAX_TIMER < 50  # (so the run above covers a verification round of every order)
     _within_budget([run.seconds(at) for _, at in run.connector.collects if run.seconds(at) > 6.0]
                    + [run.seconds(at) for at in run.connector.lists], rate=LISTING_RATE, burst=BURST)
+
+
+@pytest.mark.parametrize("fleet", [{"listing": True, "rate": LISTING_RATE}], indirect=True)
+async def test_ok_a_listing_that_fails_leaves_every_background_order_to_its_collects(
+        fleet: tuple[Fleet, Ledger]) -> None:
+    run, ledger = fleet
+    run.connector.list_error = CAUnavailable("the CA is busy")
+    orders = 30
+    for n in range(orders):
+        await run.tracker.submit(_request(f"busy{n}.example.com"))
+    await run.run_until(lambda: run.seconds(run.time.clock.now) >= 30)
+    assert run.connector.lists and run.events.skipped == 0
+    background = len(run.connector.collects) - orders * ATTEMPTS
+    # Every background attempt collected, at the budget's pace (a listing tried once per interval).
+    assert background >= (30 - 10) * LISTING_RATE - orders
+    assert len(run.connector.lists) <= (30 - 10) / MAX_TIMER + 1
+    assert run.tracker.running_orders == orders
 
 
 def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASettingsFactory) -> None:
