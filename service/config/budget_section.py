@@ -32,7 +32,7 @@ def parse_rate(text: str) -> float:
 
 def parse_collect_budget(r: Reader, section: Mapping[str, Any]) -> CollectBudgetSettings:
     """``rate`` (calls per second, minute or hour), ``burst`` (calls at once after a quiet spell) and
-    ``listing`` (whether a listing of the CA's issued orders may stand in for collects)."""
+    ``listing`` (whether a listing of the CA's pending orders may stand in for collects)."""
     r.reject_unknown(section, {"rate", "burst", "listing"})
     defaults = CollectBudgetSettings()
     return CollectBudgetSettings(

@@ -151,7 +151,7 @@ class CollectBudgetSettings:
 
     rate: float = 10.0  # collect calls per second, at most, once an order's foreground attempts are used up
     burst: int = 10  # calls that may go at once after a quiet spell
-    listing: bool = True  # list the CA's issued orders instead of collecting each when that is cheaper
+    listing: bool = True  # list the CA's pending orders instead of collecting each when that is cheaper
 
     def __post_init__(self) -> None:
         if not self.rate > 0 or self.burst < 1:

@@ -1,25 +1,28 @@
-"""One listing of a CA's issued orders instead of one collect per background order.
+"""One listing of a CA's orders still being processed instead of one collect per background order.
 
 With many orders in background collection, most collects only hear "not issued
 yet". The CA can list its orders by status, a page of up to 200 at a time, with
-the total count in the first answer. When a listing of every ``Issued`` order costs
-far fewer calls than collecting each background order once, the gateway lists
-instead: an order found in it is collected (the certificate must be downloaded
-anyway); an order not found is still pending and costs no call this time.
+the total count in the first answer. When listing every order the CA is still
+processing (status ``Applied``) costs far fewer calls than collecting each
+background order once, the gateway lists instead: an order in the listing is
+still pending and costs no call this time; an order missing from it has changed
+(issued, declined, rejected, or waiting for approval) and is collected, which
+downloads the certificate or learns the failure as before.
 
 What makes that sound, and where it stops:
 
-- The listing is trusted only to say "not issued". An order is never failed for
-  being absent: failures (declined, rejected) and anything a listing missed are
-  found by a real collect every :data:`VERIFY_EVERY`-th background attempt (each
-  order in its own phase, so orders placed together do not verify together).
+- Only presence is trusted, and only to mean "not issued yet"; absence always
+  leads to a real collect. A page that shifted while the listing was read (the set
+  changed between pages) can hide an order, which then costs one collect more;
+  an order listed just before it was issued waits one more round at most.
 - A listing is used only when complete (every page read) and only while younger
-  than one background interval; pages shift when the set changes between pages,
-  so an issued order can be missed once, which delays it by one round at most.
-- It lists the whole account, not just the gateway's orders, and offers no date
-  filter, so its cost grows with the account. It is used only when each page of
-  it stands for at least :data:`ORDERS_PER_PAGE` background collects asked for in
-  the last interval; a bigger account, or fewer pending orders, collect one by one
+  than one background interval.
+- Should the CA keep listing an order it can already deliver, every
+  :data:`VERIFY_EVERY`-th background attempt of an order is a real collect anyway
+  (each order in its own phase, so orders placed together do not verify together).
+- It lists every pending order of the account, not just this gateway's, so it is
+  used only when each page stands for at least :data:`ORDERS_PER_PAGE` background
+  collects asked for in the last interval; fewer pending orders collect one by one
   as before.
 """
 
@@ -36,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from service.connectors.base import ListResult
 from service.errors import CagwError
 
-__all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "VERIFY_EVERY", "IssuedListing", "ListPage", "Verdict"]
+__all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "VERIFY_EVERY", "PendingListing", "ListPage", "Verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +47,23 @@ PAGE_SIZE = 200  # orders per listing page: the largest page the default connect
 ORDERS_PER_PAGE = 10  # a listing page must stand for at least this many collects to be worth it
 VERIFY_EVERY = 8  # every this many background attempts of an order, a collect is made whatever the listing says
 
-ListPage = Callable[[int, int], Awaitable[ListResult]]  # (position, size) -> one page of Issued orders
+ListPage = Callable[[int, int], Awaitable[ListResult]]  # (position, size) -> one page of the pending orders
 
 
 class Verdict(enum.Enum):
-    COLLECT = "collect"  # listed as issued, or no listing to go by: collect
-    VERIFY = "verify"  # not listed, but due for a real collect now and then: collect if the budget has room
-    PENDING = "pending"  # not listed as issued: no collect this time
+    COLLECT = "collect"  # not listed as pending (it changed), or no listing to go by: collect
+    VERIFY = "verify"  # listed, but due for a real collect now and then: collect if the budget has room
+    PENDING = "pending"  # listed as still being processed: no collect this time
 
 
-class IssuedListing:
-    """The issued orders of one CA as of its latest complete listing, and when to list again."""
+class PendingListing:
+    """The orders one CA was still processing at its latest complete listing, and when to list again."""
 
     def __init__(self, *, freshness: float, clock: Callable[[], float]) -> None:
         self.freshness = freshness  # seconds a listing stays good for (one background interval)
         self._clock = clock
         self._asks: deque[float] = deque()  # when background collects asked, over the last ``freshness``
-        self._issued: frozenset[str] | None = None
+        self._pending: frozenset[str] | None = None
         self._listed_at = -math.inf
         self._pages = 1  # pages the latest listing needed (or would have)
         self._round: asyncio.Future[None] | None = None
@@ -80,7 +83,7 @@ class IssuedListing:
 
     async def verdict(self, ca_order_id: str, *, now: float, attempt: int, list_page: ListPage) -> Verdict:
         """Whether background attempt ``attempt`` (counted from the first background one) of the
-        order needs a collect, listing the CA's issued orders first when that is due and worth it."""
+        order needs a collect, listing the CA's pending orders first when that is due and worth it."""
         self._asks.append(now)
         if now - self._listed_at > self.freshness:
             budget = self.demand(now) // ORDERS_PER_PAGE
@@ -93,23 +96,23 @@ class IssuedListing:
             try:
                 await asyncio.shield(self._round)
             except CagwError as exc:
-                log.info("listing the issued orders failed (%s); collecting instead", exc.message)
+                log.info("listing the pending orders failed (%s); collecting instead", exc.message)
                 return Verdict.COLLECT
             except Exception:  # a listing is an optimisation: never let it fail an order
-                log.exception("listing the issued orders failed; collecting instead")
+                log.exception("listing the pending orders failed; collecting instead")
                 return Verdict.COLLECT
             finally:
                 self.waiting -= 1
-        if self._issued is None or ca_order_id in self._issued:
+        if self._pending is None or ca_order_id not in self._pending:
             return Verdict.COLLECT
         # Each order verifies in its own round of the eight, so orders placed together do not all at once.
         phase = zlib.crc32(ca_order_id.encode()) % VERIFY_EVERY
         return Verdict.VERIFY if (attempt + phase) % VERIFY_EVERY == 0 else Verdict.PENDING
 
     async def _list(self, list_page: ListPage, *, max_pages: int) -> None:
-        """List every issued order, or stop after the first page when the listing would be longer
+        """List every pending order, or stop after the first page when the listing would be longer
         than ``max_pages``; either way (and on an error) the next listing waits one interval."""
-        self._issued = None
+        self._pending = None
         started = self._clock()
         try:
             first = await self._page(list_page, 0)
@@ -117,10 +120,10 @@ class IssuedListing:
             self._pages = max(1, math.ceil(first.total / PAGE_SIZE))
             if self._pages > max_pages:
                 return
-            issued = {item.order_id for item in first.items}
+            pending = {item.order_id for item in first.items}
             for page in range(1, self._pages):
-                issued.update(item.order_id for item in (await self._page(list_page, page * PAGE_SIZE)).items)
-            self._issued = frozenset(issued)
+                pending.update(item.order_id for item in (await self._page(list_page, page * PAGE_SIZE)).items)
+            self._pending = frozenset(pending)
             self.rounds += 1
         finally:
             self._listed_at = started

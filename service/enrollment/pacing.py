@@ -3,8 +3,8 @@
 Once an order's foreground attempts are used up, each of its background attempts,
 when due, asks :meth:`BackgroundPacer.turn`:
 
-1. the CA's :class:`~service.enrollment.listing.IssuedListing` may already know the
-   order is not issued: then no call is made this time, unless the order is due for
+1. the CA's :class:`~service.enrollment.listing.PendingListing` may already know the
+   order is still being processed: then no call is made this time, unless the order is due for
    one of its occasional real collects and the budget has room for it within one
    background interval (so these never crowd out the listing itself);
 2. otherwise the CA's :class:`~service.enrollment.budget.CollectBudget` gives the
@@ -26,7 +26,7 @@ from service.authorities import ManagedCA
 from service.clock import Clock
 from service.connectors import base
 from service.enrollment.budget import CollectBudgets
-from service.enrollment.listing import IssuedListing, ListPage, Verdict
+from service.enrollment.listing import PendingListing, ListPage, Verdict
 from service.enrollment.schedule import Attempt, CollectSchedule
 from service.observability.events import GatewayEvents
 
@@ -41,22 +41,22 @@ class BackgroundPacer:
         self._sleep = sleep
         self._events = events
         self._budgets = CollectBudgets()
-        self._listings: dict[str, IssuedListing] = {}
+        self._listings: dict[str, PendingListing] = {}
 
-    def listing(self, ca_id: str) -> IssuedListing | None:
+    def listing(self, ca_id: str) -> PendingListing | None:
         """The CA's listing, once one of its background orders asked."""
         return self._listings.get(ca_id)
 
     async def turn(self, ca: ManagedCA, ca_order_id: str, attempt: Attempt, *, schedule: CollectSchedule,
                    pause: Callable[[float], Awaitable[None]], list_page: ListPage) -> Attempt | None:
-        """None: the CA's listing shows the order still pending, no collect this time. Otherwise the
+        """None: the CA's listing shows the order still being processed, no collect this time. Otherwise the
         attempt, at its budget slot, once that slot has come (``pause`` waits for it)."""
         settings = ca.settings.gateway.background_collects
         budget = self._budgets.of(ca.id, settings)
         if settings.listing and ca_order_id:
             listing = self._listings.get(ca.id)
             if listing is None or listing.freshness != schedule.background_interval:
-                listing = self._listings[ca.id] = IssuedListing(freshness=schedule.background_interval,
+                listing = self._listings[ca.id] = PendingListing(freshness=schedule.background_interval,
                                                                 clock=lambda: self._clock().timestamp())
             verdict = await listing.verdict(ca_order_id, now=self._clock().timestamp(),
                                             attempt=attempt.number - schedule.max_attempts,

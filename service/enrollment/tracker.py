@@ -67,7 +67,7 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
-LISTED_PENDING = "not issued yet (not among the issued orders the CA lists)"
+LISTED_PENDING = "not issued yet (the CA lists it as still being processed)"
 REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
 
 T = TypeVar("T")
@@ -543,7 +543,7 @@ class EnrollmentTracker:
             await self._wait_for(order.id, attempt, scheduled_at=now)
             if attempt.background:
                 turn = await self._background_turn(ca, order, attempt)
-                if turn is None:  # the CA's listing of issued orders shows it still pending
+                if turn is None:  # the CA's listing of pending orders still shows it
                     order, at_least = await self._still_pending(order, attempt, LISTED_PENDING), 0.0
                     continue
                 attempt = turn
@@ -555,12 +555,12 @@ class EnrollmentTracker:
     async def _background_turn(self, ca: ManagedCA, order: OrderRecord, attempt: Attempt) -> Attempt | None:
         """The background attempt at its slot in the CA's budget, or None when no collect is needed
         (see :mod:`service.enrollment.pacing`); :meth:`collect_now` cuts the wait short."""
-        def issued_page(position: int, size: int) -> Awaitable[base.ListResult]:
-            request = base.ListRequest(status=base.OrderStatus.ISSUED, position=position, size=size)
+        def pending_page(position: int, size: int) -> Awaitable[base.ListResult]:
+            request = base.ListRequest(status=base.OrderStatus.APPLIED, position=position, size=size)
             return self._through_circuit(ca, lambda: ca.connector.list(request))
 
         return await self._pacer.turn(ca, order.ca_order_id or "", attempt, schedule=self.schedule_of(ca.id),
-                                      pause=lambda delay: self._pause(order.id, delay), list_page=issued_page)
+                                      pause=lambda delay: self._pause(order.id, delay), list_page=pending_page)
 
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:

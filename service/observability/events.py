@@ -17,7 +17,7 @@ Calls expected (see docs/operations.md, "Hooks of the core"):
 - ``collect_budgeted`` — the engine, once per background collect it schedules,
   with how long the CA's budget of background collects deferred it;
 - ``collect_skipped`` — the engine, once per background attempt that needed no
-  collect (the CA's listing of issued orders showed the order still pending);
+  collect (the CA's listing of the orders it is still processing showed it);
 - ``policy_refused`` / ``quota_refused`` — the caller policy, once per refusal.
 
 Order states, their gauges and their log lines need no call: every order record
@@ -47,8 +47,8 @@ class GatewayEvents(Protocol):
         in the bucket and ``queued`` slots (this one included) still to come."""
 
     def collect_skipped(self, *, ca_id: str) -> None:
-        """A background attempt of an order of ``ca_id`` made no collect: the CA's listing of issued
-        orders showed the order still pending."""
+        """A background attempt of an order of ``ca_id`` made no collect: the CA's listing of the orders
+        it is still processing showed the order."""
 
     def policy_refused(self, *, client: str, reason: str) -> None:
         """The caller policy refused a call of ``client`` (its configured name) for ``reason``."""

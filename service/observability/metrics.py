@@ -21,7 +21,7 @@ The families (docs/operations.md lists them with their labels and meaning):
 ``cagw_collect_budget_wait_seconds``        how long the budget deferred each background collect
 ``cagw_collect_budget_tokens``              tokens left in the CA's budget (at its latest slot)
 ``cagw_collect_budget_queued``              background collect slots handed out, not yet come
-``cagw_collects_skipped_total``             background attempts a listing of issued orders spared
+``cagw_collects_skipped_total``             background attempts a listing of pending orders spared
 ``cagw_policy_refusals_total``              caller policy refusals by client and reason
 ``cagw_quota_refusals_total``               quota refusals by client and reason
 ``cagw_ledger_operations_total``            ledger operations by operation and outcome
@@ -124,8 +124,8 @@ class GatewayMetrics:
         self.budget_tokens = Gauge("cagw_collect_budget_tokens", "Tokens left in the CA's budget of background "
                                    "collects, as of the latest slot it handed out.", ["ca"], registry=r)
         self.collects_skipped = Counter("cagw_collects_skipped_total", "Background attempts that made no "
-                                        "collect: the CA's listing of issued orders showed the order still "
-                                        "pending.", ["ca"], registry=r)
+                                        "collect: the CA's listing of the orders it is still processing "
+                                        "showed the order.", ["ca"], registry=r)
         self.budget_queued = Gauge("cagw_collect_budget_queued", "Background collect slots the CA's budget "
                                    "handed out that have not come yet, as of the latest one.", ["ca"], registry=r)
 

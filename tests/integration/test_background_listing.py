@@ -1,6 +1,6 @@
-"""Many orders in background collection against the simulator over TLS: one listing of the CA's
-issued orders (``GET /ssl/v1?status=Issued``, paged) stands in for most of their collects, and
-every order is still noticed once the CA issues it."""
+"""Many orders in background collection against the simulator over TLS: one listing of the orders
+the CA is still processing (``GET /ssl/v1?status=Applied``, paged) stands in for most of their
+collects, and every order is still noticed once the CA issues it."""
 
 from __future__ import annotations
 

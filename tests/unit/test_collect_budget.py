@@ -119,13 +119,13 @@ class TimedConnector(FakeConnector):
         return await super().collect(request)
 
     async def list(self, request: ListRequest) -> ListResult:
-        """By status, as the CA lists: an order counts as issued once it has its certificate."""
+        """By status, as the CA lists: an order is being processed until it has its certificate."""
         self.lists.append(self.clock.now)
         if self.list_error is not None:
             raise self.list_error
-        issued = [OrderSummary(order_id=o.order_id) for o in self.orders.values() if o.certificate_der is not None]
-        assert request.status is OrderStatus.ISSUED
-        return ListResult(items=tuple(issued[request.position:request.position + request.size]), total=len(issued))
+        pending = [OrderSummary(order_id=o.order_id) for o in self.orders.values() if o.certificate_der is None]
+        assert request.status is OrderStatus.APPLIED
+        return ListResult(items=tuple(pending[request.position:request.position + request.size]), total=len(pending))
 
 
 @dataclass
@@ -236,7 +236,7 @@ async def test_ok_a_callers_foreground_attempts_are_not_delayed_by_a_full_budget
 
 
 @pytest.mark.parametrize("fleet", [{"listing": True, "rate": LISTING_RATE}], indirect=True)
-async def test_ok_one_listing_of_issued_orders_stands_in_for_the_collects_of_many_background_orders(
+async def test_ok_one_listing_of_pending_orders_stands_in_for_the_collects_of_many_background_orders(
         fleet: tuple[Fleet, Ledger]) -> None:
     run, ledger = fleet
     orders = 40
