@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from service.config.reader import Reader, parse_bool, parse_int
+from service.config.reader import Reader, parse_bool, parse_int, positive_duration
 from service.config.settings import CollectBudgetSettings
 
 __all__ = ["MAX_RATE", "parse_collect_budget", "parse_rate"]
@@ -32,11 +32,13 @@ def parse_rate(text: str) -> float:
 
 def parse_collect_budget(r: Reader, section: Mapping[str, Any]) -> CollectBudgetSettings:
     """``rate`` (calls per second, minute or hour), ``burst`` (calls at once after a quiet spell) and
-    ``listing`` (whether a listing of the CA's pending orders may stand in for collects)."""
-    r.reject_unknown(section, {"rate", "burst", "listing"})
+    ``listing`` (whether a listing of the CA's pending orders may stand in for collects) and
+    ``verify-after`` (how often each listed order still gets a real collect)."""
+    r.reject_unknown(section, {"rate", "burst", "listing", "verify-after"})
     defaults = CollectBudgetSettings()
     return CollectBudgetSettings(
         rate=r.convert(section, "rate", parse_rate, defaults.rate),
         burst=r.convert(section, "burst", lambda t: parse_int(t, low=1, high=10_000), defaults.burst),
         listing=r.convert(section, "listing", parse_bool, defaults.listing),
+        verify_after=r.convert(section, "verify-after", positive_duration, defaults.verify_after),
     )

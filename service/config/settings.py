@@ -152,11 +152,12 @@ class CollectBudgetSettings:
     rate: float = 10.0  # collect calls per second, at most, once an order's foreground attempts are used up
     burst: int = 10  # calls that may go at once after a quiet spell
     listing: bool = True  # list the CA's pending orders instead of collecting each when that is cheaper
+    verify_after: float = 3600.0  # with the listing: a real collect of each background order at least this often
 
     def __post_init__(self) -> None:
-        if not self.rate > 0 or self.burst < 1:
-            raise ValueError(f"a collect budget needs a rate above 0 and a burst of at least 1, "
-                             f"got {self.rate}/s and {self.burst}")
+        if not self.rate > 0 or self.burst < 1 or not self.verify_after > 0:
+            raise ValueError(f"a collect budget needs a rate above 0, a burst of at least 1 and a verify-after "
+                             f"above 0, got {self.rate}/s, {self.burst} and {self.verify_after}s")
 
 
 @dataclass(frozen=True)

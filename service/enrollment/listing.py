@@ -17,9 +17,10 @@ What makes that sound, and where it stops:
   an order listed just before it was issued waits one more round at most.
 - A listing is used only when complete (every page read) and only while younger
   than one background interval.
-- Should the CA keep listing an order it can already deliver, every
-  :data:`VERIFY_EVERY`-th background attempt of an order is a real collect anyway
-  (each order in its own phase, so orders placed together do not verify together).
+- Should the CA keep listing an order it can already deliver, each order still
+  gets a real collect every ``verify_after`` seconds (``gateway.background-collects.verify-after``,
+  an hour by default), each in its own phase so orders placed together do not
+  verify together.
 - It lists every pending order of the account, not just this gateway's, so it is
   used only when each page stands for at least :data:`ORDERS_PER_PAGE` background
   collects asked for in the last interval; fewer pending orders collect one by one
@@ -39,13 +40,12 @@ from collections.abc import Awaitable, Callable
 from service.connectors.base import ListResult
 from service.errors import CagwError
 
-__all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "VERIFY_EVERY", "PendingListing", "ListPage", "Verdict"]
+__all__ = ["ORDERS_PER_PAGE", "PAGE_SIZE", "PendingListing", "ListPage", "Verdict"]
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # orders per listing page: the largest page the default connector's CA serves
 ORDERS_PER_PAGE = 10  # a listing page must stand for at least this many collects to be worth it
-VERIFY_EVERY = 8  # every this many background attempts of an order, a collect is made whatever the listing says
 
 ListPage = Callable[[int, int], Awaitable[ListResult]]  # (position, size) -> one page of the pending orders
 
@@ -59,8 +59,11 @@ class Verdict(enum.Enum):
 class PendingListing:
     """The orders one CA was still processing at its latest complete listing, and when to list again."""
 
-    def __init__(self, *, freshness: float, clock: Callable[[], float]) -> None:
+    def __init__(self, *, freshness: float, verify_after: float, clock: Callable[[], float]) -> None:
         self.freshness = freshness  # seconds a listing stays good for (one background interval)
+        self.verify_after = verify_after
+        # Every this many background attempts of an order, a collect whatever the listing says.
+        self._verify_every = max(1, round(verify_after / freshness))
         self._clock = clock
         self._asks: deque[float] = deque()  # when background collects asked, over the last ``freshness``
         self._pending: frozenset[str] | None = None
@@ -106,8 +109,8 @@ class PendingListing:
         if self._pending is None or ca_order_id not in self._pending:
             return Verdict.COLLECT
         # Each order verifies in its own round of the eight, so orders placed together do not all at once.
-        phase = zlib.crc32(ca_order_id.encode()) % VERIFY_EVERY
-        return Verdict.VERIFY if (attempt + phase) % VERIFY_EVERY == 0 else Verdict.PENDING
+        phase = zlib.crc32(ca_order_id.encode()) % self._verify_every
+        return Verdict.VERIFY if (attempt + phase) % self._verify_every == 0 else Verdict.PENDING
 
     async def _list(self, list_page: ListPage, *, max_pages: int) -> None:
         """List every pending order, or stop after the first page when the listing would be longer

@@ -5,7 +5,7 @@ when due, asks :meth:`BackgroundPacer.turn`:
 
 1. the CA's :class:`~service.enrollment.listing.PendingListing` may already know the
    order is still being processed: then no call is made this time, unless the order is due for
-   one of its occasional real collects and the budget has room for it within one
+   its occasional real collect (``verify-after``) and the budget has room for it within one
    background interval (so these never crowd out the listing itself);
 2. otherwise the CA's :class:`~service.enrollment.budget.CollectBudget` gives the
    collect its slot (the due time itself when the bucket has a token), and the
@@ -55,9 +55,11 @@ class BackgroundPacer:
         budget = self._budgets.of(ca.id, settings)
         if settings.listing and ca_order_id:
             listing = self._listings.get(ca.id)
-            if listing is None or listing.freshness != schedule.background_interval:
-                listing = self._listings[ca.id] = PendingListing(freshness=schedule.background_interval,
-                                                                clock=lambda: self._clock().timestamp())
+            if listing is None or (listing.freshness, listing.verify_after) != (schedule.background_interval,
+                                                                                settings.verify_after):
+                listing = self._listings[ca.id] = PendingListing(
+                    freshness=schedule.background_interval, verify_after=settings.verify_after,
+                    clock=lambda: self._clock().timestamp())
             verdict = await listing.verdict(ca_order_id, now=self._clock().timestamp(),
                                             attempt=attempt.number - schedule.max_attempts,
                                             list_page=self._paced(ca, list_page))

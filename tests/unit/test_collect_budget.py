@@ -21,7 +21,6 @@ from service.config import CollectBudgetSettings
 from service.config.budget_section import parse_rate
 from service.connectors.base import CollectRequest, CollectResult, ListRequest, ListResult, OrderStatus, OrderSummary
 from service.enrollment.budget import CollectBudget
-from service.enrollment.listing import VERIFY_EVERY
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable
 from service.ledger import Ledger, open_ledger
@@ -33,6 +32,7 @@ from tests.unit.test_tracker_circuit import RecordedEvents
 
 RATE, BURST = 1.0, 2  # one background collect a second, two at once after a quiet spell
 LISTING_RATE = 5.0
+VERIFY_AFTER = 32.0  # with the listing, a real collect of each order every eight background rounds
 TIMER, MAX_TIMER, ATTEMPTS = 2, 4, 2  # foreground waits 2 s then 4 s; background every 4 s at least
 
 
@@ -172,7 +172,7 @@ async def fleet(tmp_path: Path, clock: FakeClock, ca_settings: CASettingsFactory
     settings = ca_settings(properties={"enroll-back-off-timer": f"{TIMER}s", "enroll-max-back-off-timer": f"{MAX_TIMER}s",
                                        "enroll-max-attempts": str(ATTEMPTS)},
                            gateway={"background-collects": {"rate": f"{rate:g}/s", "burst": BURST,
-                                                            "listing": listing}})
+                                                            "listing": listing, "verify-after": f"{VERIFY_AFTER:g}s"}})
     connector = TimedConnector(clock)
     time = SteppedTime(clock)
     events = RecordedEvents()
@@ -264,7 +264,7 @@ async def test_ok_one_listing_of_pending_orders_stands_in_for_the_collects_of_ma
     # Every order still gets a real collect every few rounds, whatever the listing says.
     later = [run.collects_of(ca_id) for ca_id in ca_ids if ca_id != issued_id]
     assert all(len(times) > ATTEMPTS for times in later)
-    assert VERIFY_EVERY * MAX_TIMER < 50  # (so the run above covers a verification round of every order)
+    assert VERIFY_AFTER < 50  # (so the run above covers a verification round of every order)
     _within_budget([run.seconds(at) for _, at in run.connector.collects if run.seconds(at) > 6.0]
                    + [run.seconds(at) for at in run.connector.lists], rate=LISTING_RATE, burst=BURST)
 
@@ -288,7 +288,8 @@ async def test_ok_a_listing_that_fails_leaves_every_background_order_to_its_coll
 
 def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASettingsFactory) -> None:
     settings = ca_settings(gateway={"background-collects": {"rate": "300/min", "burst": 4}})
-    assert settings.gateway.background_collects == CollectBudgetSettings(rate=5.0, burst=4, listing=True)
-    assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10, listing=True)
-    off = ca_settings(gateway={"background-collects": {"listing": False}})
-    assert off.gateway.background_collects.listing is False
+    assert settings.gateway.background_collects == CollectBudgetSettings(rate=5.0, burst=4, listing=True,
+                                                                         verify_after=3600.0)
+    assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10)
+    off = ca_settings(gateway={"background-collects": {"listing": False, "verify-after": "10m"}})
+    assert (off.gateway.background_collects.listing, off.gateway.background_collects.verify_after) == (False, 600.0)

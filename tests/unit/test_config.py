@@ -269,7 +269,7 @@ FAILURES: dict[str, Fail] = {
     "fail-budget-burst-zero": fail(ca({"gateway": {"background-collects": {"burst": 0}}}),
                                    f"{CA}.gateway.background-collects.burst: 0 is below the minimum 1"),
     "fail-budget-unknown-key": fail(ca({"gateway": {"background-collects": {"per-second": 5}}}),
-                                    f"{CA}.gateway.background-collects.per-second: unknown key (allowed: burst, listing, rate)"),
+                                    f"{CA}.gateway.background-collects.per-second: unknown key (allowed: burst, listing, rate, verify-after)"),
     "fail-unknown-gateway-key": fail(ca({"gateway": {"timeout": "5s"}}),
                                      f"{CA}.gateway.timeout: unknown key (allowed: {ALLOWED_GATEWAY})"),
     "fail-unknown-profile-options-key": fail(
