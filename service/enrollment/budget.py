@@ -58,6 +58,11 @@ class CollectBudget:
         paced = max(self._free_at, due)
         return max(due, paced - self._tolerance)
 
+    def peek(self, due: float, *, now: float) -> Slot:
+        """The slot :meth:`reserve` would give, not taken (``tokens`` and ``queued`` as they are)."""
+        at = self.next_slot(due, now=now)
+        return Slot(at=at, deferred=at - max(due, now), tokens=self.tokens(now), queued=self.queued(now))
+
     def reserve(self, due: float, *, now: float) -> Slot:
         """The slot of a background collect due at ``due``: the first moment at or after it that the
         bucket has a token for, taken now. A slot is never in the past: ``due`` before ``now`` counts

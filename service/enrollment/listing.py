@@ -52,7 +52,7 @@ ListPage = Callable[[int, int], Awaitable[ListResult]]  # (position, size) -> on
 
 class Verdict(enum.Enum):
     COLLECT = "collect"  # not listed as pending (it changed), or no listing to go by: collect
-    VERIFY = "verify"  # listed, but due for a real collect now and then: collect if the budget has room
+    VERIFY = "verify"  # listed, but due for its occasional real collect
     PENDING = "pending"  # listed as still being processed: no collect this time
 
 

@@ -5,8 +5,10 @@ when due, asks :meth:`BackgroundPacer.turn`:
 
 1. the CA's :class:`~service.enrollment.listing.PendingListing` may already know the
    order is still being processed: then no call is made this time, unless the order is due for
-   its occasional real collect (``verify-after``) and the budget has room for it within one
-   background interval (so these never crowd out the listing itself);
+   its occasional real collect (``verify-after``). With the listing on, a collect that would not
+   get a budget slot within one background interval is not made this round either (the order
+   tries again at its next), so the queue of collects never holds more than one round and the
+   listing's own calls never wait behind it;
 2. otherwise the CA's :class:`~service.enrollment.budget.CollectBudget` gives the
    collect its slot (the due time itself when the bucket has a token), and the
    attempt waits for it. The collect's lateness is then counted from that slot, so
@@ -30,7 +32,10 @@ from service.enrollment.listing import PendingListing, ListPage, Verdict
 from service.enrollment.schedule import Attempt, CollectSchedule
 from service.observability.events import GatewayEvents
 
-__all__ = ["BackgroundPacer"]
+__all__ = ["BUDGET_FULL", "LISTED_PENDING", "BackgroundPacer"]
+
+LISTED_PENDING = "not issued yet (the CA lists it as still being processed)"
+BUDGET_FULL = "not collected this round: the CA's budget of background collects is taken"
 
 
 class BackgroundPacer:
@@ -48,9 +53,9 @@ class BackgroundPacer:
         return self._listings.get(ca_id)
 
     async def turn(self, ca: ManagedCA, ca_order_id: str, attempt: Attempt, *, schedule: CollectSchedule,
-                   pause: Callable[[float], Awaitable[None]], list_page: ListPage) -> Attempt | None:
-        """None: the CA's listing shows the order still being processed, no collect this time. Otherwise the
-        attempt, at its budget slot, once that slot has come (``pause`` waits for it)."""
+                   pause: Callable[[float], Awaitable[None]], list_page: ListPage) -> Attempt | str:
+        """The attempt at its budget slot, once that slot has come (``pause`` waits for it); or, when no
+        collect is made this round, the detail to record for the attempt instead."""
         settings = ca.settings.gateway.background_collects
         budget = self._budgets.of(ca.id, settings)
         if settings.listing and ca_order_id:
@@ -63,13 +68,17 @@ class BackgroundPacer:
             verdict = await listing.verdict(ca_order_id, now=self._clock().timestamp(),
                                             attempt=attempt.number - schedule.max_attempts,
                                             list_page=self._paced(ca, list_page))
-            now = self._clock().timestamp()
-            if verdict is Verdict.VERIFY and \
-                    budget.next_slot(attempt.due.timestamp(), now=now) > now + listing.freshness:
-                verdict = Verdict.PENDING  # the budget is busy: verify at a later round
             if verdict is Verdict.PENDING:
                 self._events.collect_skipped(ca_id=ca.id)
-                return None
+                return LISTED_PENDING
+            now = self._clock().timestamp()
+            if budget.next_slot(attempt.due.timestamp(), now=now) > now + listing.freshness:
+                # No slot within this round: the order tries again at its next one, so the queue of
+                # collects never holds more than one round and the listing's own calls never wait long.
+                slot = budget.peek(attempt.due.timestamp(), now=now)
+                self._events.collect_budgeted(ca_id=ca.id, deferred=listing.freshness, tokens=slot.tokens,
+                                              queued=slot.queued)
+                return BUDGET_FULL
         now = self._clock().timestamp()
         slot = budget.reserve(attempt.due.timestamp(), now=now)
         self._events.collect_budgeted(ca_id=ca.id, deferred=slot.deferred, tokens=slot.tokens, queued=slot.queued)

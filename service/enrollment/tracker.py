@@ -67,7 +67,6 @@ __all__ = ["EnrollmentTracker", "SubmitResult"]
 log = logging.getLogger(__name__)
 
 MARKER_PREFIX = "cagw-order:"
-LISTED_PENDING = "not issued yet (the CA lists it as still being processed)"
 REISSUE_REASON = "reissued through the certificate gateway"  # when the caller gave no comment
 
 T = TypeVar("T")
@@ -543,8 +542,8 @@ class EnrollmentTracker:
             await self._wait_for(order.id, attempt, scheduled_at=now)
             if attempt.background:
                 turn = await self._background_turn(ca, order, attempt)
-                if turn is None:  # the CA's listing of pending orders still shows it
-                    order, at_least = await self._still_pending(order, attempt, LISTED_PENDING), 0.0
+                if isinstance(turn, str):  # no collect this round (listed as pending, or no budget)
+                    order, at_least = await self._still_pending(order, attempt, turn), 0.0
                     continue
                 attempt = turn
             outcome = await self._collect_once(ca, order, attempt)
@@ -552,9 +551,9 @@ class EnrollmentTracker:
                 return
             order, at_least = outcome
 
-    async def _background_turn(self, ca: ManagedCA, order: OrderRecord, attempt: Attempt) -> Attempt | None:
-        """The background attempt at its slot in the CA's budget, or None when no collect is needed
-        (see :mod:`service.enrollment.pacing`); :meth:`collect_now` cuts the wait short."""
+    async def _background_turn(self, ca: ManagedCA, order: OrderRecord, attempt: Attempt) -> Attempt | str:
+        """The background attempt at its slot in the CA's budget, or the detail of a round without a
+        collect (see :mod:`service.enrollment.pacing`); :meth:`collect_now` cuts the wait short."""
         def pending_page(position: int, size: int) -> Awaitable[base.ListResult]:
             request = base.ListRequest(status=base.OrderStatus.APPLIED, position=position, size=size)
             return self._through_circuit(ca, lambda: ca.connector.list(request))

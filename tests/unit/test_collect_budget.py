@@ -113,6 +113,7 @@ class TimedConnector(FakeConnector):
         self.collects: list[tuple[str, dt.datetime]] = []
         self.lists: list[dt.datetime] = []
         self.list_error: Exception | None = None
+        self.others_pending = 0  # orders of the account the gateway did not place, also being processed
 
     async def collect(self, request: CollectRequest) -> CollectResult:
         self.collects.append((request.order_id, self.clock.now))
@@ -125,7 +126,8 @@ class TimedConnector(FakeConnector):
             raise self.list_error
         pending = [OrderSummary(order_id=o.order_id) for o in self.orders.values() if o.certificate_der is None]
         assert request.status is OrderStatus.APPLIED
-        return ListResult(items=tuple(pending[request.position:request.position + request.size]), total=len(pending))
+        return ListResult(items=tuple(pending[request.position:request.position + request.size]),
+                          total=len(pending) + self.others_pending)
 
 
 @dataclass
@@ -284,6 +286,25 @@ async def test_ok_a_listing_that_fails_leaves_every_background_order_to_its_coll
     assert background >= (30 - 10) * LISTING_RATE - orders
     assert len(run.connector.lists) <= (30 - 10) / MAX_TIMER + 1
     assert run.tracker.running_orders == orders
+
+
+@pytest.mark.parametrize("fleet", [{"listing": True}], indirect=True)
+async def test_ok_with_the_listing_on_the_budget_never_queues_more_than_one_round(fleet: tuple[Fleet, Ledger]) -> None:
+    """An account too busy for the listing to pay off: every background order collects, and those
+    that find no slot within the round wait for their next one instead of queueing."""
+    run, _ = fleet
+    run.connector.others_pending = 1_000_000
+    orders = 30
+    for n in range(orders):
+        await run.tracker.submit(_request(f"crowd{n}.example.com"))
+    await run.run_until(lambda: run.seconds(run.time.clock.now) >= 60)
+    assert run.events.skipped == 0 and len(run.connector.lists) <= 60 / MAX_TIMER
+    slots = [deferred for _, deferred in run.events.budgeted]
+    assert max(slots) <= MAX_TIMER  # never a slot beyond one round ahead
+    assert slots.count(MAX_TIMER) > orders  # ... those orders waited for their next round instead
+    background = [run.seconds(at) for _, at in run.connector.collects][orders * ATTEMPTS:]
+    assert len(background) >= (60 - 10) * RATE - BURST
+    _within_budget(background + [run.seconds(at) for at in run.connector.lists], rate=RATE, burst=BURST)
 
 
 def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASettingsFactory) -> None:
