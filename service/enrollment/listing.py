@@ -113,10 +113,12 @@ class PendingListing:
         return Verdict.VERIFY if (attempt + phase) % self._verify_every == 0 else Verdict.PENDING
 
     async def _list(self, list_page: ListPage, *, max_pages: int) -> None:
-        """List every pending order, or stop after the first page when the listing would be longer
-        than ``max_pages``; either way (and on an error) the next listing waits one interval."""
+        """List every pending order. When the first page shows the listing longer than ``max_pages``,
+        stop there: the next ask lists again as soon as enough orders ask for it to pay off. After
+        an error the next listing waits one interval."""
         self._pending = None
         started = self._clock()
+        complete = False
         try:
             first = await self._page(list_page, 0)
             started = self._clock()  # the listing shows the CA as of its first page
@@ -128,9 +130,11 @@ class PendingListing:
                 pending.update(item.order_id for item in (await self._page(list_page, page * PAGE_SIZE)).items)
             self._pending = frozenset(pending)
             self.rounds += 1
+            complete = True
         finally:
-            self._listed_at = started
             self._round = None
+            if complete or self._pages <= max_pages:  # listed, or failed: not again for one interval
+                self._listed_at = started
 
     async def _page(self, list_page: ListPage, position: int) -> ListResult:
         self.calls += 1

@@ -314,3 +314,4 @@ def test_ok_the_budget_block_of_a_ca_is_read_with_its_units(ca_settings: CASetti
     assert ca_settings().gateway.background_collects == CollectBudgetSettings(rate=10.0, burst=10)
     off = ca_settings(gateway={"background-collects": {"listing": False, "verify-after": "10m"}})
     assert (off.gateway.background_collects.listing, off.gateway.background_collects.verify_after) == (False, 600.0)
+
