@@ -21,6 +21,7 @@ from service.config import CollectBudgetSettings
 from service.config.budget_section import parse_rate
 from service.connectors.base import CollectRequest, CollectResult, ListRequest, ListResult, OrderStatus, OrderSummary
 from service.enrollment.budget import CollectBudget
+from service.enrollment.listing import PendingListing, Verdict
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable
 from service.ledger import Ledger, open_ledger
@@ -99,6 +100,26 @@ def test_ok_rates_in_calls_per_second_minute_or_hour(text: str, per_second: floa
 def test_fail_a_rate_that_is_no_rate_says_what_to_write(text: str, error: str) -> None:
     with pytest.raises(ValueError, match="^" + error.replace("(", r"\(").replace(")", r"\)").replace("/", "/")):
         parse_rate(text)
+
+
+async def test_ok_a_listing_is_read_only_once_enough_orders_ask_and_then_answers_for_them() -> None:
+    """Three pages of pending orders: one page read to learn that, then nothing until 30 orders
+    asked within the interval, then the whole listing once; listed orders need no collect."""
+    ids = [str(n) for n in range(600)]
+    calls: list[int] = []
+
+    async def page(position: int, size: int) -> ListResult:
+        calls.append(position)
+        return ListResult(items=tuple(OrderSummary(order_id=i) for i in ids[position:position + size]), total=len(ids))
+
+    listing = PendingListing(freshness=32.0, verify_after=3600.0, clock=lambda: 100.0)
+    first = [await listing.verdict(ids[n], now=100.0, attempt=1, list_page=page) for n in range(29)]
+    assert set(first) == {Verdict.COLLECT} and calls == [0]  # the 10th ask read one page: 3 pages > 1
+    assert await listing.verdict(ids[29], now=100.0, attempt=1, list_page=page) is Verdict.PENDING
+    assert calls == [0, 0, 200, 400] and listing.rounds == 1
+    assert await listing.verdict("not-listed", now=101.0, attempt=1, list_page=page) is Verdict.COLLECT
+    assert await listing.verdict(ids[500], now=131.0, attempt=1, list_page=page) is Verdict.PENDING
+    assert calls == [0, 0, 200, 400]  # still fresh: no call
 
 
 # ---------------------------------------------------------------------------------- many orders, one CA
