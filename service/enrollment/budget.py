@@ -2,15 +2,14 @@
 
 Once an order's foreground attempts are used up, each of its background collects
 asks the budget of its CA for a slot at or after the time the schedule says it is
-due. The bucket holds ``burst`` tokens and gains ``rate`` tokens a second; a slot
-takes one. Slots are reserved when the wait before the attempt begins (not when it
-ends), so the order's recorded ``next_attempt_at`` is the time the collect really
-goes out, and the budget works as one queue of due collects per CA served at its
-rate: many orders that fall due together are spread ``1/rate`` seconds apart
-instead of going out in one burst, and stay spread in the rounds after.
+due, when it is due; the bucket holds ``burst`` tokens and gains ``rate`` tokens a
+second, and a slot takes one. The budget thus works as one queue of due collects
+per CA served at its rate: many orders that fall due together are spread
+``1/rate`` seconds apart instead of going out in one burst, and stay spread in the
+rounds after (each order's next round counts from its own collect).
 
-This is the generic cell rate algorithm: ``_free_at`` is when the bucket is full
-again. Whatever the order in which slots are asked for, any window of ``w``
+This is the generic cell rate algorithm: ``_free_at`` is the bucket's theoretical
+arrival time (when it would be full again with no further slot taken). Whatever the order in which slots are asked for, any window of ``w``
 seconds holds at most ``burst + w * rate`` of them. A slot given up (the
 operator collected the order at once, the order task stopped) is not handed out
 again: the budget only ever errs towards fewer calls.
