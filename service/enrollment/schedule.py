@@ -55,6 +55,10 @@ class CollectSchedule:
             wait = self.max_timer
         return min(wait, self.max_timer)
 
+    def wait_for(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt``, foreground or background."""
+        return self.background_interval if attempt > self.max_attempts else self.wait_before(attempt)
+
     def waits(self) -> list[float]:
         """Every foreground wait, in order."""
         return [self.wait_before(attempt) for attempt in range(1, self.max_attempts + 1)]
@@ -94,15 +98,18 @@ class ScheduleRun:
         # An order resumed past its foreground attempts has had its TIMED_OUT already.
         self._announced = made >= schedule.max_attempts
 
-    def next(self, now: dt.datetime, *, at_least: float = 0.0) -> Attempt:
+    def next(self, now: dt.datetime, *, at_least: float = 0.0, due: dt.datetime | None = None) -> Attempt:
         """Begin the next attempt; its wait is the schedule's, or ``at_least`` when longer
-        (a CA's Retry-After)."""
+        (a CA's Retry-After). ``due``: the attempt keeps that time, recorded earlier (an order
+        taken up from the ledger), and waits only what is left of it."""
         self.attempt += 1
         background = self.attempt > self.schedule.max_attempts
         timed_out = background and not self._announced
         self._announced = self._announced or background
-        delay = self.schedule.background_interval if background else self.schedule.wait_before(self.attempt)
-        delay = max(delay, at_least)
-        return Attempt(number=self.attempt, delay=delay, due=now + dt.timedelta(seconds=delay),
-                       background=background, timed_out=timed_out,
+        if due is None:
+            delay = max(self.schedule.wait_for(self.attempt), at_least)
+            due = now + dt.timedelta(seconds=delay)
+        else:
+            delay = max(0.0, (due - now).total_seconds())
+        return Attempt(number=self.attempt, delay=delay, due=due, background=background, timed_out=timed_out,
                        past_give_up=background and now >= self._give_up_at)

@@ -404,10 +404,11 @@ class EnrollmentTracker:
 
     async def _run(self, order: OrderRecord, *, fresh: bool) -> None:
         ca = self._cas.get(order.ca_id)
+        taken_up = not fresh and order.ca_order_id is not None  # collecting already: its schedule is recorded
         try:
             if order.ca_order_id is None:
                 order = await self._submit_to_ca(ca, order, fresh=fresh)
-            await self._collect(ca, order)
+            await self._collect(ca, order, taken_up=taken_up)
         except asyncio.CancelledError:
             raise
         except CagwError as exc:
@@ -519,10 +520,10 @@ class EnrollmentTracker:
         return ScheduleRun(self.schedule_of(ca.id), made=made, give_up_at=give_up_at)
 
     def _next_attempt(self, order: OrderRecord, run: ScheduleRun, *, now: dt.datetime, timed_out: str,
-                      at_least: float = 0.0) -> Attempt:
-        """The next attempt of ``run``, scheduled at ``now``; announces TIMED_OUT (with ``timed_out``
-        as its detail) when the foreground attempts just ran out."""
-        attempt = run.next(now, at_least=at_least)
+                      at_least: float = 0.0, due: dt.datetime | None = None) -> Attempt:
+        """The next attempt of ``run``, scheduled at ``now`` (or kept at ``due``); announces TIMED_OUT
+        (with ``timed_out`` as its detail) when the foreground attempts just ran out."""
+        attempt = run.next(now, at_least=at_least, due=due)
         if attempt.timed_out:
             self._publish(self._event(order, Phase.TIMED_OUT, attempt=attempt.number - 1, background=True,
                                       detail=timed_out))
@@ -573,13 +574,17 @@ class EnrollmentTracker:
                                       background=attempt.background))
             await self._wait_for(order.id, attempt, scheduled_at=now)
 
-    async def _collect(self, ca: ManagedCA, order: OrderRecord) -> None:
+    async def _collect(self, ca: ManagedCA, order: OrderRecord, *, taken_up: bool = False) -> None:
+        """Run the collect schedule; ``taken_up``: the order comes from the ledger (a restart, another
+        gateway's order), so its next attempt keeps the time recorded for it instead of waiting anew."""
         run = self._schedule_run(ca, order, made=order.attempts)
         at_least = 0.0
+        due = _recorded_due(order, run.schedule) if taken_up else None
         while True:
             now = self._clock()
-            attempt = self._next_attempt(order, run, now=now, at_least=at_least,
+            attempt = self._next_attempt(order, run, now=now, at_least=at_least, due=due,
                                          timed_out="attempts used up; collecting in the background")
+            due = None
             if attempt.past_give_up:
                 await self._abandon(order, attempt.number - 1)
                 return
@@ -714,6 +719,15 @@ def _still_the_replaced(order: OrderRecord, issued: base.IssuedCertificate) -> b
 
     return format_serial(x509.load_der_x509_certificate(issued.certificate_der).serial_number) == \
         order.renewal_of_serial
+
+
+def _recorded_due(order: OrderRecord, schedule: CollectSchedule) -> dt.datetime:
+    """When the next attempt of an order taken up from the ledger is due: the time recorded for it
+    while its wait was under way; else (the attempt it waited for was made, or an operator revived
+    the order, after that time) one wait after the order's last recorded change."""
+    if order.next_attempt_at is not None and order.next_attempt_at > order.updated_at:
+        return order.next_attempt_at
+    return order.updated_at + dt.timedelta(seconds=schedule.wait_for(order.attempts + 1))
 
 
 def _stored_error(order: OrderRecord) -> CagwError:

@@ -1,23 +1,30 @@
 """The lease keeper on a real PostgreSQL ledger: an order whose lease another gateway took is
 stopped here; renewals failing (the database cut off through a relay) stop the orders before their
 leases could lapse, and once the database is back they are given up and claimed again. Monotonic
-time is a fake clock: the keeper's rounds are called one by one, nothing waits."""
+time is a fake clock: the keeper's rounds are called one by one, nothing waits. An order another
+gateway takes over makes its next attempt at the time recorded for it, with its attempt numbers."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import cast
 
 import pytest
 
+from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.leases import LeaseKeeper
+from service.enrollment.tracker import EnrollmentTracker
 from service.ledger import Ledger, OrderRecord, open_ledger, parse_target
 from service.ledger.leases import LeasingLedger, leasing
 from tests.e2e.processes import free_port
 from tests.support.clocks import FakeClock, SecondsClock
 from tests.unit.ledger_backends import POSTGRES_URL, postgres_reason, postgres_schema
+from tests.unit.fakes import CA_ID, FakeConnector, make_registry
 from tests.unit.ledger_records import T0, new_order
 from tests.unit.test_ledger_postgres import SERVER, Relay
 
@@ -115,3 +122,75 @@ async def _settled() -> None:
 
 def ledger_of(shared: LeasingLedger) -> Ledger:
     return cast(Ledger, shared)  # the PostgreSQL ledger is both
+
+
+# -- taking an order over: its next attempt keeps the time recorded for it ------------------------------------
+
+
+class Halting:
+    """A sleep that moves the clock and records each wait, but never ends its ``halt_at``-th one: the
+    gateway stops there, its order waiting for that attempt (as when it is killed)."""
+
+    def __init__(self, clock: FakeClock, *, halt_at: int | None = None) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self._halt_at = halt_at
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        if len(self.waits) == self._halt_at:
+            await asyncio.Event().wait()
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+async def _tracker(stack: AsyncExitStack, ledger: LeasingLedger, connector: FakeConnector, clock: FakeClock,
+                   sleep: Halting, tmp: Path) -> EnrollmentTracker:
+    registry = make_registry(tmp, [connector])
+    tracker = EnrollmentTracker(ledger_of(ledger), registry, clock=clock, sleep=sleep.sleep)
+    stack.push_async_callback(tracker.close)
+    return tracker
+
+
+async def _until(tracker: EnrollmentTracker, order_id: str, phase: Phase, attempt: int) -> OrderEvent:
+    async for event in tracker.watch(order_id):
+        if event.phase is phase and event.attempt == attempt:
+            return event
+    raise AssertionError(f"the order ended before {phase.value} of attempt {attempt}")
+
+
+@pytest.mark.parametrize("handover", ["killed", "stopped-cleanly"])
+async def test_ok_a_taken_over_order_makes_its_next_attempt_at_its_recorded_time(
+        opened: tuple[AsyncExitStack, str], tmp_path: Path, handover: str) -> None:
+    stack, schema = opened
+    clock = FakeClock(T0)
+    a, b = await _gateway(stack, schema, clock), await _gateway(stack, schema, clock)
+    connector = FakeConnector()  # one CA for both gateways: it never issues here
+    a_time, b_time = Halting(clock, halt_at=3), Halting(clock, halt_at=3)
+    on_a = await _tracker(stack, a, connector, clock, a_time, tmp_path / "a")
+    on_b = await _tracker(stack, b, connector, clock, b_time, tmp_path / "b")
+    submitted = await on_a.submit(dataclasses.replace(new_order("o-1"), ca_id=CA_ID, profile_id="ov",
+                                                      ca_profile_id="101"))
+    waiting = await asyncio.wait_for(_until(on_a, submitted.order.id, Phase.WAITING, 3), 10)
+    assert a_time.waits[:2] == [2, 4] and waiting.next_attempt_at == clock() + dt.timedelta(seconds=8)
+    due = waiting.next_attempt_at
+    await on_a.close()  # a is gone while its order waits for attempt 3
+    if handover == "killed":
+        clock.advance(31)  # its lease lapsed: b claims the order at its next round, 23 s after it was due
+        keeper = LeaseKeeper(b, running=on_b.running_ids, take_over=on_b.take_over, stop=on_b.stop)
+        assert await keeper.claim() == 1
+        expected_wait = 0.0
+    else:
+        assert await a.release_leases() == 1
+        clock.advance(3)  # a request for the order reaches b 3 s later: b leases it and works on it
+        assert await b.take_lease(submitted.order.id)
+        taken = await ledger_of(b).get_order(submitted.order.id)
+        assert taken is not None and on_b.take_over(taken)
+        expected_wait = 5.0  # what was left of attempt 3's wait, not its whole 8 s again
+    resumed = await asyncio.wait_for(_until(on_b, submitted.order.id, Phase.WAITING, 3), 10)
+    assert (resumed.attempt, resumed.next_attempt_at) == (3, due)
+    await asyncio.wait_for(_until(on_b, submitted.order.id, Phase.PENDING, 4), 10)
+    assert b_time.waits[:2] == [expected_wait, 16]  # then the schedule goes on: attempt 4 waits 16 s
+    assert connector.names().count("collect") == 4 and connector.names().count("enroll") == 1
+    recorded = await ledger_of(b).get_order(submitted.order.id)
+    assert recorded is not None and recorded.attempts == 4

@@ -171,25 +171,66 @@ async def test_ok_many_watchers_one_poll_loop(harness: Harness) -> None:
     assert harness.connector.names().count("collect") == 4
 
 
-async def test_ok_resume_continues_the_schedule_from_the_recorded_attempt(harness: Harness) -> None:
-    submitted = await harness.tracker.submit(_request())
-    await asyncio.wait_for(_events(harness.tracker, submitted.order.id, until=Phase.PENDING), 5)
-    await harness.tracker.close()
-    recorded = await harness.ledger.get_order(submitted.order.id)
-    assert recorded is not None and recorded.state is OrderState.COLLECTING and recorded.attempts >= 1
+class HaltAt:
+    """A sleep that records each wait and moves the clock, but never ends its ``halt_at``-th wait:
+    the gateway stops there, with the order waiting for that attempt."""
 
-    time = VirtualTime(harness.time.clock)
-    time.on_sleep = lambda n: harness.issue() if n == 2 else None
-    registry = harness.tracker._cas  # noqa: SLF001 - same CAs, new tracker
-    resumed = EnrollmentTracker(harness.ledger, registry, clock=harness.time.clock, sleep=time.sleep)
+    def __init__(self, clock: FakeClock, halt_at: int) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self._halt_at = halt_at
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        if len(self.waits) == self._halt_at:
+            await asyncio.Event().wait()
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+async def _stopped_waiting_for_attempt_2(harness: Harness) -> str:
+    """An order whose gateway stopped 1 s into the 4 s wait before its attempt 2."""
+    halted = HaltAt(harness.time.clock, 2)
+    first = EnrollmentTracker(harness.ledger, harness.tracker._cas, clock=harness.time.clock,  # noqa: SLF001 - same CAs
+                              sleep=halted.sleep)
     try:
-        assert await resumed.resume() == 1
-        events = await asyncio.wait_for(_events(resumed, submitted.order.id), 5)
-        assert events[-1].phase is Phase.ISSUED
-        assert time.waits[0] == [2, 4, 8, 16, 32][recorded.attempts]
-        assert harness.connector.names().count("enroll") == 1
+        submitted = await first.submit(_request())
+        async for event in first.watch(submitted.order.id):
+            if event.phase is Phase.WAITING and event.attempt == 2:
+                break
     finally:
-        await resumed.close()
+        await first.close()
+    assert halted.waits[0] == 2  # (the halted wait itself never moves the clock)
+    harness.time.clock.advance(1)
+    return submitted.order.id
+
+
+async def test_ok_resume_makes_the_next_attempt_at_its_recorded_time(harness: Harness) -> None:
+    order_id = await _stopped_waiting_for_attempt_2(harness)
+    recorded = await harness.ledger.get_order(order_id)
+    assert recorded is not None and recorded.state is OrderState.COLLECTING and recorded.attempts == 1
+    harness.time.on_sleep = lambda n: harness.issue() if n == 2 else None
+    assert await harness.tracker.resume() == 1
+    events = await asyncio.wait_for(_events(harness.tracker, order_id), 5)
+    assert events[-1].phase is Phase.ISSUED
+    assert harness.time.waits == [3, 8]  # the 3 s left of attempt 2's wait, then attempt 3's 8 s
+    waiting = [(e.attempt, e.next_attempt_at) for e in events if e.phase is Phase.WAITING]
+    assert waiting[0] == (2, recorded.next_attempt_at)
+    assert harness.connector.names().count("enroll") == 1 and harness.connector.names().count("collect") == 3
+
+
+async def test_ok_resume_after_an_attempt_recorded_without_its_next_wait_waits_from_that_attempt(
+        harness: Harness) -> None:
+    order_id = await _stopped_waiting_for_attempt_2(harness)
+    harness.time.clock.advance(3)
+    # The gateway stopped just after recording attempt 2's collect, before the wait for attempt 3.
+    await harness.ledger.update_order(order_id, state=OrderState.COLLECTING, attempts=2, detail="not issued yet")
+    harness.time.clock.advance(5)
+    harness.time.on_sleep = lambda n: harness.issue() if n == 1 else None
+    assert await harness.tracker.resume() == 1
+    events = await asyncio.wait_for(_events(harness.tracker, order_id), 5)
+    assert events[-1].phase is Phase.ISSUED and events[-1].attempt == 3
+    assert harness.time.waits == [3]  # attempt 3 is due 8 s after attempt 2 was recorded, 5 s ago
 
 
 async def test_ok_idempotent_submit_returns_the_existing_order(harness: Harness) -> None:
