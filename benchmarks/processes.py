@@ -175,9 +175,10 @@ class Backoff:
 def gateway_document(*, folder: Path, sim_url: str, trust_store: Path, ports: list[int],
                      backoff: Backoff) -> dict[str, Any]:
     """``cagw serve`` configuration: one CA (``sim``) on the simulator, every other key at its default
-    but the stream limits."""
+    but the stream limits (per caller, in all, and per gRPC connection)."""
     return {
-        "grpc": {"listen": f"127.0.0.1:{ports[0]}"},
+        # The watchers scenario also holds its 500 streams on one connection (the default allows 100).
+        "grpc": {"listen": f"127.0.0.1:{ports[0]}", "limits": {"max-concurrent-streams": 2000}},
         "rest": {"listen": f"127.0.0.1:{ports[1]}", "context-path": "/cagw"},
         "ops": {"listen": f"127.0.0.1:{ports[2]}"},
         "ledger": {"path": str(folder / "ledger.db")},

@@ -111,7 +111,11 @@ class _ObservedLedger:
 def observe_ledger(ledger: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing,
                    on_error: ErrorListener | None = None) -> Ledger:
     """``ledger`` observed; see the module docstring. ``on_error`` sees every exception an operation
-    raises (the gateway's :class:`~service.ledger_watch.LedgerWatch`)."""
+    raises (the gateway's :class:`~service.ledger_watch.LedgerWatch`). A ledger that counts its SQL
+    statements and commits (``sql_counts()``, the SQLite one) has them served as metrics too."""
+    sql_counts = getattr(ledger, "sql_counts", None)
+    if callable(sql_counts):
+        metrics.count_sql(sql_counts)
     return cast(Ledger, _ObservedLedger(ledger, metrics=metrics, orders=orders, tracing=tracing,
                                         on_error=on_error))
 

@@ -77,7 +77,7 @@ from service.ledger.sqlite.rows import (
     ts_or_none,
 )
 from service.ledger.sqlite.statements import TWIN_ORDER, TWIN_WHERE, certificate_where, execute, insert_event
-from service.ledger.sqlite.worker import SQLiteWorker, in_transaction
+from service.ledger.sqlite.worker import SQLiteWorker
 from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
@@ -111,6 +111,8 @@ class SQLiteLedger:
         self._state = _State.UNOPENED
         self._writer: SQLiteWorker | None = None
         self._reader: SQLiteWorker | None = None
+        self._writer_seen: SQLiteWorker | None = None
+        self._reader_seen: SQLiteWorker | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r}, state={self._state.value})"
@@ -154,6 +156,7 @@ class SQLiteLedger:
                     await worker.close()
             raise
         self._writer, self._reader = writer, reader
+        self._writer_seen, self._reader_seen = writer, reader  # their counts outlive them
         self._state = _State.OPEN
 
     async def close(self) -> None:
@@ -178,11 +181,21 @@ class SQLiteLedger:
             raise RuntimeError(f"ledger {self.path} is {self._state.value.lower()}{hint}")
         return self._writer, self._reader
 
+    def sql_counts(self) -> tuple[int, int]:
+        """(SQL statements, commits) this ledger has run on its writer and reader connections."""
+        statements = commits = 0
+        for worker in (self._writer_seen, self._reader_seen):
+            if worker is not None:
+                run, committed = worker.counts()
+                statements, commits = statements + run, commits + committed
+        return statements, commits
+
     async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """``body`` as one write transaction, run whole on the writer's thread: commits unless it raises."""
+        """``body`` as one write transaction, run whole on the writer's thread: commits unless it raises
+        (together with the writes queued next to it: see :mod:`service.ledger.sqlite.worker`)."""
         writer, _ = self._open_connections()
         with map_sqlite_errors(self.path):
-            return await writer.run(functools.partial(in_transaction, body=body))
+            return await writer.transaction(body)
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         _, reader = self._open_connections()
