@@ -9,7 +9,6 @@ came over gRPC or REST. Without a verified client certificate the caller is
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 from cryptography import x509
@@ -38,9 +37,6 @@ def _uri_sans(parsed: x509.Certificate) -> tuple[str, ...]:
     return tuple(extension.value.get_values_for_type(x509.UniformResourceIdentifier))
 
 
-# A client sends the same certificate on every call: its identity is read once (PeerIdentity is
-# immutable), not parsed again per call.
-@functools.lru_cache(maxsize=256)
 def identity_of(certificate: bytes | None) -> PeerIdentity:
     """The identity in a verified certificate given as PEM or DER (empty without one)."""
     parsed = _load(certificate) if certificate else None
