@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
@@ -73,9 +72,6 @@ class CertificateInfo:
         return format_validity(self.not_before, self.not_after)
 
 
-# Look-ups describe the same few certificates again and again (a fleet asking for its own): the
-# description of a DER is fixed, so the recent ones are kept (immutable, a few KB each).
-@functools.lru_cache(maxsize=512)
 def describe_certificate(der: bytes) -> CertificateInfo:
     """Describe a DER certificate for the CAGW certificate object.
 
