@@ -5,7 +5,9 @@ blocks the event loop.
   whole transaction (every statement and the commit) in one call on its thread
   (:mod:`service.ledger.sqlite.worker`): one thread hop per write, and the
   thread runs one transaction at a time, which is all the locking SQLite's one
-  writer needs;
+  writer needs. Writes that queue up while one runs are committed together, in
+  one ``BEGIN IMMEDIATE`` … ``COMMIT`` (each sees those before it; one that fails
+  fails alone), so a busy gateway commits less often than it writes;
 - the **reader**: reads never queue behind a write. In WAL mode it sees the
   last committed state, so a write is visible to readers once its call returns.
 
