@@ -77,6 +77,7 @@ class _ObservedLedger:
 
     def _wrap(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         duration = self._metrics.ledger_duration.labels(name)
+        ok = self._metrics.ledger_ops.labels(name, "ok")  # the usual outcome's series, looked up once
 
         @functools.wraps(method)
         async def observed(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +95,7 @@ class _ObservedLedger:
                     raise
                 finally:
                     duration.observe(time.perf_counter() - started)
-                    self._metrics.ledger_ops.labels(name, outcome).inc()
+                    (ok if outcome == "ok" else self._metrics.ledger_ops.labels(name, outcome)).inc()
             written = name in _WRITES and not (name == "create_order" and result[1] is False)
             self._orders.seen(_records(result), written=written)
             return result
