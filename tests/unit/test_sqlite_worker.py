@@ -104,3 +104,14 @@ async def test_ok_counts_include_reads_and_a_lone_write(worker: SQLiteWorker) ->
     assert await worker.transaction(_insert("x")) == 1
     await worker.execute_fetchall("SELECT * FROM t")
     assert worker.counts() == (statements + 5, commits + 1)  # BEGIN, INSERT, SELECT, COMMIT; the read
+
+
+async def test_ok_transactions_handed_over_before_close_still_run(tmp_path: Path) -> None:
+    worker = await SQLiteWorker.open(tmp_path / "c.db", busy_timeout=1.0, name="test-writer")
+    await worker.execute("CREATE TABLE t (name TEXT UNIQUE)")
+    written = [asyncio.ensure_future(worker.transaction(_insert(f"n{i}"))) for i in range(3)]
+    await asyncio.sleep(0)  # handed over
+    await worker.close()
+    assert await asyncio.gather(*written) == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="closed"):
+        await worker.transaction(_insert("late"))

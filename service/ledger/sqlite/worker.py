@@ -211,13 +211,13 @@ class SQLiteWorker:
             _deliver([(job.future, _set_result, result)])
 
     def _run_group(self, group: list[_Job]) -> None:
-        conn = self._conn
+        # The connection as opened, not ``self._conn``: close() clears that at once but queues the
+        # actual close behind the transactions already handed over, which still run.
+        conn = self._counted
         live = [job for job in group if not job.future.cancelled()]
         if not live:
             return
-        if conn is None:  # closed meanwhile (only a bug gets here: close() queues behind them)
-            _deliver([(job.future, _set_exception, RuntimeError("the SQLite connection is closed")) for job in live])
-            return
+        assert conn is not None  # transaction() refuses before the connection is open
         if len(live) == 1:
             _deliver([_answer(conn, live[0])])
             return
