@@ -11,7 +11,8 @@ For every order the tracker
    ``connector.collect`` before each wait runs out, recording and publishing
    every state change to the order's watchers;
 4. when the attempts run out, publishes ``TIMED_OUT`` and keeps collecting in
-   the background at the maximum back-off until the certificate is issued,
+   the background at the maximum back-off, within the CA's budget of background
+   collects (:mod:`service.enrollment.pacing`), until the certificate is issued,
    the CA refuses it, or the order reaches the CA's give-up age.
 
 Order tasks belong to the tracker, not to the RPC that started them: a caller
@@ -40,6 +41,7 @@ from service.connectors import base
 from service.connectors.guarded import breaker_of
 from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.pacing import BackgroundPacer
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
 from service.errors import (
     AlreadyExists,
@@ -107,6 +109,7 @@ class EnrollmentTracker:
         # Resumed orders not yet known at the CA: when they were resumed.
         self._resumed_at: dict[str, dt.datetime] = {}
         self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
+        self._pacer = BackgroundPacer(clock=clock, sleep=sleep, events=events)  # each CA's background budget
 
     # ------------------------------------------------------------------ public
 
@@ -537,10 +540,26 @@ class EnrollmentTracker:
             self._publish(self._event(order, Phase.WAITING, attempt=attempt.number, delay=attempt.delay,
                                       next_attempt_at=attempt.due, background=attempt.background))
             await self._wait_for(order.id, attempt, scheduled_at=now)
+            if attempt.background:
+                turn = await self._background_turn(ca, order, attempt)
+                if isinstance(turn, str):  # no collect this round (listed as pending, or no budget)
+                    order, at_least = await self._still_pending(order, attempt, turn), 0.0
+                    continue
+                attempt = turn
             outcome = await self._collect_once(ca, order, attempt)
             if outcome is None:
                 return
             order, at_least = outcome
+
+    async def _background_turn(self, ca: ManagedCA, order: OrderRecord, attempt: Attempt) -> Attempt | str:
+        """The background attempt at its slot in the CA's budget, or the detail of a round without a
+        collect (see :mod:`service.enrollment.pacing`); :meth:`collect_now` cuts the wait short."""
+        def pending_page(position: int, size: int) -> Awaitable[base.ListResult]:
+            request = base.ListRequest(status=base.OrderStatus.APPLIED, position=position, size=size)
+            return self._through_circuit(ca, lambda: ca.connector.list(request))
+
+        return await self._pacer.turn(ca, order.ca_order_id or "", attempt, schedule=self.schedule_of(ca.id),
+                                      pause=lambda delay: self._pause(order.id, delay), list_page=pending_page)
 
     async def _collect_once(self, ca: ManagedCA, order: OrderRecord,
                             attempt: Attempt) -> tuple[OrderRecord, float] | None:
