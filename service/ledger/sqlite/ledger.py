@@ -56,9 +56,11 @@ from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
+    EXPIRING_INSERT,
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    expiring_params,
     inventory_entries,
     inventory_entry,
     inventory_where,
@@ -379,6 +381,11 @@ class SQLiteLedger:
         return bool(await self._write(lambda w: execute(
             w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
             (ca_id, serial_number, claimant))))
+
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        params = expiring_params(ca_id, now=now, within=within, beyond=beyond, label=label, limit=limit)
+        return await self._write(lambda w: execute(w, EXPIRING_INSERT, params))
 
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)

@@ -31,6 +31,8 @@ __all__ = [
     "TS_FORMAT",
     "audit_entry_from_row",
     "certificate_from_row",
+    "AUTO_RENEW_OPTION",
+    "auto_renew_choice",
     "event_from_row",
     "outbox_event_from_row",
     "subject_entry_from_row",
@@ -156,10 +158,25 @@ def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
     )
 
 
+# The order option that records the order's own choice of automatic renewal ("true" or "false";
+# absent: its profile decides). Written by ``service.enrollment.orders.OrderOptions``.
+AUTO_RENEW_OPTION = "auto_renew"
+
+
+def auto_renew_choice(options_json: object) -> bool | None:
+    """The order's automatic-renewal choice from its stored options (JSON text), None when it made none."""
+    try:
+        options = json.loads(str(options_json)) if options_json is not None else {}
+    except ValueError:
+        return None
+    value = options.get(AUTO_RENEW_OPTION) if isinstance(options, dict) else None
+    return None if value not in ("true", "false") else value == "true"
+
+
 def event_from_row(row: sqlite3.Row) -> CertificateEventRecord:
     return CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
                                   serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
-                                  detail=str(row["detail"]), reason=str(row["reason"]))
+                                  detail=str(row["detail"]), reason=str(row["reason"]), order_id=row["order_id"])
 
 
 def outbox_event_from_row(row: Any) -> OutboxEvent:
