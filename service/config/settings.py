@@ -131,6 +131,9 @@ class RenewalSettings:
     default: RenewalPolicy = RenewalPolicy()
     profiles: Mapping[str, RenewalPolicy] = field(default_factory=dict)
     check_interval: float = 3600.0  # how often automatic renewal looks for certificates that are due
+    # ``expiring`` events: the thresholds (seconds before ``not_after``, largest first) a certificate is
+    # told about once each as it enters them; empty: none.
+    notify_before: tuple[float, ...] = (30 * 86400.0, 7 * 86400.0, 86400.0)
 
     def for_profile(self, profile_id: str) -> RenewalPolicy:
         return self.profiles.get(profile_id, self.default)

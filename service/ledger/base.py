@@ -29,6 +29,7 @@ from typing import Protocol
 from service.connectors.base import SubjectAltName
 
 __all__ = [
+    "AUTO_RENEW_OPTION",
     "AuditEntry",
     "CertificateEventRecord",
     "CertificateQuery",
@@ -45,6 +46,12 @@ __all__ = [
     "SubjectEntry",
     "SubjectPosition",
 ]
+
+
+# The order option (in ``options``, otherwise opaque to the ledger) that records the order's own
+# choice of automatic renewal, "true" or "false" (absent: its profile decides): the inventory
+# reads it (``InventoryEntry.auto_renew``). Written by ``service.enrollment.orders.OrderOptions``.
+AUTO_RENEW_OPTION = "auto_renew"
 
 
 class OrderState(enum.Enum):

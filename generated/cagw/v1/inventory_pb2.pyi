@@ -100,7 +100,7 @@ class GetRenewalInfoResponse(_message.Message):
     def __init__(self, suggested_window: _Optional[_Union[RenewalWindow, _Mapping]] = ..., explanation: _Optional[str] = ..., retry_after_seconds: _Optional[int] = ..., certificate: _Optional[_Union[InventoryCertificate, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class CertificateLifecycleEvent(_message.Message):
-    __slots__ = ("id", "type", "serial_number", "time", "owner", "replaces", "reason", "detail")
+    __slots__ = ("id", "type", "serial_number", "time", "owner", "replaces", "reason", "detail", "enrollment_id", "replaced_by", "renewal_of", "expires_within")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,10 @@ class CertificateLifecycleEvent(_message.Message):
     REPLACES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
+    RENEWAL_OF_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_WITHIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: str
     serial_number: str
@@ -117,7 +121,11 @@ class CertificateLifecycleEvent(_message.Message):
     replaces: str
     reason: str
     detail: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., serial_number: _Optional[str] = ..., time: _Optional[str] = ..., owner: _Optional[str] = ..., replaces: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    enrollment_id: str
+    replaced_by: str
+    renewal_of: str
+    expires_within: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., serial_number: _Optional[str] = ..., time: _Optional[str] = ..., owner: _Optional[str] = ..., replaces: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., renewal_of: _Optional[str] = ..., expires_within: _Optional[str] = ...) -> None: ...
 
 class WatchCertificateEventsRequest(_message.Message):
     __slots__ = ("ca_id", "after", "max_events", "idle_seconds")

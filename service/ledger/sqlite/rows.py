@@ -12,6 +12,7 @@ from typing import Any
 
 from service.connectors.base import SubjectAltName
 from service.ledger.base import (
+    AUTO_RENEW_OPTION,
     AuditEntry,
     CertificateEventRecord,
     CertificateRecord,
@@ -31,7 +32,6 @@ __all__ = [
     "TS_FORMAT",
     "audit_entry_from_row",
     "certificate_from_row",
-    "AUTO_RENEW_OPTION",
     "auto_renew_choice",
     "event_from_row",
     "outbox_event_from_row",
@@ -156,11 +156,6 @@ def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
         issued_at=from_ts(row["c_issued_at"]) if row["c_issued_at"] is not None else None,
         compromise_date=from_ts(row["c_compromise_date"]) if row["c_compromise_date"] is not None else None,
     )
-
-
-# The order option that records the order's own choice of automatic renewal ("true" or "false";
-# absent: its profile decides). Written by ``service.enrollment.orders.OrderOptions``.
-AUTO_RENEW_OPTION = "auto_renew"
 
 
 def auto_renew_choice(options_json: object) -> bool | None:
