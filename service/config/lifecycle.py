@@ -84,6 +84,10 @@ WEBHOOK_EVENTS = ("issued", "issued-outside", "renewed", "revoked", "failed", "e
 _WEBHOOK_KEYS = {"name", "url", "secret", "tls-ca", "owner", "cas", "events", "timeout", "retry-delay"}
 _WEBHOOK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MIN_SECRET = 16
+# Each webhook is a delivery loop, a connection and a cursor row, and every event is read once per
+# webhook: bounded in all, and per owner so that one client cannot multiply the work.
+MAX_WEBHOOKS = 32
+MAX_WEBHOOKS_PER_OWNER = 4
 
 
 def _loopback(host: str) -> bool:
@@ -147,6 +151,10 @@ def parse_webhooks(r: Reader, raw: Any, ca_ids: Sequence[str]) -> tuple[WebhookS
     if not isinstance(raw, list):
         r.problem(f"must be a list, found {kind_of(raw)}")
         return ()
+    if len(raw) > MAX_WEBHOOKS:
+        r.problem(f"has {len(raw)} webhooks, at most {MAX_WEBHOOKS} are allowed (one webhook may take every "
+                  "event of several CAs: leave out `cas` and `events`)")
+        return ()
     webhooks: list[WebhookSettings] = []
     for index, item in enumerate(raw):
         with r.at(f"[{index}]"):
@@ -157,6 +165,10 @@ def parse_webhooks(r: Reader, raw: Any, ca_ids: Sequence[str]) -> tuple[WebhookS
                 r.problem(f"duplicate webhook name {webhook.name!r}", "name")
             for ca_id in sorted((webhook.cas or frozenset()) - set(ca_ids)):
                 r.problem(f"names CA {ca_id!r}, which is not among managed-cas", "cas")
+            same_owner = sum(other.owner == webhook.owner for other in webhooks if webhook.owner is not None)
+            if same_owner >= MAX_WEBHOOKS_PER_OWNER:
+                r.problem(f"is owner {webhook.owner!r}'s webhook number {same_owner + 1}, at most "
+                          f"{MAX_WEBHOOKS_PER_OWNER} per owner are allowed", "owner")
             webhooks.append(webhook)
     return tuple(webhooks)
 

@@ -215,6 +215,7 @@ class GrantSettings:
 class ClientLimits:
     max_pending: int | None = None  # orders of the client not yet issued or failed
     orders_per_hour: int | None = None  # orders placed in the last hour, counted from the ledger
+    event_watches: int | None = None  # WatchCertificateEvents streams open at once (None: streams.*)
 
 
 @dataclass(frozen=True)

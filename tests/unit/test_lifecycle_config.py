@@ -135,3 +135,21 @@ def test_fail_expiry_thresholds_that_are_not_durations_are_named(tmp_path: Path)
         renewal_of(tmp_path, {"notify-before": "30d"})
     assert caught.value.problems == [
         f"{at}.notify-before: must be a list of at most 10 durations (example: [30d, 7d, 1d])"]
+
+
+def _hook(name: str, owner: str | None = None) -> dict[str, str]:
+    hook = {"name": name, "url": f"https://hooks.example.com/{name}", "secret": "0123456789abcdef"}
+    return hook | ({"owner": owner} if owner is not None else {})
+
+
+def test_fail_webhooks_are_bounded_per_owner_and_in_all(tmp_path: Path) -> None:
+    assert len(webhooks_of(tmp_path, [_hook(f"a{i}", "team-a") for i in range(4)] + [_hook("b", "team-b")])) == 5
+    with pytest.raises(ConfigError) as caught:
+        webhooks_of(tmp_path, [_hook(f"a{i}", "team-a") for i in range(5)])
+    assert caught.value.problems == [
+        "webhooks[4].owner: is owner 'team-a''s webhook number 5, at most 4 per owner are allowed"]
+    with pytest.raises(ConfigError) as caught:
+        webhooks_of(tmp_path, [_hook(f"h{i}") for i in range(33)])
+    assert caught.value.problems == [
+        "webhooks: has 33 webhooks, at most 32 are allowed (one webhook may take every event of several CAs: "
+        "leave out `cas` and `events`)"]
