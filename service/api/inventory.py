@@ -44,7 +44,8 @@ def inventory_message(entry: InventoryEntry, *, now: dt.datetime) -> pb.Inventor
         not_before=iso_z(certificate.not_before), not_after=iso_z(certificate.not_after),
         enrollment_id=certificate.order_id or "", replaced_by=entry.replaced_by or "",
         replacement_enrollment_id=entry.replacement_order_id or "",
-        days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1))
+        days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1),
+        automatic_renewal="" if entry.auto_renew is None else "true" if entry.auto_renew else "false")
 
 
 def lifecycle_event_message(outbox: OutboxEvent) -> pb.CertificateLifecycleEvent:

@@ -10,7 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cagw.v1 import certificates_pb2, certificates_pb2_grpc, common_pb2, enrollments_pb2, enrollments_pb2_grpc
+from cagw.v1 import (
+    certificates_pb2,
+    certificates_pb2_grpc,
+    common_pb2,
+    enrollments_pb2,
+    enrollments_pb2_grpc,
+    inventory_pb2,
+    inventory_pb2_grpc,
+)
 from service.app import Gateway
 from service.clock import utcnow
 from service.lifecycle.expiry import ExpiryNotices
@@ -98,7 +106,12 @@ async def test_ok_expiring_is_told_once_across_a_restart(tmp_path: Path) -> None
 async def test_ok_an_order_opts_in_to_automatic_renewal_and_its_renewal_stays_in(tmp_path: Path) -> None:
     async with running_stack(tmp_path) as stack:  # no profile renews automatically
         chosen = await _enroll(stack, "opted-in.example.com", AutomaticRenewal="true")
-        await _enroll(stack, "left-alone.example.com")
+        alone = await _enroll(stack, "left-alone.example.com")
+        inventory = inventory_pb2_grpc.CertificateInventoryServiceStub(stack.channel)
+        shown = {serial: (await inventory.GetRenewalInfo(inventory_pb2.GetRenewalInfoRequest(
+            ca_id=CA_ID, serial_number=serial))).certificate.automatic_renewal
+            for serial in (chosen.serial_number, alone.serial_number)}
+        assert shown == {chosen.serial_number: "true", alone.serial_number: ""}
         assert await _renewals(stack.gateway, days_later=300) == [chosen.serial_number]
         assert chosen.serial_number not in await _renewals(stack.gateway, days_later=301)  # never twice
         ledger = stack.gateway.ledger
