@@ -1,4 +1,9 @@
-"""The certificate events feed: issued and revoked events, paged with an opaque cursor."""
+"""The certificate events feed: issued and revoked events, paged with an opaque cursor.
+
+The ledger holds more kinds of event (``failed`` orders, ``expiring`` and ``replaced``
+certificates); they are the gateway's own, told by its event stream and webhooks. The CAGW feed
+keeps to the two that CAGW clients synchronise from (a client that fetches each event's
+certificate by serial would meet a ``failed`` order, which has none)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from service.ledger.base import CertificateEventRecord, CertificateRecord, Ledge
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500  # one page is at most this many events, whatever the caller prefers
+FEED_ACTIONS = ("issued", "revoked")
 
 
 
@@ -119,10 +125,10 @@ class EventsFeed:
             cursor = EventCursor(since=since)
         limit = min(page_size or cursor.limit, MAX_PAGE_SIZE)
         records = await self._ledger.list_events(ca.id, after_id=cursor.after_id, since=cursor.since,
-                                                 limit=limit + 1)
+                                                 limit=limit + 1, actions=FEED_ACTIONS)
         more = len(records) > limit
         records = records[:limit]
-        total = await self._ledger.count_events(ca.id, since=cursor.since)
+        total = await self._ledger.count_events(ca.id, since=cursor.since, actions=FEED_ACTIONS)
         certificates: dict[str, CertificateRecord | None] = {}
         if with_certificates:
             for serial in dict.fromkeys(record.serial_number for record in records):

@@ -423,9 +423,12 @@ class Ledger(Protocol):
 
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]: ...
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
+        """The CA's events after ``after_id`` (and at or after ``since``), by id; only those whose
+        action is in ``actions`` when it is not empty."""
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int: ...
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
+        """How many :meth:`list_events` would list from the start."""
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         """Events of every CA with ``id > after_id``, by id: the outbox webhooks deliver from.

@@ -538,6 +538,11 @@ async def test_ok_an_order_that_fails_tells_its_owner_once_with_its_reason(ledge
             for e in events] == [("failed", "", "o-f", "CA_REJECTED", "the CA refused it", "team-a"),
                                  ("failed", "", "o-a", "ABANDONED", "gave up", "client-a")]
     assert [e.action for e in await ledger.list_events("ca-1", after_id=0, since=None, limit=10)] == ["failed"] * 2
+    await ledger.record_issued(None, _expiring("fx", 30))
+    assert [e.action for e in await ledger.list_events("ca-1", after_id=0, since=None, limit=10,
+                                                       actions=("issued", "revoked"))] == ["issued"]
+    assert await ledger.count_events("ca-1", since=None, actions=("issued", "revoked")) == 1
+    assert await ledger.count_events("ca-1", since=None) == 3
 
 
 async def test_ok_a_revived_order_that_fails_again_is_told_again(ledger: Ledger) -> None:

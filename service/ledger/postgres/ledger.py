@@ -455,15 +455,18 @@ class PostgresLedger:
     # -- feed, outbox and audit
 
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]:
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = $1 AND id > $2 AND ($3::text IS NULL OR time >= $3) "
-            "ORDER BY id LIMIT $4", ca_id, after_id, ts_or_none(since), max(limit, 0))
+            "AND (cardinality($5::text[]) = 0 OR action = ANY($5::text[])) ORDER BY id LIMIT $4",
+            ca_id, after_id, ts_or_none(since), max(limit, 0), list(actions))
         return [event_from_row(row) for row in rows]
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = $1 "
-                                "AND ($2::text IS NULL OR time >= $2)", ca_id, ts_or_none(since))
+                                "AND ($2::text IS NULL OR time >= $2) "
+                                "AND (cardinality($3::text[]) = 0 OR action = ANY($3::text[]))",
+                                ca_id, ts_or_none(since), list(actions))
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
