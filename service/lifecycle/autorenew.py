@@ -65,12 +65,6 @@ class AutoRenewal:
         self._clock = clock
         self._sleep = sleep
 
-    @staticmethod
-    def enabled(ca: ManagedCA) -> bool:
-        """Whether a profile of the CA renews automatically (an order may opt in on any CA)."""
-        renewal = ca.settings.gateway.renewal
-        return renewal.default.automatic or any(policy.automatic for policy in renewal.profiles.values())
-
     async def run(self, ca: ManagedCA) -> None:
         """A pass every ``check-interval`` until cancelled (on every CA: any order may opt in)."""
         while True:

@@ -612,3 +612,10 @@ async def test_ok_the_inventory_knows_an_orders_own_automatic_renewal_choice(led
     entries = await ledger.list_certificates(CertificateQuery(ca_id="ca-1", now=T0, limit=10))
     assert {e.certificate.serial_number: e.auto_renew for e in entries} == {
         "s-o-in": True, "s-o-out": False, "s-o-none": None, "s-loose": None}
+
+
+async def test_ok_two_gateways_failing_one_order_at_once_tell_it_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(new_order("o-race"))
+    await asyncio.gather(ledger.update_order("o-race", state=OrderState.FAILED, error_reason="CA_REJECTED"),
+                         other.update_order("o-race", state=OrderState.ABANDONED))
+    assert [(a, r) for a, _, _, r in await _actions(ledger)] == [("failed", "o-race")]
