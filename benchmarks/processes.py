@@ -273,6 +273,14 @@ class Stack:
         with opener.open(urllib.request.Request(f"{self.sim_url}{path}", method="DELETE"), timeout=10.0):
             pass
 
+    def simulator_post(self, path: str, body: Any) -> Any:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=self.client_tls))
+        request = urllib.request.Request(f"{self.sim_url}{path}", data=json.dumps(body).encode("utf-8"),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with opener.open(request, timeout=30.0) as answer:
+            return json.loads(answer.read())
+
     def metrics(self) -> str:
         status, body = _get(self.metrics_url, timeout=10.0)
         if status != 200:

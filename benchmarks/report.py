@@ -73,20 +73,36 @@ FIGURES.update({
     "pending.submit_rate": ("/s", "pending orders submitted per second"),
     "pending.submit_cpu_ms": ("ms", "gateway CPU per submitted order"),
     "pending.enroll_p99_ms": ("ms", "Enroll (maxWait 0) latency p99 while submitting"),
-    "pending.lateness_p50_ms": ("ms", "collect attempts: p50 of how late against the schedule (simulator's view)"),
-    "pending.lateness_p99_ms": ("ms", "collect attempts: p99 lateness (simulator's view)"),
-    "pending.lateness_max_ms": ("ms", "collect attempts: worst lateness (simulator's view)"),
-    "pending.attempts_seen": ("", "collect attempts due during the wait (run or overdue)"),
-    "pending.gateway_lateness_p99_s": ("s", "p99 of the gateway's cagw_collect_lateness_seconds (bucket bound)"),
+    "pending.lateness_p50_ms": ("ms", "foreground collect attempts: p50 of how late against the documented "
+                                      "schedule (simulator's view)"),
+    "pending.lateness_p99_ms": ("ms", "foreground collect attempts: p99 lateness (simulator's view)"),
+    "pending.lateness_max_ms": ("ms", "foreground collect attempts: worst lateness (simulator's view)"),
+    "pending.attempts_seen": ("", "foreground collect attempts due during the wait (run or overdue)"),
+    "pending.gateway_lateness_p99_s": ("s", "p99 of the gateway's cagw_collect_lateness_seconds, every attempt, "
+                                            "background ones counted from their budget slot (bucket bound)"),
     "pending.waiting_cpu_pct": ("%", "gateway CPU while the orders wait, % of one core"),
     "pending.kb_per_order": ("KB", "gateway RSS growth per pending order"),
     "pending.sectigo_calls_per_min": ("/min", "Sectigo calls per minute while the orders wait"),
+    "pending.collects_per_min": ("/min", "of which collects"),
+    "pending.lists_per_min": ("/min", "of which listings of issued orders (pages)"),
+    "pending.background_collects_per_min": ("/min", "collects beyond an order's foreground attempts (background "
+                                                    "collection), per minute of the wait"),
+    "pending.collects_skipped": ("", "background attempts a listing spared a collect (while waiting)"),
+    "pending.budget_deferred": ("", "background collects the CA's budget deferred (while waiting)"),
+    "pending.budget_wait_p99_s": ("s", "p99 of how long the budget deferred a background collect (bucket bound)"),
+    "pending.notice_p50_s": ("s", "orders issued at Sectigo near the end of the wait: p50 delay until the "
+                                  "gateway's collect"),
+    "pending.notice_max_s": ("s", "the same, worst"),
+    "pending.notice_missed": ("", "of those, not noticed by the end of the wait"),
     "pending.failures": ("", "failed submissions"),
 })
 
 # Figures that may legitimately be absent: the gateway's lateness histogram is only filled when
 # the engine reports collect attempts to it.
-OPTIONAL = frozenset({"pending.gateway_lateness_p99_s"})
+# The budget's wait histogram only once orders reach background collection, and the notice delay
+# only when a sampled order was collected before the wait ended.
+OPTIONAL = frozenset({"pending.gateway_lateness_p99_s", "pending.budget_wait_p99_s", "pending.notice_p50_s",
+                      "pending.notice_max_s"})
 NOT_MEASURED = {
     "SQL statements and commits per enrollment": "not visible outside the ledger (no statement counter in "
                                                  "SQLite or in /metrics); ledger operations per enrollment "
@@ -204,6 +220,15 @@ def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]
         ("Pending orders: CPU while waiting, memory per order",
          f"{c('pending.waiting_cpu_pct')}, {c('pending.kb_per_order')}",
          f"Sectigo {c('pending.sectigo_calls_per_min')}"),
+        ("Pending orders: Sectigo calls while waiting: collects, list pages",
+         f"{c('pending.collects_per_min')}, {c('pending.lists_per_min')}",
+         f"background collects {c('pending.background_collects_per_min')}; spared by a listing "
+         f"{c('pending.collects_skipped')}"),
+        ("Pending orders: budget: collects deferred, wait p99",
+         f"{c('pending.budget_deferred')}, {c('pending.budget_wait_p99_s')}", ""),
+        ("Pending orders: issued at Sectigo → noticed, p50 / max",
+         f"{c('pending.notice_p50_s')} / {c('pending.notice_max_s')}",
+         f"not noticed by the end {c('pending.notice_missed')}"),
     ]
     return rows
 

@@ -9,6 +9,7 @@ and call log; ledger operations from the gateway's ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ __all__ = ["Figures", "Settings", "direct_run", "gateway_run", "lookups", "pendi
 Figures = dict[str, float | None]
 SETTLE = 0.3  # seconds the gateway gets to finish work after the last answer, before the CPU reading
 LATENESS_METRIC = "cagw_collect_lateness_seconds"
+BUDGET_WAIT_METRIC = "cagw_collect_budget_wait_seconds"
+NOTICE_WINDOW = 40.0  # seconds before the end of the pending wait at which a sample of orders is issued
+NOTICE_SHARE = 0.01  # the share of the pending orders issued then (the oldest; at least one)
 
 
 @dataclass(frozen=True)
@@ -165,8 +169,9 @@ async def watchers(stack: Stack, load: Load, csrs: Sequence[str], *, watchers: i
 
 
 def _overdue(calls: Sequence[dict[str, Any]], submitted: dict[int, float], waits: Sequence[float],
-             interval: float, end: float) -> list[float]:
-    """Attempts that were due before ``end`` but had not run: how late they are at ``end`` (at least)."""
+             end: float) -> list[float]:
+    """Foreground attempts that were due before ``end`` but had not run: how late they are at ``end``
+    (at least)."""
     last: dict[int, tuple[float, int]] = {ssl_id: (at, 0) for ssl_id, at in submitted.items()}
     for call in sorted(calls, key=lambda c: float(c["time"])):
         ssl_id = call["sslId"]
@@ -174,10 +179,44 @@ def _overdue(calls: Sequence[dict[str, Any]], submitted: dict[int, float], waits
             last[ssl_id] = (float(call["time"]), last[ssl_id][1] + 1)
     late = []
     for at, done in last.values():
-        due = at + (waits[done] if done < len(waits) else interval)
+        if done >= len(waits):
+            continue  # in background collection: paced by the budget, not by a due time
+        due = at + waits[done]
         if due < end:
             late.append(end - due)
     return late
+
+
+def _notice_delays(calls: Sequence[dict[str, Any]], sample: Sequence[int], issued_at: float) -> list[float]:
+    """For each order of ``sample`` issued at the simulator at ``issued_at``: seconds until the gateway's
+    first collect of it after that (the collect that finds the certificate)."""
+    first: dict[int, float] = {}
+    for call in calls:
+        if call["route"] == "collect" and call["sslId"] is not None and float(call["time"]) >= issued_at:
+            ssl_id = int(call["sslId"])
+            first[ssl_id] = min(first.get(ssl_id, math.inf), float(call["time"]))
+    return [first[ssl_id] - issued_at for ssl_id in sample if ssl_id in first]
+
+
+def _background_collects(calls: Sequence[dict[str, Any]], waits: Sequence[float], since: float) -> int:
+    """Collects after ``since`` that were beyond an order's foreground attempts (its 6th collect on)."""
+    made: dict[int, int] = {}
+    count = 0
+    for call in sorted(calls, key=lambda c: float(c["time"])):
+        if call["route"] != "collect" or call["sslId"] is None:
+            continue
+        ssl_id = int(call["sslId"])
+        made[ssl_id] = made.get(ssl_id, 0) + 1
+        if made[ssl_id] > len(waits) and float(call["time"]) >= since:
+            count += 1
+    return count
+
+
+def _enrolled(stack: Stack) -> list[int]:
+    """The orders at the simulator, oldest first."""
+    calls = stack.simulator_json("/__simulator/calls")["calls"]
+    enrolls = sorted((float(c["time"]), int(c["sslId"])) for c in calls if c["route"] == "enroll" and c["sslId"])
+    return [ssl_id for _, ssl_id in enrolls]
 
 
 async def pending_orders(stack: Stack, load: Load, csrs: Sequence[str], *, wait: float,
@@ -190,7 +229,15 @@ async def pending_orders(stack: Stack, load: Load, csrs: Sequence[str], *, wait:
     _report_failures("pending", batch)
     submitted_state = _read(stack)
     waiting_from = time.time()
-    await asyncio.sleep(wait)
+    # Near the end of the wait, the oldest orders (in background collection by then, when the wait
+    # is long enough) are issued at the simulator: how long until the gateway notices?
+    before_sample = max(0.0, wait - NOTICE_WINDOW)
+    await asyncio.sleep(before_sample)
+    enrolled = _enrolled(stack)
+    sample = enrolled[:max(1, round(len(enrolled) * NOTICE_SHARE))]
+    issued_at = time.time()
+    stack.simulator_post("/__simulator/issue", {"sslIds": sample})
+    await asyncio.sleep(wait - before_sample)
     end = _read(stack)
     end_time = time.time()
     stack.check_alive()
@@ -198,9 +245,16 @@ async def pending_orders(stack: Stack, load: Load, csrs: Sequence[str], *, wait:
     # The gateway answers Enroll (maxWait 0) before Sectigo has the order: the simulator's log
     # tells when each order reached it, which starts its schedule.
     submitted = {int(c["sslId"]): float(c["time"]) for c in calls if c["route"] == "enroll" and c["sslId"]}
-    late = collect_lateness(calls, submitted, waits, interval) + _overdue(calls, submitted, waits, interval, end_time)
+    late = (collect_lateness(calls, submitted, waits, interval, foreground_only=True)
+            + _overdue(calls, submitted, waits, end_time))
     waiting = [c for c in calls if float(c["time"]) >= waiting_from]
+    minutes = (end_time - waiting_from) / 60
+    noticed = _notice_delays(calls, sample, issued_at)
     done = max(1, len(batch.latencies))
+
+    def grown(name: str) -> float:
+        return counter_total(end.metrics, name) - counter_total(submitted_state.metrics, name)
+
     return {
         "pending.orders": float(len(batch.latencies)),
         "pending.submit_rate": len(batch.latencies) / batch.wall if batch.wall else 0.0,
@@ -214,7 +268,17 @@ async def pending_orders(stack: Stack, load: Load, csrs: Sequence[str], *, wait:
         "pending.waiting_cpu_pct": end.gateway.cpu_since(submitted_state.gateway)
                                    / (end.gateway.wall - submitted_state.gateway.wall) * 100,
         "pending.kb_per_order": (end.gateway.rss - start.gateway.rss) / done / 1024,
-        "pending.sectigo_calls_per_min": len(waiting) / (end_time - waiting_from) * 60,
+        "pending.sectigo_calls_per_min": len(waiting) / minutes,
+        "pending.collects_per_min": sum(1 for c in waiting if c["route"] == "collect") / minutes,
+        "pending.lists_per_min": sum(1 for c in waiting if c["route"] == "list") / minutes,
+        "pending.background_collects_per_min": _background_collects(calls, waits, waiting_from) / minutes,
+        "pending.collects_skipped": grown("cagw_collects_skipped_total"),
+        "pending.budget_deferred": grown("cagw_collect_budget_deferred_total"),
+        "pending.budget_wait_p99_s": histogram_quantile(submitted_state.metrics, end.metrics, BUDGET_WAIT_METRIC,
+                                                        0.99),
+        "pending.notice_p50_s": percentile(noticed, 0.5) if noticed else None,
+        "pending.notice_max_s": max(noticed) if noticed else None,
+        "pending.notice_missed": float(len(sample) - len(noticed)),
         "pending.failures": float(sum(batch.failures.values())),
     }
 

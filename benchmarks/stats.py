@@ -86,13 +86,15 @@ def _collects_by_order(calls: Sequence[dict[str, Any]]) -> dict[int, list[float]
 
 
 def collect_lateness(calls: Sequence[dict[str, Any]], submitted: dict[int, float], waits: Sequence[float],
-                     background_interval: float) -> list[float]:
+                     background_interval: float, *, foreground_only: bool = False) -> list[float]:
     """Seconds each collect attempt ran after it was due, as the simulator saw it.
 
     An attempt is due ``waits[n]`` after the previous one was dispatched (the first: after the
     order was submitted, ``submitted[ssl_id]`` on the simulator's clock); once the waits are used
     up, every ``background_interval``. Only orders still pending are meaningful: an issued order
     has a second download right after its last collect, which this counts as one attempt.
+    ``foreground_only``: the attempts of ``waits`` alone (background collects are paced by the
+    CA's budget and may be spared by a listing, so they have no fixed due time).
     """
     collects = _collects_by_order(calls)
     lateness: list[float] = []
@@ -101,6 +103,8 @@ def collect_lateness(calls: Sequence[dict[str, Any]], submitted: dict[int, float
             continue
         previous = submitted[ssl_id]
         for number, at in enumerate(sorted(times)):
+            if foreground_only and number >= len(waits):
+                break
             wait = waits[number] if number < len(waits) else background_interval
             lateness.append(at - previous - wait)
             previous = at

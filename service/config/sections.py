@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from cryptography import x509 as crypto_x509
 
+from service.config.budget_section import parse_collect_budget
 from service.config.clients import parse_clients
 from service.config.lifecycle import parse_renewal, parse_sync, parse_webhooks
 from service.config.limit_sections import (
@@ -59,7 +60,7 @@ _GATEWAY_KEYS = {
     "request-timeout", "connect-timeout", "max-concurrent-requests", "give-up-after", "profile-cache-ttl",
     "profile-sync", "default-term", "subject-revoke-limit", "profile-options", "retry-attempts",
     "retry-base-delay", "circuit-breaker", "renewal", "sync", "server-side-keys", "server-side-key-retention",
-    "pkcs12-encryption", "validity-rounding", "ca-certificates", "max-pending-orders",
+    "pkcs12-encryption", "validity-rounding", "ca-certificates", "max-pending-orders", "background-collects",
 }
 VALIDITY_ROUNDINGS = ("exact", "up")
 _PROFILE_KEYS = {"id", "name", "cert-type", "term", "description"}
@@ -158,6 +159,8 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         renewal = parse_renewal(r, r.mapping(section.get("renewal")))
     with r.at("sync"):
         sync = parse_sync(r, r.mapping(section.get("sync")))
+    with r.at("background-collects"):
+        budget = parse_collect_budget(r, r.mapping(section.get("background-collects")))
     pkcs12_encryption = r.text(section, "pkcs12-encryption", default="modern")
     if pkcs12_encryption not in ("modern", "legacy"):
         r.problem(f"{pkcs12_encryption!r} must be modern (AES-256, SHA-256) or legacy (3DES, SHA-1)",
@@ -182,6 +185,7 @@ def _gateway(r: Reader, section: Mapping[str, Any]) -> GatewaySettings:
         circuit_breaker=breaker,
         renewal=renewal,
         sync=sync,
+        background_collects=budget,
         server_side_keys=r.convert(section, "server-side-keys", parse_bool, defaults.server_side_keys),
         server_side_key_retention=r.convert(section, "server-side-key-retention", positive_duration,
                                             defaults.server_side_key_retention),

@@ -149,6 +149,21 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class CollectBudgetSettings:
+    """A CA's ``gateway.background-collects`` block: the token bucket of its background collects."""
+
+    rate: float = 10.0  # collect calls per second, at most, once an order's foreground attempts are used up
+    burst: int = 10  # calls that may go at once after a quiet spell
+    listing: bool = True  # list the CA's pending orders instead of collecting each when that is cheaper
+    verify_after: float = 3600.0  # with the listing: a real collect of each background order at least this often
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0 or self.burst < 1 or not self.verify_after > 0:
+            raise ValueError(f"a collect budget needs a rate above 0, a burst of at least 1 and a verify-after "
+                             f"above 0, got {self.rate}/s, {self.burst} and {self.verify_after}s")
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     """What the gateway adds per CA (the ``gateway:`` block)."""
 
@@ -169,6 +184,7 @@ class GatewaySettings:
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     renewal: RenewalSettings = RenewalSettings()
     sync: SyncSettings = SyncSettings()
+    background_collects: CollectBudgetSettings = CollectBudgetSettings()
     # requiredFormat PKCS12: the gateway makes the key; off, such a request is refused.
     server_side_keys: bool = True
     # How long the encrypted key of such an order stays in the ledger.

@@ -14,7 +14,9 @@ timers below one second (see ``service.config``).
 Once the attempts are used up, background collection goes on every
 ``enroll-max-back-off-timer`` (but at least one second, so a tiny test timer
 cannot turn into a busy loop against the CA) until the order is issued,
-fails, or reaches its give-up age.
+fails, or reaches its give-up age. Those background attempts are paced by the
+CA's budget, and a listing of the orders the CA is still processing may spare their collects
+(:mod:`service.enrollment.pacing`); the foreground attempts never are.
 
 This is the schedule of issuance (collect attempts, and the marker search of
 an order whose enroll reply was lost); the HTTP retries inside one CA call

@@ -3,8 +3,8 @@
 The core writes an order here **before** calling the CA, then every state
 change, then the issued certificate. A restart resumes whatever is unfinished.
 This module defines the records and the ``Ledger`` protocol; ``sqlite/`` is the
-embedded implementation, and a PostgreSQL one can fill the same protocol so
-that several gateway replicas share work.
+embedded implementation, ``postgres/`` the one several gateway replicas share
+(splitting the unfinished orders between them by leases, :mod:`service.ledger.leases`).
 
 The guarantees that keep an order from being paid twice belong to the ledger,
 not to one process's locks, so that they hold for every gateway sharing it:
@@ -306,11 +306,10 @@ class Ledger(Protocol):
     async def unfinished_orders(self) -> list[OrderRecord]:
         """Orders not ISSUED/FAILED/ABANDONED, oldest first: what a starting gateway resumes.
 
-        A ledger used by one gateway (SQLite) returns every one. A ledger shared by several
-        gateways must not let two of them work on one order at once: until leases exist (an
-        owner and an expiry per order, renewed while it is worked on, taken over when it
-        lapses), such a ledger returns every unfinished order and each state change is made
-        with ``expected_version`` (see :meth:`update_order`), so only one gateway moves it.
+        A ledger used by one gateway (SQLite) is resumed from this. A ledger shared by several
+        gateways is a :class:`~service.ledger.leases.LeasingLedger` as well: its gateways claim
+        the due orders by lease instead, so that no two work on one order at once; this still
+        lists every unfinished order (for the operator and the checks).
         """
 
     async def update_order(

@@ -14,6 +14,10 @@ Calls expected (see docs/operations.md, "Hooks of the core"):
 
 - ``collect_attempted`` — the engine, once per collect attempt, with how late
   the attempt ran against its due time (``next_attempt_at``);
+- ``collect_budgeted`` — the engine, once per background collect it schedules,
+  with how long the CA's budget of background collects deferred it;
+- ``collect_skipped`` — the engine, once per background attempt that needed no
+  collect (the CA's listing of the orders it is still processing showed it);
 - ``policy_refused`` / ``quota_refused`` — the caller policy, once per refusal.
 
 Order states, their gauges and their log lines need no call: every order record
@@ -37,6 +41,15 @@ class GatewayEvents(Protocol):
         """A collect attempt of an order of ``ca_id`` ran ``lateness`` seconds after it was due
         (0 or more) and ended in ``outcome`` (one of :data:`COLLECT_OUTCOMES`)."""
 
+    def collect_budgeted(self, *, ca_id: str, deferred: float, tokens: float, queued: int) -> None:
+        """A background collect of an order of ``ca_id`` got its slot from the CA's budget:
+        ``deferred`` seconds after its schedule's due time (0: not deferred), leaving ``tokens``
+        in the bucket and ``queued`` slots (this one included) still to come."""
+
+    def collect_skipped(self, *, ca_id: str) -> None:
+        """A background attempt of an order of ``ca_id`` made no collect: the CA's listing of the orders
+        it is still processing showed the order."""
+
     def policy_refused(self, *, client: str, reason: str) -> None:
         """The caller policy refused a call of ``client`` (its configured name) for ``reason``."""
 
@@ -48,6 +61,12 @@ class NoEvents:
     """The events of a core that nobody watches."""
 
     def collect_attempted(self, *, ca_id: str, lateness: float, outcome: str) -> None:
+        return None
+
+    def collect_budgeted(self, *, ca_id: str, deferred: float, tokens: float, queued: int) -> None:
+        return None
+
+    def collect_skipped(self, *, ca_id: str) -> None:
         return None
 
     def policy_refused(self, *, client: str, reason: str) -> None:

@@ -17,6 +17,11 @@ The families (docs/operations.md lists them with their labels and meaning):
 ``cagw_order_transitions_total``            order state changes by the state entered
 ``cagw_collect_attempts_total``             collect attempts by CA and outcome
 ``cagw_collect_lateness_seconds``           how late each attempt ran against its schedule
+``cagw_collect_budget_deferred_total``      background collects the CA's budget deferred
+``cagw_collect_budget_wait_seconds``        how long the budget deferred each background collect
+``cagw_collect_budget_tokens``              tokens left in the CA's budget (at its latest slot)
+``cagw_collect_budget_queued``              background collect slots handed out, not yet come
+``cagw_collects_skipped_total``             background attempts a listing of pending orders spared
 ``cagw_policy_refusals_total``              caller policy refusals by client and reason
 ``cagw_quota_refusals_total``               quota refusals by client and reason
 ``cagw_ledger_operations_total``            ledger operations by operation and outcome
@@ -53,6 +58,7 @@ __all__ = ["GatewayMetrics"]
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _CA_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _LATENESS_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_BUDGET_BUCKETS = (0.1, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _LEDGER_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
@@ -103,16 +109,41 @@ class GatewayMetrics:
         self.collect_lateness = Histogram("cagw_collect_lateness_seconds", "How late each collect attempt ran "
                                           "against its scheduled time.", ["ca"], buckets=_LATENESS_BUCKETS,
                                           registry=r)
+        self._budget_families(r)
         self.policy_refusals = Counter("cagw_policy_refusals_total", "Calls refused by the caller policy, by "
                                        "client and reason.", ["client", "reason"], registry=r)
         self.quota_refusals = Counter("cagw_quota_refusals_total", "Calls refused by a quota, by client and "
                                       "reason.", ["client", "reason"], registry=r)
+
+    def _budget_families(self, r: CollectorRegistry) -> None:
+        self.budget_deferred = Counter("cagw_collect_budget_deferred_total", "Background collects the CA's "
+                                       "budget moved past their scheduled time.", ["ca"], registry=r)
+        self.budget_wait = Histogram("cagw_collect_budget_wait_seconds", "How long the CA's budget deferred "
+                                     "each background collect (0 when it had a token at the due time).", ["ca"],
+                                     buckets=_BUDGET_BUCKETS, registry=r)
+        self.budget_tokens = Gauge("cagw_collect_budget_tokens", "Tokens left in the CA's budget of background "
+                                   "collects, as of the latest slot it handed out.", ["ca"], registry=r)
+        self.collects_skipped = Counter("cagw_collects_skipped_total", "Background attempts that made no "
+                                        "collect: the CA's listing of the orders it is still processing "
+                                        "showed the order.", ["ca"], registry=r)
+        self.budget_queued = Gauge("cagw_collect_budget_queued", "Background collect slots the CA's budget "
+                                   "handed out that have not come yet, as of the latest one.", ["ca"], registry=r)
 
     # ------------------------------------------------------------ the core's events (GatewayEvents)
 
     def collect_attempted(self, *, ca_id: str, lateness: float, outcome: str) -> None:
         self.collect_attempts.labels(ca_id, outcome if outcome in COLLECT_OUTCOMES else "error").inc()
         self.collect_lateness.labels(ca_id).observe(max(0.0, lateness))
+
+    def collect_budgeted(self, *, ca_id: str, deferred: float, tokens: float, queued: int) -> None:
+        if deferred > 0:
+            self.budget_deferred.labels(ca_id).inc()
+        self.budget_wait.labels(ca_id).observe(max(0.0, deferred))
+        self.budget_tokens.labels(ca_id).set(tokens)
+        self.budget_queued.labels(ca_id).set(queued)
+
+    def collect_skipped(self, *, ca_id: str) -> None:
+        self.collects_skipped.labels(ca_id).inc()
 
     def policy_refused(self, *, client: str, reason: str) -> None:
         self.policy_refusals.labels(client, reason).inc()

@@ -381,6 +381,21 @@ class _Routes:
         self.stats.clear_calls()
         return web.Response(status=204)
 
+    async def admin_issue(self, request: web.Request) -> web.StreamResponse:
+        """``{"sslIds": [...]}``: issue those pending orders now (loopback callers only)."""
+        if not _from_loopback(request):
+            return _json(403, {"code": -1, "description": "issuing on demand answers loopback callers only"},
+                         content_type="application/json")
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        ids = body.get("sslIds") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            return _json(400, {"code": -1, "description": "send {\"sslIds\": [<order id>, ...]}"},
+                         content_type="application/json")
+        return _json(200, {"issued": self.manager.issue_now(ids)}, content_type="application/json")
+
     async def admin_ca(self, request: web.Request) -> web.StreamResponse:
         return web.Response(body=self.manager.ca.certificate_pem.encode("ascii"), headers={"Content-Type": "application/x-pem-file"})
 
@@ -454,5 +469,6 @@ def build_app(
     app.router.add_delete("/__simulator/stats", routes.admin_reset_stats)
     app.router.add_get("/__simulator/calls", routes.admin_calls)
     app.router.add_delete("/__simulator/calls", routes.admin_clear_calls)
+    app.router.add_post("/__simulator/issue", routes.admin_issue)
     app.router.add_get("/__simulator/ca.pem", routes.admin_ca)
     return app

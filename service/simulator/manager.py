@@ -446,6 +446,19 @@ class SimulatedCertificateManager:
         self._submit(order)
         self.book.record(order)
 
+    def issue_now(self, ssl_ids: list[int]) -> int:
+        """Issue these ``Applied`` orders now, whatever ``issue_after`` says (a test or benchmark
+        control, ``POST /__simulator/issue``); returns how many were issued."""
+        issued = 0
+        for ssl_id in ssl_ids:
+            order = self.book.get(ssl_id)
+            if order is None or order.status != OrderStatus.APPLIED:
+                continue
+            self._issue(order)
+            self.book.record(order)
+            issued += 1
+        return issued
+
     def approve(self, ssl_id: str, body: object) -> None:
         """``POST /ssl/v1/approve/{id}`` (204): ``Requested`` → ``Applied``."""
         order = self._order(ssl_id)

@@ -973,6 +973,21 @@ async def test_call_log_records_each_scm_call_with_time_and_order(start: StartSi
     assert sim.stats.requests["collect"] == 1  # clearing the log keeps the counters
 
 
+async def test_issue_on_demand_issues_the_named_pending_orders_at_once(start: StartSimulator,
+                                                                      http: aiohttp.ClientSession) -> None:
+    clock = SecondsClock(time.time())
+    sim = await start(clock=clock, issue_after=3600.0, issue_after_polls=None)
+    scm = Scm(http, sim.api_url, sim.credentials_headers())
+    first, second = await scm.enroll(), await scm.enroll()
+    async with http.post(f"{sim.url}/__simulator/issue", json={"sslIds": [first, 999999]}) as resp:
+        assert resp.status == 200 and (await resp.json()) == {"issued": 1}
+    issued = (await scm.call("GET", "/ssl/v1", params={"status": "Issued"})).json()
+    assert [item["sslId"] for item in issued] == [first]
+    assert (await scm.call("GET", f"/ssl/v1/collect/{second}", params={"format": "x509CO"})).status == 400
+    async with http.post(f"{sim.url}/__simulator/issue", json={"sslIds": "all"}) as resp:
+        assert resp.status == 400 and "sslIds" in (await resp.json())["description"]
+
+
 class _RemoteTransport:
     """The peer address a request from another host would carry."""
 

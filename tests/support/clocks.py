@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
+import itertools
 from collections.abc import Callable
 
-__all__ = ["FakeClock", "SecondsClock", "VirtualTime"]
+__all__ = ["FakeClock", "SecondsClock", "SteppedTime", "VirtualTime"]
 
 UTC = dt.timezone.utc
 
@@ -71,3 +73,48 @@ class VirtualTime:
         await asyncio.sleep(0)
         if self.gate is not None:
             await self.gate.wait()
+
+
+class SteppedTime:
+    """A sleep for many tasks sharing one :class:`FakeClock`: each sleeper wakes when the clock
+    reaches its own wake-up time. :meth:`run` moves the clock from one wake-up to the next, but
+    only once every task that should be working is asleep, so concurrent orders see the same
+    timeline they would on a real clock, without waiting for it."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self._sleepers: list[tuple[dt.datetime, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @property
+    def asleep(self) -> int:
+        return sum(1 for _, _, future in self._sleepers if not future.done())
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.clock.now + dt.timedelta(seconds=seconds), next(self._order), future))
+        await future
+
+    async def run(self, *, busy: Callable[[], int], until: Callable[[], bool], limit: float,
+                  settle: float = 5.0) -> None:
+        """Advance until ``until()`` holds or the clock moved ``limit`` seconds. ``busy()`` is how many
+        tasks are working now (each is either asleep here or doing real work, such as a ledger
+        write on its thread); the clock moves only when all of them are asleep."""
+        end = self.clock.now + dt.timedelta(seconds=limit)
+        loop = asyncio.get_running_loop()
+        while not until():
+            deadline = loop.time() + settle
+            while self.asleep < busy():
+                if loop.time() > deadline:
+                    raise AssertionError(f"{busy() - self.asleep} task(s) neither finished nor slept")
+                await asyncio.sleep(0.001)  # real work (a ledger thread) to finish; the clock stays put
+            if until():
+                return
+            while self._sleepers and self._sleepers[0][2].done():
+                heapq.heappop(self._sleepers)  # cancelled: the task stopped waiting
+            if not self._sleepers or self._sleepers[0][0] > end:
+                raise AssertionError(f"nothing happened within {limit:g} virtual seconds")
+            wake, _, future = heapq.heappop(self._sleepers)
+            self.clock.now = max(self.clock.now, wake)
+            future.set_result(None)
+            await asyncio.sleep(0)

@@ -80,6 +80,13 @@ def test_collect_lateness_follows_the_waits_then_the_background_interval() -> No
     assert lateness == pytest.approx([0.5, 0.0, 1.5])  # order 8 was not submitted in this window
 
 
+def test_collect_lateness_of_the_foreground_leaves_the_budget_paced_background_out() -> None:
+    calls = [{"time": 100.0, "route": "enroll", "sslId": 7},
+             _collect(102.5, 7), _collect(106.5, 7), _collect(400.0, 7)]
+    lateness = collect_lateness(calls, {7: 100.0}, waits=[2.0, 4.0], background_interval=32.0, foreground_only=True)
+    assert lateness == pytest.approx([0.5, 0.0])
+
+
 def test_repeated_collects_counts_collects_closer_than_the_bound() -> None:
     calls = [_collect(0.0, 1), _collect(0.4, 1), _collect(5.0, 1), _collect(0.2, 2), _collect(3.0, 2)]
     assert repeated_collects(calls, within=1.0) == 1

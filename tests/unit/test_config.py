@@ -63,7 +63,7 @@ ALLOWED_PROPERTIES = (
     "proxy-port, proxy-username, ssl-trust-store, ssl-trust-store-password, ssl-trust-store-type, "
     "ssl-truststore-type, url"
 )
-ALLOWED_GATEWAY = ("ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
+ALLOWED_GATEWAY = ("background-collects, ca-certificates, circuit-breaker, connect-timeout, default-term, give-up-after, "
                    "max-concurrent-requests, max-pending-orders, pkcs12-encryption, profile-cache-ttl, profile-options, profile-sync, "
                    "renewal, request-timeout, retry-attempts, retry-base-delay, server-side-key-retention, "
                    "server-side-keys, subject-revoke-limit, sync, validity-rounding")
@@ -263,6 +263,13 @@ FAILURES: dict[str, Fail] = {
                                   f"{P}.ssl-trust-store-passwd: unknown key (allowed: {ALLOWED_PROPERTIES})"),
     "fail-gateway-key-in-properties": fail(props({"request-timeout": "5s"}),
                                            f"{P}.request-timeout: unknown key (allowed: {ALLOWED_PROPERTIES})"),
+    "fail-budget-rate-not-a-rate": fail(ca({"gateway": {"background-collects": {"rate": "ten"}}}),
+                                        f"{CA}.gateway.background-collects.rate: 'ten' is not a rate: write calls "
+                                        "per second, minute or hour (10/s, 300/min, 5000/h)"),
+    "fail-budget-burst-zero": fail(ca({"gateway": {"background-collects": {"burst": 0}}}),
+                                   f"{CA}.gateway.background-collects.burst: 0 is below the minimum 1"),
+    "fail-budget-unknown-key": fail(ca({"gateway": {"background-collects": {"per-second": 5}}}),
+                                    f"{CA}.gateway.background-collects.per-second: unknown key (allowed: burst, listing, rate, verify-after)"),
     "fail-unknown-gateway-key": fail(ca({"gateway": {"timeout": "5s"}}),
                                      f"{CA}.gateway.timeout: unknown key (allowed: {ALLOWED_GATEWAY})"),
     "fail-unknown-profile-options-key": fail(

@@ -29,9 +29,17 @@ class RecordedEvents:
 
     def __init__(self) -> None:
         self.attempts: list[tuple[str, float, str]] = []
+        self.budgeted: list[tuple[str, float]] = []  # (CA, seconds deferred) of each background slot
+        self.skipped = 0  # background attempts a listing spared
 
     def collect_attempted(self, *, ca_id: str, lateness: float, outcome: str) -> None:
         self.attempts.append((ca_id, round(lateness, 6), outcome))
+
+    def collect_budgeted(self, *, ca_id: str, deferred: float, tokens: float, queued: int) -> None:
+        self.budgeted.append((ca_id, round(deferred, 6)))
+
+    def collect_skipped(self, *, ca_id: str) -> None:
+        self.skipped += 1
 
     def policy_refused(self, *, client: str, reason: str) -> None:
         return None

@@ -234,8 +234,14 @@ _V7: Sequence[str] = (
     f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
 )
 
-# 8: kept free for the leases of unfinished orders (a shared ledger's work distribution).
-_V8: Sequence[str] = ()
+# 8: leases, for ledgers several gateways share: which gateway works on an unfinished order and
+# until when, and an index on the next attempt time that finds the orders due. A SQLite ledger
+# belongs to one gateway and leaves them empty; the migration keeps both backends at one version.
+_V8: Sequence[str] = (
+    "ALTER TABLE orders ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE orders ADD COLUMN lease_until TEXT",
+    f"CREATE INDEX orders_due ON orders (COALESCE(next_attempt_at, '')) WHERE {UNFINISHED_SQL}",
+)
 
 # 9: certificate events that are not about an issued serial alone: ``order_id`` names the order
 # an event is about (a ``failed`` order has no certificate; a ``replaced`` one names its
