@@ -51,12 +51,14 @@ from service.enrollment.authorize import certificate_names, inherit_owner, polic
 from service.enrollment import server_side
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
+from service.enrollment.replicas import Replicas
 from service.enrollment.replacement import CertificateReplacement, replacement_input, with_action_fields
 from service.enrollment.requests import EnrollmentInput, Violations, prepare, unsupported
 from service.enrollment.schedule import CollectSchedule
 from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CagwError, FieldViolation, InvalidRequest, NotFound
 from service.ledger.base import Ledger, NewOrder, OrderRecord
+from service.ledger.leases import leasing
 from service.observability.events import NO_EVENTS, GatewayEvents
 from service.policy import Caller, CertificateName
 from service.policy.audit import AuditTrail
@@ -152,9 +154,15 @@ class EnrollmentEngine:
         self._sleep = sleep
         # PKCS12 orders: the caller's password, in memory only and only while the order's task runs.
         self._passwords: dict[str, Secret] = {}
+        # A ledger several gateways share: its unfinished orders are split between them by leases.
+        shared = leasing(ledger)
+        self._replicas = None if shared is None else Replicas(ledger, shared, sleep=sleep)
         # ``events`` hears of every collect attempt (the gateway passes its metrics).
         self._tracker = EnrollmentTracker(ledger, cas, clock=clock, sleep=sleep, events=events,
-                                          on_order_done=lambda order_id: self._passwords.pop(order_id, None))
+                                          on_order_done=lambda order_id: self._passwords.pop(order_id, None),
+                                          shared=self._replicas)
+        if self._replicas is not None:
+            self._replicas.attach(self._tracker)
         self._key_purge: asyncio.Task[None] | None = None
         self._audit = AuditTrail(ledger, clock=clock, events=events)
 
@@ -260,8 +268,16 @@ class EnrollmentEngine:
     def watchers(self) -> int:
         return self._tracker.watchers
 
+    @property
+    def replicas(self) -> Replicas | None:
+        """This gateway's share of the work of a shared ledger; None for a ledger of its own."""
+        return self._replicas
+
     async def resume(self) -> int:
-        """Restart every unfinished order found in the ledger; return how many."""
+        """Restart every unfinished order found in the ledger (of a shared ledger: claim the due
+        ones nobody holds, and from now on keep leases); return how many."""
+        if self._replicas is not None:
+            return await self._replicas.start()
         return await self._tracker.resume()
 
     async def purge_expired_keys(self) -> int:
@@ -292,13 +308,19 @@ class EnrollmentEngine:
     def stop_accepting(self) -> None:
         """Refuse new orders; open watches end and waiting enrolls answer with the current state."""
         self._tracker.stop_accepting()
+        if self._replicas is not None:
+            self._replicas.stop_following()
 
     async def close(self) -> None:
         """Stop every order task; the ledger has their state for :meth:`resume`."""
         if self._key_purge is not None:
             self._key_purge.cancel()
             await asyncio.gather(self._key_purge, return_exceptions=True)
+        if self._replicas is not None:
+            await self._replicas.stop_claiming()
         await self._tracker.close()
+        if self._replicas is not None:
+            await self._replicas.close()  # gives up the leases: the other gateways take the orders at once
         self._passwords.clear()
 
     # ------------------------------------------------------------------ internals

@@ -18,6 +18,11 @@ For every order the tracker
 Order tasks belong to the tracker, not to the RPC that started them: a caller
 that goes away does not stop its order. :meth:`EnrollmentTracker.resume`
 restarts every unfinished order after a restart.
+
+With ``shared`` (several gateways on one ledger, :mod:`service.enrollment.sharing`) the tracker
+runs only the orders this gateway holds the lease of: those it creates and those handed to
+:meth:`EnrollmentTracker.take_over`. Watchers and waiting callers of an order another gateway
+works on follow it through the ledger.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from service.enrollment.channel import OrderChannel, OrderEvent, Phase
 from service.enrollment.orders import OrderOptions, OrderView
 from service.enrollment.pacing import BackgroundPacer
 from service.enrollment.schedule import Attempt, CollectSchedule, ScheduleRun
+from service.enrollment.sharing import SharedOrders
 from service.errors import (
     AlreadyExists,
     CAUnavailable,
@@ -94,8 +100,9 @@ class EnrollmentTracker:
 
     def __init__(self, ledger: Ledger, cas: CARegistry, *, clock: Clock = utcnow,
                  sleep: base.SleepFunction = asyncio.sleep, events: GatewayEvents = NO_EVENTS,
-                 on_order_done: Callable[[str], object] | None = None) -> None:
+                 on_order_done: Callable[[str], object] | None = None, shared: SharedOrders | None = None) -> None:
         self._ledger = ledger
+        self._shared = shared
         self._on_order_done = on_order_done  # called with the order id when its task ends
         self._cas = cas
         self._clock = clock
@@ -125,6 +132,10 @@ class EnrollmentTracker:
     def is_running(self, order_id: str) -> bool:
         """A task works on the order now."""
         return order_id in self._tasks
+
+    def running_ids(self) -> list[str]:
+        """The orders a task works on now (whose leases this gateway renews)."""
+        return list(self._tasks)
 
     def schedule_of(self, ca_id: str) -> CollectSchedule:
         return CollectSchedule.from_settings(self._cas.get(ca_id).settings.backoff)
@@ -168,6 +179,8 @@ class EnrollmentTracker:
         """Wait (at most ``timeout`` seconds) until the order is issued, failed or timed out;
         return its latest event either way. Cancelling the waiter never touches the order."""
         channel = self._channels.get(order_id)
+        if channel is None and self._shared is not None:
+            return await self._wait_followed(order_id, timeout)
         if channel is not None and not channel.settled.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.settled.wait(), timeout)
@@ -183,7 +196,10 @@ class EnrollmentTracker:
         """The order's latest event; ``record``, when the caller just read the order, spares a
         ledger read for an order no task runs."""
         channel = self._channels.get(order_id)
-        if channel is not None and channel.latest is not None:
+        # A record that is already final wins over the task's latest event: the task publishes it
+        # only after its last ledger writes, and another gateway's watcher may have seen it first.
+        if channel is not None and channel.latest is not None and not (
+                record is not None and record.state.finished and not channel.latest.phase.final):
             return channel.latest
         order = record if record is not None else await self._ledger.get_order(order_id)
         if order is None:
@@ -196,6 +212,17 @@ class EnrollmentTracker:
         if self._closing:
             raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
         channel = self._channels.get(order_id)
+        if channel is None and self._shared is not None:
+            order = record or await self._ledger.get_order(order_id)
+            if order is not None and not order.state.finished:  # another gateway may work on it
+                async with self._shared.follow(order_id) as followed:
+                    async for event in followed.subscribe():
+                        yield event
+                        if until is not None and until(event):
+                            return
+                if self._closing and (followed.latest is None or not followed.latest.phase.final):
+                    raise ShuttingDown("the gateway is shutting down; watch the enrollment again in a moment")
+                return
         if channel is None:
             event = await self.current_event(order_id, record=record)
             yield event
@@ -209,23 +236,26 @@ class EnrollmentTracker:
 
     async def resume(self) -> int:
         """Restart every unfinished order found in the ledger; return how many."""
-        orders = []
-        for order in await self._ledger.unfinished_orders():
-            try:
-                self._cas.get(order.ca_id)
-            except NotFound:
-                log.warning("order %s belongs to CA %s, which is no longer configured; left as it is",
-                            order.id, order.ca_id)
-                continue
-            orders.append(order)
-            if order.ca_order_id is None:
-                # The stopped gateway may have sent its enroll just before it died, and the CA may still be
-                # recording it: "not found" counts only one call timeout from now.
-                self._resumed_at[order.id] = self._clock()
-            self._ensure_running(order)
+        orders = [order for order in await self._ledger.unfinished_orders() if self.take_over(order)]
         if orders:
             log.info("resumed %d unfinished order(s)", len(orders))
         return len(orders)
+
+    def take_over(self, order: OrderRecord) -> bool:
+        """Work on an unfinished order found in the ledger (after a restart, or just leased from a
+        gateway that stopped), from the attempts it recorded; False when its CA is gone."""
+        try:
+            self._cas.get(order.ca_id)
+        except NotFound:
+            log.warning("order %s belongs to CA %s, which is no longer configured; left as it is",
+                        order.id, order.ca_id)
+            return False
+        if order.ca_order_id is None and order.id not in self._tasks:
+            # The stopped gateway may have sent its enroll just before it died, and the CA may still be
+            # recording it: "not found" counts only one call timeout from now.
+            self._resumed_at[order.id] = self._clock()
+        self._ensure_running(order)
+        return True
 
     def stop_accepting(self) -> None:
         """Refuse new orders and end every watch stream and waiting caller (with the current state);
@@ -255,6 +285,9 @@ class EnrollmentTracker:
 
     def take_up(self, order: OrderRecord) -> None:
         """Work on an unfinished order again (one the operator revived); nothing when running."""
+        if self._shared is not None and order.id not in self._tasks:
+            self._shared.take_up(order)  # once its lease is ours
+            return
         self._ensure_running(order)
 
     async def stop(self, order_id: str) -> None:
@@ -288,7 +321,9 @@ class EnrollmentTracker:
             # The CA never took it (it was unreachable): a retry with the same id tries again, same order.
             existing = await self._ledger.update_order(existing.id, state=OrderState.RECEIVED,
                                                        detail="retried by the caller", error_reason="")
-        self._ensure_running(existing)
+        if self._shared is None or existing.id in self._tasks or existing.state.finished \
+                or await self._shared.acquire(existing):
+            self._ensure_running(existing)
         return SubmitResult(existing, created=False)
 
     def _channel(self, order_id: str) -> OrderChannel:
@@ -327,6 +362,19 @@ class EnrollmentTracker:
         schedule = self.schedule_of(order.ca_id)
         return OrderEvent(order=OrderView.of(order), phase=phase, time=self._clock(), ca_order_id=order.ca_order_id,
                           max_attempts=schedule.max_attempts, **fields)  # type: ignore[arg-type]
+
+    async def event_of(self, order: OrderRecord) -> OrderEvent:
+        """The event that shows the order as recorded (what a follower of the ledger publishes)."""
+        return await self._event_from_record(order)
+
+    async def _wait_followed(self, order_id: str, timeout: float | None) -> OrderEvent:
+        """:meth:`wait_settled` for an order no task runs here: another gateway may settle it."""
+        assert self._shared is not None
+        async with self._shared.follow(order_id) as channel:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.settled.wait(), timeout)
+            event = channel.last_settled or channel.latest
+        return event if event is not None else await self.current_event(order_id)
 
     async def _event_from_record(self, order: OrderRecord) -> OrderEvent:
         certificate = None

@@ -372,7 +372,7 @@ def start_gateway(procs: Processes, config_path: Path, *, name: str = "gateway",
     process = procs.start(name, "serve", "--config", str(config_path))
     gateway = GatewayProcess(process=process, grpc_port=_port_of(document["grpc"]["listen"]),
                              rest_port=_port_of(document["rest"]["listen"]),
-                             ledger_path=Path(document["ledger"]["path"]), config_path=config_path,
+                             ledger_path=Path(document["ledger"].get("path", "")), config_path=config_path,
                              admin_port=_port_of(document["admin"]["listen"]) if "admin" in document else 0)
     return gateway.wait_ready() if wait else gateway
 

@@ -27,7 +27,8 @@ def server() -> None:
 async def test_ok_a_second_gateway_on_the_shared_ledger_finishes_a_pending_order(server: None,
                                                                                  tmp_path: Path) -> None:
     async with postgres_schema() as schema:
-        ledger = {"ledger": {"url": POSTGRES_URL, "schema": schema}}
+        # Leases renewed (and due orders claimed) every half second: the second gateway takes the order soon.
+        ledger = {"ledger": {"url": POSTGRES_URL, "schema": schema, "lease-time": "2s", "lease-heartbeat": "500ms"}}
         # Issued only at the fourth collect: with two attempts the first gateway answers pending.
         async with running_stack(tmp_path, simulator=SimulatorSettings(issue_after_polls=3), attempts=2,
                                  extra_top=ledger) as first:

@@ -8,7 +8,10 @@ up, state changes are conditional UPDATEs, and issue and revoke are idempotent
 per serial by their own row (``ON CONFLICT``, ``WHERE status <> 'revoked'``).
 Certificate events get their ids in commit order (an advisory lock around the
 insert), so a reader that resumes after an id never skips an event committed
-later with a smaller one.
+later with a smaller one. Unfinished orders are split between the gateways by
+leases (:mod:`service.ledger.leases`; the SQL in :mod:`.leases`): an order is
+leased to the gateway that creates it in the creating transaction, and the
+write that finishes it ends its lease.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ import datetime as dt
 import enum
 import hashlib
 import json
+import os
 import re
-from collections.abc import AsyncIterator, Sequence
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +49,20 @@ from service.ledger.base import (
     SubjectEntry,
     SubjectPosition,
 )
+from service.ledger.leases import LeaseTiming
 from service.ledger.errors import DuplicateOrder, LedgerUnwritable, lost_update, twin_refusal
+from service.ledger.postgres import leases
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
 from service.ledger.sqlite.inventory import (
+    EXPIRING_INSERT,
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    expiring_params,
+    failed_reason,
     inventory_entries,
     inventory_entry,
     inventory_where,
@@ -78,8 +89,10 @@ __all__ = ["PostgresLedger", "application_name"]
 
 # Namespaces of the transaction-scoped advisory locks (hashed with their key parts into one bigint).
 _LOCK_REQUEST, _LOCK_FINGERPRINT, _LOCK_ORDER, _LOCK_EVENTS = 1, 2, 3, 4
+_FAILED = (OrderState.FAILED, OrderState.ABANDONED)
 _TWIN_WHERE = f"ca_id = $1 AND fingerprint = $2 AND {UNFINISHED_SQL}"
 _TWIN_ORDER = "ORDER BY duplicate_of IS NOT NULL, created_at, seq"
+_FINISHED = "('ISSUED', 'FAILED', 'ABANDONED')"
 
 
 def numbered(sql: str) -> str:
@@ -108,6 +121,8 @@ class PostgresLedger:
         self._clock = clock
         self._pool: asyncpg.Pool | None = None
         self._state = _State.UNOPENED
+        # Names this process's leases: unique per start, readable in the orders table.
+        self._owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.where = redact_url(settings.dsn) + (f" (schema {settings.schema})" if settings.schema != "public" else "")
 
     def __repr__(self) -> str:
@@ -127,8 +142,7 @@ class PostgresLedger:
         if self._state is not _State.UNOPENED:
             raise RuntimeError(f"cannot open a ledger that is {self._state.value.lower()}: {self.where}")
         settings = self._settings
-        server_settings = {"search_path": settings.schema, "application_name": application_name(settings),
-                           "statement_timeout": str(int(settings.statement_timeout * 1000))}
+        server_settings = self._server_settings()
         with map_postgres_errors(self.where, opening=True):
             pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=settings.pool_size,
                                              timeout=settings.connect_timeout, server_settings=server_settings)
@@ -140,6 +154,11 @@ class PostgresLedger:
                 raise
         self._pool = pool
         self._state = _State.OPEN
+
+    def _server_settings(self) -> dict[str, str]:
+        settings = self._settings
+        return {"search_path": settings.schema, "application_name": application_name(settings),
+                "statement_timeout": str(int(settings.statement_timeout * 1000))}
 
     async def close(self) -> None:
         """Close the pool after the calls in flight; closing twice is fine."""
@@ -191,9 +210,10 @@ class PostgresLedger:
             existing = existing_for(order, rows)
             if existing is not None:
                 return existing, False
-            placeholders = ", ".join(f"${n}" for n in range(1, len(NEW_ORDER_COLUMNS) + 1))
-            await conn.execute(f"INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)}) VALUES ({placeholders})",
-                               *new_order_values(order, now))
+            placeholders = ", ".join(f"${n}" for n in range(1, len(NEW_ORDER_COLUMNS) + 3))
+            await conn.execute(f"INSERT INTO orders ({', '.join(NEW_ORDER_COLUMNS)}, lease_owner, lease_until) "
+                               f"VALUES ({placeholders})", *new_order_values(order, now), self._owner,
+                               self._lease_until())
             await _append_history(conn, order.id, now, OrderState.RECEIVED, "")
             if order.server_key is not None:
                 await conn.execute("INSERT INTO server_keys (order_id, encrypted_pkcs8, created_at, expires_at) "
@@ -247,13 +267,17 @@ class PostgresLedger:
     ) -> OrderRecord:
         now = ts(self._clock())
         async with self._transaction() as conn:
+            before = await conn.fetchval("SELECT state FROM orders WHERE id = $1 FOR UPDATE", order_id) \
+                if state in _FAILED else None
             try:
                 async with conn.transaction():  # a savepoint: the duplicate check below still runs
                     changed = await conn.fetchval(
                         "WITH moved AS (UPDATE orders SET state = $1, updated_at = $2, version = version + 1, "
                         "ca_order_id = COALESCE($3, ca_order_id), attempts = COALESCE($4, attempts), "
                         "next_attempt_at = COALESCE($5, next_attempt_at), detail = COALESCE($6, detail), "
-                        "error_reason = COALESCE($7, error_reason) "
+                        "error_reason = COALESCE($7, error_reason), "
+                        f"lease_owner = CASE WHEN $1 IN {_FINISHED} THEN NULL ELSE lease_owner END, "
+                        f"lease_until = CASE WHEN $1 IN {_FINISHED} THEN NULL ELSE lease_until END "
                         "WHERE id = $8 AND ($9::text IS NULL OR state = $9) AND ($10::integer IS NULL OR version = $10) "
                         "RETURNING 1) SELECT COUNT(*) FROM moved",
                         state.value, now, ca_order_id, attempts, ts_or_none(next_attempt_at), detail, error_reason,
@@ -267,8 +291,48 @@ class PostgresLedger:
                 raise await _lost_update_error(conn, order_id, expected_state, expected_version)
             await _append_history(conn, order_id, now, state, detail or "")
             record = await _order(conn, order_id)
-        assert record is not None
+            assert record is not None
+            if before is not None and OrderState(before) not in _FAILED:  # its owner is told, once per failure
+                await _insert_event(conn, record.ca_id, "failed", "", record.updated_at, detail=record.detail,
+                                    reason=failed_reason(record.state.value, record.error_reason),
+                                    order_id=record.id)
         return record
+
+    # -- leases (see service.ledger.leases)
+
+    @property
+    def lease_owner(self) -> str:
+        return self._owner
+
+    @property
+    def lease_timing(self) -> LeaseTiming:
+        return LeaseTiming(lease_time=self._settings.lease_time, heartbeat=self._settings.lease_heartbeat)
+
+    def _lease_until(self) -> str:
+        return ts(self._clock() + dt.timedelta(seconds=self._settings.lease_time))
+
+    async def claim_due_orders(self, *, limit: int) -> list[OrderRecord]:
+        async with self._transaction() as conn:
+            return await leases.claim_due(conn, self._owner, ts(self._clock()), self._lease_until(), max(limit, 0))
+
+    async def take_lease(self, order_id: str) -> bool:
+        async with self._transaction() as conn:
+            return await leases.take(conn, self._owner, ts(self._clock()), self._lease_until(), order_id)
+
+    async def renew_leases(self, order_ids: Sequence[str]) -> list[str]:
+        if not order_ids:
+            return []
+        async with self._transaction() as conn:
+            return await leases.renew(conn, self._owner, self._lease_until(), order_ids)
+
+    async def release_leases(self, order_ids: Sequence[str] | None = None) -> int:
+        async with self._transaction() as conn:
+            return await leases.release(conn, self._owner, order_ids)
+
+    def change_listener(self, on_change: Callable[[str], None]) -> leases.OrderChangeListener:
+        return leases.OrderChangeListener(self._settings.dsn, self._server_settings(), schema=self._settings.schema,
+                                          where=self.where, timeout=self._settings.connect_timeout,
+                                          on_change=on_change)
 
     async def order_history(self, order_id: str) -> list[tuple[dt.datetime, OrderState, str]]:
         rows = await self._read("SELECT time, state, detail FROM order_history WHERE order_id = $1 ORDER BY seq",
@@ -348,9 +412,11 @@ class PostgresLedger:
             if order is not None and (order.state is not OrderState.ISSUED or order.serial_number != serial):
                 await conn.execute("UPDATE orders SET state = $1, serial_number = $2, updated_at = $3, "
                                    "version = version + 1, attempts = COALESCE($5, attempts), "
-                                   "detail = COALESCE($6, detail) WHERE id = $4",
+                                   "detail = COALESCE($6, detail), lease_owner = NULL, lease_until = NULL "
+                                   "WHERE id = $4",
                                    OrderState.ISSUED.value, serial, now, order_id, attempts, detail)
                 await _append_history(conn, order_id, now, OrderState.ISSUED, f"serial {serial}")
+                await _insert_replaced(conn, order, serial, certificate.issued_at or now_dt)
             for dn in dns:
                 await _file_order(conn, ca_id, dn, order_id, now)
             return await _order(conn, order_id) if order is not None else None
@@ -401,6 +467,14 @@ class PostgresLedger:
 
     # -- inventory (the same SQL as the SQLite ledger's, with numbered placeholders)
 
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        params = expiring_params(ca_id, now=now, within=within, beyond=beyond, label=label, limit=limit)
+        async with self._transaction() as conn:
+            await _lock(conn, _LOCK_EVENTS)
+            return int(await conn.fetchval(f"WITH added AS ({numbered(EXPIRING_INSERT)} RETURNING 1) "
+                                           "SELECT COUNT(*) FROM added", *params))
+
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
         return inventory_entries(await self._read(numbered(INVENTORY_SELECT + where), *params))
@@ -436,15 +510,18 @@ class PostgresLedger:
     # -- feed, outbox and audit
 
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]:
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = $1 AND id > $2 AND ($3::text IS NULL OR time >= $3) "
-            "ORDER BY id LIMIT $4", ca_id, after_id, ts_or_none(since), max(limit, 0))
+            "AND (cardinality($5::text[]) = 0 OR action = ANY($5::text[])) ORDER BY id LIMIT $4",
+            ca_id, after_id, ts_or_none(since), max(limit, 0), list(actions))
         return [event_from_row(row) for row in rows]
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = $1 "
-                                "AND ($2::text IS NULL OR time >= $2)", ca_id, ts_or_none(since))
+                                "AND ($2::text IS NULL OR time >= $2) "
+                                "AND (cardinality($3::text[]) = 0 OR action = ANY($3::text[]))",
+                                ca_id, ts_or_none(since), list(actions))
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
@@ -566,11 +643,21 @@ async def _link_certificate(conn: asyncpg.Connection, ca_id: str, serial: str, o
 
 
 async def _insert_event(conn: asyncpg.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
-                        *, detail: str = "", reason: str = "") -> None:
+                        *, detail: str = "", reason: str = "", order_id: str | None = None,
+                        event_key: str | None = None) -> None:
     # Held to the commit: the next event's id is drawn after this one is visible (ids in commit order).
     await _lock(conn, _LOCK_EVENTS)
-    await conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
-                       "VALUES ($1, $2, $3, $4, $5, $6)", ca_id, action, serial, ts(when), detail, reason)
+    await conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason, "
+                       "order_id, event_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                       ca_id, action, serial, ts(when), detail, reason, order_id, event_key)
+
+
+async def _insert_replaced(conn: asyncpg.Connection, order: OrderRecord, new_serial: str, when: dt.datetime) -> None:
+    """As the SQLite ledger's ``insert_replaced``: once per replaced serial the ledger holds."""
+    old = order.renewal_of_serial
+    if old and old != new_serial and await _certificate(conn, order.ca_id, old) is not None:
+        await _insert_event(conn, order.ca_id, "replaced", old, when, detail=new_serial, order_id=order.id,
+                            event_key=f"replaced:{old}")
 
 
 async def _lost_update_error(conn: asyncpg.Connection, order_id: str, expected_state: OrderState | None,

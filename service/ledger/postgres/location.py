@@ -3,8 +3,11 @@
 The URL is libpq's (``postgresql://user:password@host:5432/database?sslmode=require``);
 ``postgres://`` is accepted too. The ``ledger:`` section may add ``schema`` (the
 gateway's tables live there; default ``public``), ``pool-size`` (connections per
-gateway, default 10), ``statement-timeout`` (default 5s) and ``connect-timeout``
-(default 5s). The password stays inside the settings and no message shows it.
+gateway, default 10), ``statement-timeout`` (default 5s), ``connect-timeout``
+(default 5s), ``lease-time`` (how long an order stays with a gateway that stopped renewing
+its lease, default 30s) and ``lease-heartbeat`` (how often leases are renewed and due orders
+claimed, default 10s, at most half the lease time). The password stays inside the settings
+and no message shows it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ __all__ = ["POSTGRES_BACKEND", "PostgresSettings", "parse_postgres_url"]
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)?\s*")
-_OPTION_KEYS = frozenset({"schema", "pool-size", "statement-timeout", "connect-timeout"})
+_OPTION_KEYS = frozenset({"schema", "pool-size", "statement-timeout", "connect-timeout", "lease-time",
+                          "lease-heartbeat"})
+_DEFAULTS = {"statement-timeout": "5s", "connect-timeout": "5s", "lease-time": "30s", "lease-heartbeat": "10s"}
 
 
 def _seconds(key: str, text: str) -> float:
@@ -47,16 +52,21 @@ def parse_postgres_url(source: LedgerSource) -> PostgresSettings:
     if not pool_size.isdigit() or not 1 <= int(pool_size) <= 100:
         problems.append(("pool-size", f"{pool_size!r} is not a whole number from 1 to 100"))
     timeouts: dict[str, float] = {}
-    for key in ("statement-timeout", "connect-timeout"):
+    for key, default in _DEFAULTS.items():
         try:
-            timeouts[key] = _seconds(key, options.get(key, "5s"))
+            timeouts[key] = _seconds(key, options.get(key, default))
         except LedgerSettingsError as exc:
             problems.extend(exc.problems)
+    lease, heartbeat = timeouts.get("lease-time"), timeouts.get("lease-heartbeat")
+    if lease is not None and heartbeat is not None and heartbeat > lease / 2:
+        problems.append(("lease-heartbeat", f"{options.get('lease-heartbeat', '10s')!r} is more than half of "
+                                            f"lease-time ({lease:g}s): a lease would lapse after one late renewal"))
     if problems:
         raise LedgerSettingsError(*problems)
     return PostgresSettings(dsn=source.url.strip(), schema=schema, pool_size=int(pool_size),
                             statement_timeout=timeouts["statement-timeout"],
-                            connect_timeout=timeouts["connect-timeout"])
+                            connect_timeout=timeouts["connect-timeout"], lease_time=timeouts["lease-time"],
+                            lease_heartbeat=timeouts["lease-heartbeat"])
 
 
 def _describe(settings: PostgresSettings) -> str:

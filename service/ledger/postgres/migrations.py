@@ -193,7 +193,35 @@ _V7: Sequence[str] = (
     f"CREATE INDEX orders_unfinished_ca ON orders (ca_id, created_at) WHERE {UNFINISHED_SQL}",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+# 8: leases. ``lease_owner`` is the gateway working on an unfinished order, ``lease_until`` when its
+# lease lapses unless renewed; ``orders_due`` finds the orders whose next attempt is due (an order
+# never attempted sorts first, as ''). Every recorded change of an order (its version grows) is
+# announced on the channel ``cagw_orders`` as ``SCHEMA:ORDER_ID``, at commit, for the watchers of
+# the other gateways; a lease renewal changes no version and announces nothing.
+_V8: Sequence[str] = (
+    "ALTER TABLE orders ADD COLUMN lease_owner TEXT",
+    "ALTER TABLE orders ADD COLUMN lease_until TEXT",
+    f"CREATE INDEX orders_due ON orders ((COALESCE(next_attempt_at, ''))) WHERE {UNFINISHED_SQL}",
+    """
+    CREATE FUNCTION cagw_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('cagw_orders', TG_TABLE_SCHEMA || ':' || NEW.id);
+        RETURN NULL;
+    END
+    $$
+    """,
+    "CREATE TRIGGER orders_changed AFTER UPDATE ON orders FOR EACH ROW "
+    "WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION cagw_order_changed()",
+)
+
+# 9: events about orders and once-only events, as in the SQLite ledger.
+_V9: Sequence[str] = (
+    "ALTER TABLE certificate_events ADD COLUMN order_id TEXT",
+    "ALTER TABLE certificate_events ADD COLUMN event_key TEXT",
+    "CREATE UNIQUE INDEX certificate_events_key ON certificate_events (ca_id, event_key) WHERE event_key IS NOT NULL",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """Migration *n* is ``MIGRATIONS[n - 1]``, as in the SQLite ledger."""
 
 LATEST_VERSION = len(MIGRATIONS)

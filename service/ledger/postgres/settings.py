@@ -14,3 +14,5 @@ class PostgresSettings:
     pool_size: int = 10
     statement_timeout: float = 5.0
     connect_timeout: float = 5.0
+    lease_time: float = 30.0  # an order's lease lapses this long after its last renewal
+    lease_heartbeat: float = 10.0  # how often a gateway renews its leases and claims due orders

@@ -58,9 +58,11 @@ from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
+    EXPIRING_INSERT,
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    expiring_params,
     inventory_entries,
     inventory_entry,
     inventory_where,
@@ -86,6 +88,10 @@ __all__ = ["SQLiteLedger"]
 
 T = TypeVar("T")
 _MAX_PAGES = 4294967294  # SQLite's own ceiling of max_page_count: no limit of ours
+
+
+def _actions_clause(actions: Sequence[str]) -> str:
+    return f"AND action IN ({', '.join('?' * len(actions))}) " if actions else ""
 
 
 class _State(enum.Enum):
@@ -395,6 +401,11 @@ class SQLiteLedger:
             w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
             (ca_id, serial_number, claimant))))
 
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        params = expiring_params(ca_id, now=now, within=within, beyond=beyond, label=label, limit=limit)
+        return await self._write(lambda w: execute(w, EXPIRING_INSERT, params))
+
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
         return inventory_entries(await self._read(INVENTORY_SELECT + where, params))
@@ -437,11 +448,13 @@ class SQLiteLedger:
     # -- feed and audit
 
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]:
-        """Events of the CA with ``id > after_id`` (and ``time >= since``), by id, at most ``limit``."""
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
+        """Events of the CA with ``id > after_id`` (and ``time >= since``, and an action among
+        ``actions`` when given), by id, at most ``limit``."""
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = ? AND id > ? AND (? IS NULL OR time >= ?) "
-            "ORDER BY id LIMIT ?", (ca_id, after_id, ts_or_none(since), ts_or_none(since), max(limit, 0)))
+            f"{_actions_clause(actions)}ORDER BY id LIMIT ?",
+            (ca_id, after_id, ts_or_none(since), ts_or_none(since), *actions, max(limit, 0)))
         return [event_from_row(row) for row in rows]
 
     async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
@@ -456,9 +469,9 @@ class SQLiteLedger:
                 values))
         return await self.ca_chain(ca_id)
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
-        rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",
-                                (ca_id, ts_or_none(since), ts_or_none(since)))
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?) "
+                                + _actions_clause(actions), (ca_id, ts_or_none(since), ts_or_none(since), *actions))
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
