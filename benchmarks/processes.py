@@ -175,11 +175,14 @@ class Backoff:
 def gateway_document(*, folder: Path, sim_url: str, trust_store: Path, ports: list[int],
                      backoff: Backoff) -> dict[str, Any]:
     """``cagw serve`` configuration: one CA (``sim``) on the simulator, every other key at its default
-    but the stream limits."""
+    but the stream limits (per caller, in all, and per gRPC connection)."""
     return {
-        "grpc": {"listen": f"127.0.0.1:{ports[0]}"},
+        # The watchers scenario also holds its 500 streams on one connection (the default allows 100).
+        "grpc": {"listen": f"127.0.0.1:{ports[0]}", "limits": {"max-concurrent-streams": 2000}},
         "rest": {"listen": f"127.0.0.1:{ports[1]}", "context-path": "/cagw"},
         "ops": {"listen": f"127.0.0.1:{ports[2]}"},
+        # Not the default port: another gateway on the machine may hold it.
+        "admin": {"listen": f"127.0.0.1:{ports[3]}"},
         "ledger": {"path": str(folder / "ledger.db")},
         # The watchers scenario opens hundreds of streams as one caller (no client certificates).
         "streams": {"max-per-caller": "5000", "max-total": "5000"},
@@ -212,14 +215,14 @@ class Stack:
         folder.mkdir(parents=True, exist_ok=True)
         self.tls = _ensure_tls_files(folder / "tls")
         self.client_tls = ssl.create_default_context(cafile=str(self.tls.trust_store))
-        sim_port, grpc_port, rest_port, ops_port = free_ports(4)
+        sim_port, grpc_port, rest_port, ops_port, admin_port = free_ports(5)
         self.sim_url = f"https://127.0.0.1:{sim_port}"
         self.grpc_target = f"127.0.0.1:{grpc_port}"
         self.rest_base = f"http://127.0.0.1:{rest_port}/cagw"
         self.metrics_url = f"http://127.0.0.1:{ops_port}/metrics"
         self._issue_after = issue_after
         self._backoff = backoff
-        self._ports = [grpc_port, rest_port, ops_port]
+        self._ports = [grpc_port, rest_port, ops_port, admin_port]
         self._children: list[_Child] = []
 
     @classmethod

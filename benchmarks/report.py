@@ -32,6 +32,8 @@ for _mode, _name in _MODES.items():
         f"{_mode}.ctx_switches": ("", f"gateway context switches per enrollment, {_name}"),
         f"{_mode}.sectigo_calls": ("", f"Sectigo calls per enrollment, {_name}"),
         f"{_mode}.ledger_ops": ("", f"ledger operations per enrollment, {_name}"),
+        f"{_mode}.sql_statements": ("", f"SQL statements (BEGIN and COMMIT included) per enrollment, {_name}"),
+        f"{_mode}.commits": ("", f"ledger commits per enrollment, {_name}"),
         f"{_mode}.failures": ("", f"failed calls, {_name}"),
         f"{_mode}.throughput_vs_direct": ("%", f"throughput of {_name} as a share of the direct baseline"),
         f"{_mode}.cpu_vs_floor": ("×", f"gateway CPU per enrollment of {_name} as a multiple of the floor of its parts"),
@@ -104,9 +106,6 @@ FIGURES.update({
 OPTIONAL = frozenset({"pending.gateway_lateness_p99_s", "pending.budget_wait_p99_s", "pending.notice_p50_s",
                       "pending.notice_max_s"})
 NOT_MEASURED = {
-    "SQL statements and commits per enrollment": "not visible outside the ledger (no statement counter in "
-                                                 "SQLite or in /metrics); ledger operations per enrollment "
-                                                 "(cagw_ledger_operations_total) are reported instead",
     "thread hops per enrollment": "not visible from outside the process; context switches are reported instead",
 }
 
@@ -203,7 +202,10 @@ def _rows(summary: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str, str]
         ("Latency p50 / p99, REST enroll", f"{c('rest.p50_ms')} / {c('rest.p99_ms')}", ""),
         ("Latency p50 / p99, EnrollAndWatch (to ISSUED)", f"{c('watch.p50_ms')} / {c('watch.p99_ms')}", ""),
         ("Sectigo calls per enrollment (gRPC)", c("grpc.sectigo_calls"), f"direct {c('direct.sectigo_calls')}"),
-        ("Ledger operations per enrollment (gRPC)", c("grpc.ledger_ops"), "SQL statements: not measured"),
+        ("Ledger operations · SQL statements · commits per enrollment (gRPC)",
+         f"{c('grpc.ledger_ops')} · {c('grpc.sql_statements')} · {c('grpc.commits')}",
+         f"REST {c('rest.sql_statements')} · {c('rest.commits')}; EnrollAndWatch "
+         f"{c('watch.sql_statements')} · {c('watch.commits')}"),
         ("Gateway context switches per enrollment (gRPC)", c("grpc.ctx_switches"), ""),
         ("GetCertificate: CPU, p99, rate", f"{c('get_certificate.cpu_ms')}, {c('get_certificate.p99_ms')}",
          c("get_certificate.throughput")),

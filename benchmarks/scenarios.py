@@ -86,8 +86,21 @@ def _per_call(batch: Batch, before: _Readings, after: _Readings, prefix: str) ->
         f"{prefix}.sectigo_calls": (after.sectigo_calls - before.sectigo_calls) / done,
         f"{prefix}.ledger_ops": (counter_total(after.metrics, "cagw_ledger_operations_total")
                                  - counter_total(before.metrics, "cagw_ledger_operations_total")) / done,
+        f"{prefix}.sql_statements": _per(_delta(before, after, "cagw_ledger_sql_statements_total"), done),
+        f"{prefix}.commits": _per(_delta(before, after, "cagw_ledger_commits_total"), done),
         f"{prefix}.failures": float(sum(batch.failures.values())),
     }
+
+
+def _delta(before: _Readings, after: _Readings, counter: str) -> float | None:
+    """How much ``counter`` grew; None when the gateway does not serve it (a PostgreSQL ledger)."""
+    if f"\n{counter} " not in after.metrics and not after.metrics.startswith(f"{counter} "):
+        return None
+    return counter_total(after.metrics, counter) - counter_total(before.metrics, counter)
+
+
+def _per(total: float | None, done: int) -> float | None:
+    return None if total is None else total / done
 
 
 async def gateway_run(stack: Stack, load: Load, mode: str, csrs: Sequence[str]) -> tuple[Figures, list[Issued]]:
@@ -115,7 +128,8 @@ async def direct_run(stack: Stack, load: Load, csrs: Sequence[str]) -> Figures:
     # This process's CPU per order: the client side of the three HTTPS calls (a floor part).
     figures["direct.client_cpu_ms"] = client_cpu / max(1, len(batch.latencies)) * 1000
     # Nothing went through the gateway: its CPU and ledger figures would only show its idle cost.
-    for key in ("direct.cpu_ms", "direct.ledger_ops", "direct.ctx_switches"):
+    for key in ("direct.cpu_ms", "direct.ledger_ops", "direct.sql_statements", "direct.commits",
+                "direct.ctx_switches"):
         figures.pop(key)
     return figures
 

@@ -57,6 +57,7 @@ from service.ledger import Ledger, open_ledger
 from service.ledger_watch import LedgerWatch
 from service.lifecycle import Inventory
 from service.lifecycle.autorenew import AutoRenewal
+from service.lifecycle.expiry import ExpiryNotices
 from service.lifecycle.feed import CertificateEventStream
 from service.lifecycle.sync import DriftSync
 from service.lifecycle.webhooks import WebhookDispatcher
@@ -98,6 +99,7 @@ class Gateway:
     webhooks: WebhookDispatcher | None = field(default=None, init=False)
     drift_sync: DriftSync | None = field(default=None, init=False)
     auto_renewal: AutoRenewal | None = field(default=None, init=False)
+    expiry_notices: ExpiryNotices | None = field(default=None, init=False)
     _webhook_sender: WebhookSender | None = field(default=None, init=False)
     health: HealthState = field(default_factory=HealthState, init=False)
     _connectors: list[Connector] = field(default_factory=list, init=False)
@@ -195,8 +197,8 @@ class Gateway:
                             name, listen.address)
 
     def _start_lifecycle(self, observability: Observability, certificates: CertificateManager) -> None:
-        """The background jobs after issuance: expiry gauges, drift sync and automatic renewal per CA,
-        webhook delivery."""
+        """The background jobs after issuance: expiry gauges, drift sync, automatic renewal and expiry
+        notices per CA, webhook delivery."""
         assert self.ledger is not None and self.cas is not None
         self.certificate_gauges = observability.count_certificates(self.ledger, [m.id for m in self.cas])
         jobs = [("certificate-gauges", self.certificate_gauges.run())]
@@ -204,7 +206,10 @@ class Gateway:
         jobs += [(f"sync-{m.id}", self.drift_sync.run(m)) for m in self.cas if m.settings.gateway.sync.interval > 0]
         assert self.engine is not None
         self.auto_renewal = AutoRenewal(self.ledger, self.engine)
-        jobs += [(f"renew-{m.id}", self.auto_renewal.run(m)) for m in self.cas if AutoRenewal.enabled(m)]
+        jobs += [(f"renew-{m.id}", self.auto_renewal.run(m)) for m in self.cas]
+        self.expiry_notices = ExpiryNotices(self.ledger)
+        jobs += [(f"expiry-{m.id}", self.expiry_notices.run(m)) for m in self.cas
+                 if m.settings.gateway.renewal.notify_before]
         if self.config.webhooks:
             self._webhook_sender = WebhookSender(self.config.webhooks)
             self.webhooks = WebhookDispatcher(self.ledger, self.config.webhooks, self._webhook_sender)

@@ -10,7 +10,10 @@ import aiohttp
 from service.config import WebhookSettings
 from service.lifecycle.webhooks import Delivery
 
-__all__ = ["WebhookSender"]
+__all__ = ["MAX_ANSWER", "WebhookSender"]
+
+# Only the status of an answer counts; a receiver cannot make the gateway read more than this of it.
+MAX_ANSWER = 64 * 1024
 
 
 class WebhookSender:
@@ -30,7 +33,7 @@ class WebhookSender:
             async with self._sessions[delivery.url].post(
                     delivery.url, data=delivery.body, headers=dict(delivery.headers), allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=delivery.timeout)) as response:
-                await response.read()
+                await response.content.read(MAX_ANSWER)
                 return response.status
         except aiohttp.ClientError as exc:
             raise OSError(f"webhook request failed: {type(exc).__name__}") from None

@@ -20,7 +20,7 @@ from service.errors import FieldViolation, InvalidRequest
 from service.ledger.base import InventoryEntry, OutboxEvent
 from service.lifecycle import Inventory, InventoryQuery
 from service.lifecycle.feed import CertificateEventStream, parse_after
-from service.lifecycle.webhooks import event_type
+from service.lifecycle.webhooks import event_fields, event_type
 
 __all__ = ["InventoryApi"]
 
@@ -44,14 +44,20 @@ def inventory_message(entry: InventoryEntry, *, now: dt.datetime) -> pb.Inventor
         not_before=iso_z(certificate.not_before), not_after=iso_z(certificate.not_after),
         enrollment_id=certificate.order_id or "", replaced_by=entry.replaced_by or "",
         replacement_enrollment_id=entry.replacement_order_id or "",
-        days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1))
+        days_to_expiry=(certificate.not_after - now) // dt.timedelta(days=1),
+        automatic_renewal="" if entry.auto_renew is None else "true" if entry.auto_renew else "false")
 
 
 def lifecycle_event_message(outbox: OutboxEvent) -> pb.CertificateLifecycleEvent:
     event = outbox.event
+    kind = event_type(outbox)
+    fields = event_fields(outbox)
     return pb.CertificateLifecycleEvent(
-        id=str(event.id), type=event_type(outbox), serial_number=event.serial_number, time=iso_z(event.time),
-        owner=outbox.owner, replaces=outbox.renewal_of or "", reason=event.reason, detail=event.detail)
+        id=str(event.id), type=kind, serial_number=event.serial_number, time=iso_z(event.time),
+        owner=outbox.owner, replaces=(outbox.renewal_of or "") if kind not in ("failed", "replaced") else "",
+        reason=event.reason, detail=event.detail, enrollment_id=fields.get("enrollmentId", ""),
+        replaced_by=fields.get("replacedBy", ""), renewal_of=fields.get("renewalOf", ""),
+        expires_within=fields.get("expiresWithin", ""))
 
 
 class InventoryApi:

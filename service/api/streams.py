@@ -6,6 +6,11 @@ of them could starve everyone else. :class:`StreamLimiter` is a pipeline middlew
 transports share one count. Callers are told apart by their identity string
 (:func:`service.api.identity.caller_of`). A slot is taken when the stream starts and given back
 when it ends, however it ends; a caller without open streams leaves nothing behind.
+
+``WatchCertificateEvents`` streams do not end with an order: a client may keep one open for
+days. Beyond the bounds above they are counted per client (its ``clients`` name; without a
+clients section, its identity), at most ``streams.max-event-watches-per-client`` or the client's
+own ``limits.event-watches``, so one client's reconnect loop cannot take every slot.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from service.errors import LimitExceeded
 __all__ = ["StreamLimiter", "TOO_MANY_STREAMS"]
 
 TOO_MANY_STREAMS = "TOO_MANY_STREAMS"
+EVENT_WATCH_METHOD = "/cagw.v1.CertificateInventoryService/WatchCertificateEvents"
 _RETRY_AFTER = 5.0  # seconds: streams end when their orders do, which takes a while
 
 
@@ -31,10 +37,14 @@ class StreamLimiter:
     def __init__(self, limits: StreamLimits) -> None:
         self.limits = limits
         self._per_caller: dict[str, int] = {}
+        self._event_watches: dict[str, int] = {}  # per client, WatchCertificateEvents only
         self.open = 0
 
     def open_for(self, caller: str) -> int:
         return self._per_caller.get(caller, 0)
+
+    def event_watches_for(self, client: str) -> int:
+        return self._event_watches.get(client, 0)
 
     @property
     def callers(self) -> int:
@@ -45,17 +55,33 @@ class StreamLimiter:
                  call_next: Callable[[Message, CallContext], Any]) -> Any:
         if not spec.server_streaming:
             return call_next(request, call)
-        return self._bounded(request, call, call_next)
+        return self._bounded(request, call, call_next, events=spec.full_name == EVENT_WATCH_METHOD)
 
     async def _bounded(self, request: Message, call: CallContext,
-                       call_next: Callable[[Message, CallContext], Any]) -> AsyncIterator[Message]:
+                       call_next: Callable[[Message, CallContext], Any], *, events: bool) -> AsyncIterator[Message]:
+        watch = _event_watcher(call) if events else None
+        if watch is not None:
+            self._check_event_watches(*watch)
         self._acquire(call.caller)
+        if watch is not None:
+            self._event_watches[watch[0]] = self._event_watches.get(watch[0], 0) + 1
         try:
             stream: AsyncIterator[Message] = call_next(request, call)
             async for message in stream:
                 yield message
         finally:
             self._release(call.caller)
+            if watch is not None:
+                _take_one(self._event_watches, watch[0])
+
+    def _check_event_watches(self, client: str, own_limit: int | None) -> None:
+        limit = own_limit if own_limit is not None else self.limits.max_event_watches_per_client
+        held = self._event_watches.get(client, 0)
+        if held >= limit:
+            source = "its limits.event-watches" if own_limit is not None else "streams.max-event-watches-per-client"
+            raise LimitExceeded(f"this client has {held} certificate event streams open, its limit ({source}); "
+                                "close one, or resume a closed one with `after`", reason=TOO_MANY_STREAMS,
+                                retry_after=_RETRY_AFTER, metadata={"limit": str(limit)})
 
     def _acquire(self, caller: str) -> None:
         if self.open >= self.limits.max_total:
@@ -72,8 +98,21 @@ class StreamLimiter:
 
     def _release(self, caller: str) -> None:
         self.open -= 1
-        left = self._per_caller.get(caller, 1) - 1
-        if left > 0:
-            self._per_caller[caller] = left
-        else:
-            self._per_caller.pop(caller, None)  # nothing kept for a caller without streams
+        _take_one(self._per_caller, caller)
+
+
+def _take_one(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 1) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)  # nothing kept for a caller without streams
+
+
+def _event_watcher(call: CallContext) -> tuple[str, int | None]:
+    """Whose event streams a call counts among (the client's name, else the caller's identity),
+    and that client's own limit, if it has one."""
+    principal = call.principal
+    if principal is not None and principal.client is not None:
+        return f"client:{principal.client.name}", principal.client.limits.event_watches
+    return f"caller:{call.caller}", None

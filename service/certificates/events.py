@@ -1,4 +1,8 @@
-"""The certificate events feed: issued and revoked events, paged with an opaque cursor."""
+"""The certificate events feed: every event about a certificate, paged with an opaque cursor.
+
+The feed shows what the event stream and the webhooks tell (issued, revoked, expiring, replaced)
+except ``failed`` orders: every feed event names a certificate a CAGW client can fetch by its
+serial, and a failed order has none (its owner hears of it through the stream and webhooks)."""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from service.ledger.base import CertificateEventRecord, CertificateRecord, Ledge
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500  # one page is at most this many events, whatever the caller prefers
-
-
+FEED_ACTIONS = ("issued", "revoked", "expiring", "replaced")  # every kind that names a certificate
 
 
 @dataclass(frozen=True)
@@ -93,16 +96,15 @@ class EventsPage:
 # ---------------------------------------------------------------- the manager
 
 
-
 class EventsFeed:
-    """Pages of one CA's issued/revoked events from the ledger."""
+    """Pages of one CA's certificate events from the ledger."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
 
     async def events(self, ca: ManagedCA, *, start_date: str, page_size: int, page_index: str,
                      with_certificates: bool) -> EventsPage:
-        """One page of the issued/revoked feed.
+        """One page of the feed.
 
         ``page_size`` 0 (absent) means the cursor's page size, else the default
         (50); larger than 500 is capped at 500. With a ``page_index`` (cursor)
@@ -119,10 +121,10 @@ class EventsFeed:
             cursor = EventCursor(since=since)
         limit = min(page_size or cursor.limit, MAX_PAGE_SIZE)
         records = await self._ledger.list_events(ca.id, after_id=cursor.after_id, since=cursor.since,
-                                                 limit=limit + 1)
+                                                 limit=limit + 1, actions=FEED_ACTIONS)
         more = len(records) > limit
         records = records[:limit]
-        total = await self._ledger.count_events(ca.id, since=cursor.since)
+        total = await self._ledger.count_events(ca.id, since=cursor.since, actions=FEED_ACTIONS)
         certificates: dict[str, CertificateRecord | None] = {}
         if with_certificates:
             for serial in dict.fromkeys(record.serial_number for record in records):

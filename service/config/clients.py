@@ -23,7 +23,7 @@ __all__ = ["parse_clients", "valid_dns_pattern"]
 _CLIENT_KEYS = {"name", "match", "grants", "limits", "admin"}
 _MATCH_KEYS = {"subject", "uri-san", "sha256"}
 _GRANT_KEYS = {"cas", "profiles", "operations", "names", "emails", "ips", "uris"}
-_LIMIT_KEYS = {"max-pending", "orders-per-hour"}
+_LIMIT_KEYS = {"max-pending", "orders-per-hour", "event-watches"}
 # A client's name goes into audit entries, logs, metrics and the scoped idempotency key
 # ("<client>/<key>"): no "/" so that key stays unambiguous.
 _CLIENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -152,7 +152,8 @@ def _limits(r: Reader, raw: Any) -> ClientLimits:
         r.reject_unknown(section, _LIMIT_KEYS)
         return ClientLimits(
             max_pending=r.convert(section, "max-pending", lambda t: parse_int(t, low=1), None),
-            orders_per_hour=r.convert(section, "orders-per-hour", lambda t: parse_int(t, low=1), None))
+            orders_per_hour=r.convert(section, "orders-per-hour", lambda t: parse_int(t, low=1), None),
+            event_watches=r.convert(section, "event-watches", lambda t: parse_int(t, low=1, high=1_000_000), None))
 
 
 def _client(r: Reader, entry: Mapping[str, Any], known_cas: Collection[str]) -> ClientSettings | None:

@@ -41,10 +41,32 @@ def _policy(r: Reader, section: Mapping[str, Any], defaults: RenewalPolicy) -> R
                          automatic=r.convert(section, "automatic", parse_bool, defaults.automatic))
 
 
+MAX_THRESHOLDS = 10
+
+
+def _notify_before(r: Reader, section: Mapping[str, Any]) -> tuple[float, ...]:
+    """``notify-before: [30d, 7d, 1d]``: distinct durations above zero, at most ten; ``[]``: no
+    ``expiring`` events. Kept largest first, the order a certificate enters them."""
+    raw = section.get("notify-before")
+    if raw is None:
+        return RenewalSettings().notify_before
+    if not isinstance(raw, list) or len(raw) > MAX_THRESHOLDS:
+        r.problem(f"must be a list of at most {MAX_THRESHOLDS} durations (example: [30d, 7d, 1d])", "notify-before")
+        return RenewalSettings().notify_before
+    thresholds: set[float] = set()
+    for index, item in enumerate(raw):
+        try:
+            thresholds.add(positive_duration(str(item)))
+        except ValueError as exc:
+            r.problem(str(exc), f"notify-before[{index}]")
+    return tuple(sorted(thresholds, reverse=True))
+
+
 def parse_renewal(r: Reader, section: Mapping[str, Any]) -> RenewalSettings:
     """``window``/``jitter``/``automatic`` for every profile of the CA, ``profiles: {id: {…}}`` for some,
-    and ``check-interval`` (how often automatic renewal looks for due certificates)."""
-    r.reject_unknown(section, _POLICY_KEYS | {"profiles", "check-interval"})
+    ``check-interval`` (how often automatic renewal and the expiry notices look at the certificates)
+    and ``notify-before`` (the thresholds of the ``expiring`` events)."""
+    r.reject_unknown(section, _POLICY_KEYS | {"profiles", "check-interval", "notify-before"})
     default = _policy(r, section, RenewalPolicy())
     check_interval = r.convert(section, "check-interval", positive_duration, RenewalSettings().check_interval)
     profiles: dict[str, RenewalPolicy] = {}
@@ -53,14 +75,19 @@ def parse_renewal(r: Reader, section: Mapping[str, Any]) -> RenewalSettings:
             entry = r.mapping(raw)
             r.reject_unknown(entry, _POLICY_KEYS)
             profiles[str(profile_id)] = _policy(r, entry, default)
-    return RenewalSettings(default=default, profiles=profiles, check_interval=check_interval)
+    return RenewalSettings(default=default, profiles=profiles, check_interval=check_interval,
+                           notify_before=_notify_before(r, section))
 
 
 # The event types a webhook can ask for (see service.lifecycle.webhooks).
-WEBHOOK_EVENTS = ("issued", "issued-outside", "renewed", "revoked")
+WEBHOOK_EVENTS = ("issued", "issued-outside", "renewed", "revoked", "failed", "expiring", "replaced")
 _WEBHOOK_KEYS = {"name", "url", "secret", "tls-ca", "owner", "cas", "events", "timeout", "retry-delay"}
 _WEBHOOK_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MIN_SECRET = 16
+# Each webhook is a delivery loop, a connection and a cursor row, and every event is read once per
+# webhook: bounded in all, and per owner so that one client cannot multiply the work.
+MAX_WEBHOOKS = 32
+MAX_WEBHOOKS_PER_OWNER = 4
 
 
 def _loopback(host: str) -> bool:
@@ -124,6 +151,10 @@ def parse_webhooks(r: Reader, raw: Any, ca_ids: Sequence[str]) -> tuple[WebhookS
     if not isinstance(raw, list):
         r.problem(f"must be a list, found {kind_of(raw)}")
         return ()
+    if len(raw) > MAX_WEBHOOKS:
+        r.problem(f"has {len(raw)} webhooks, at most {MAX_WEBHOOKS} are allowed (one webhook may take every "
+                  "event of several CAs: leave out `cas` and `events`)")
+        return ()
     webhooks: list[WebhookSettings] = []
     for index, item in enumerate(raw):
         with r.at(f"[{index}]"):
@@ -134,6 +165,10 @@ def parse_webhooks(r: Reader, raw: Any, ca_ids: Sequence[str]) -> tuple[WebhookS
                 r.problem(f"duplicate webhook name {webhook.name!r}", "name")
             for ca_id in sorted((webhook.cas or frozenset()) - set(ca_ids)):
                 r.problem(f"names CA {ca_id!r}, which is not among managed-cas", "cas")
+            same_owner = sum(other.owner == webhook.owner for other in webhooks if webhook.owner is not None)
+            if same_owner >= MAX_WEBHOOKS_PER_OWNER:
+                r.problem(f"is owner {webhook.owner!r}'s webhook number {same_owner + 1}, at most "
+                          f"{MAX_WEBHOOKS_PER_OWNER} per owner are allowed", "owner")
             webhooks.append(webhook)
     return tuple(webhooks)
 

@@ -45,10 +45,12 @@ def parse_grpc_limits(r: Reader, section: Mapping[str, Any]) -> GrpcLimits:
 
 
 def parse_stream_limits(r: Reader, section: Mapping[str, Any]) -> StreamLimits:
-    r.reject_unknown(section, {"max-per-caller", "max-total"})
+    r.reject_unknown(section, {"max-per-caller", "max-total", "max-event-watches-per-client"})
     limits = StreamLimits(
         max_per_caller=r.convert(section, "max-per-caller", _count(1, 1_000_000), StreamLimits.max_per_caller),
         max_total=r.convert(section, "max-total", _count(1, 1_000_000), StreamLimits.max_total),
+        max_event_watches_per_client=r.convert(section, "max-event-watches-per-client", _count(1, 1_000_000),
+                                               StreamLimits.max_event_watches_per_client),
     )
     if limits.max_per_caller > limits.max_total:
         r.problem(f"max-per-caller ({limits.max_per_caller}) is larger than max-total ({limits.max_total})",

@@ -7,7 +7,7 @@ watch streams may be open. Each has a safe default, so a gateway without these k
     ops:   {limits: {...the same keys...}}
     grpc:  {limits: {max-concurrent-streams: 100, max-concurrent-rpcs: 1000, keepalive-min-interval: 60s,
                      max-connection-idle: 5m}}
-    streams: {max-per-caller: 16, max-total: 512}
+    streams: {max-per-caller: 16, max-total: 512, max-event-watches-per-client: 4}
     lookups: {unknown-serial-ttl: 60s, ca-status-ttl: 10s, ca-lookups-per-second: 1, ca-lookup-burst: 10}
 """
 
@@ -45,10 +45,13 @@ class GrpcLimits:
 
 @dataclass(frozen=True)
 class StreamLimits:
-    """Watch streams open at once (gRPC and NDJSON together): per caller identity and in all."""
+    """Watch streams open at once (gRPC and NDJSON together): per caller identity and in all; and
+    of them, ``WatchCertificateEvents`` streams (which never end by themselves) per client (its
+    ``clients`` name, else its identity), unless the client's own ``limits.event-watches`` says."""
 
     max_per_caller: int = 16
     max_total: int = 512
+    max_event_watches_per_client: int = 4
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,9 @@ class RenewalSettings:
     default: RenewalPolicy = RenewalPolicy()
     profiles: Mapping[str, RenewalPolicy] = field(default_factory=dict)
     check_interval: float = 3600.0  # how often automatic renewal looks for certificates that are due
+    # ``expiring`` events: the thresholds (seconds before ``not_after``, largest first) a certificate is
+    # told about once each as it enters them; empty: none.
+    notify_before: tuple[float, ...] = (30 * 86400.0, 7 * 86400.0, 86400.0)
 
     def for_profile(self, profile_id: str) -> RenewalPolicy:
         return self.profiles.get(profile_id, self.default)
@@ -228,6 +231,7 @@ class GrantSettings:
 class ClientLimits:
     max_pending: int | None = None  # orders of the client not yet issued or failed
     orders_per_hour: int | None = None  # orders placed in the last hour, counted from the ledger
+    event_watches: int | None = None  # WatchCertificateEvents streams open at once (None: streams.*)
 
 
 @dataclass(frozen=True)

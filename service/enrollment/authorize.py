@@ -102,8 +102,11 @@ async def is_new_order(ledger: Ledger, order: NewOrder) -> bool:
 
 async def quota_refusal(ledger: Ledger, caller: Caller, order: NewOrder, *, ca_max_pending: int,
                         now: dt.datetime) -> CagwError | None:
-    """The first order limit a new order would exceed (None for a retry of an existing order)."""
-    if not await is_new_order(ledger, order):
+    """The first order limit a new order would exceed (None for a retry of an existing order).
+    Whether it is a retry is asked only when a limit would be exceeded: a placement under its
+    limits costs no look-up for it."""
+    refusal = await check_quotas(ledger, caller, ca_id=order.ca_id, ca_max_pending=ca_max_pending, now=now)
+    if refusal is None or not await is_new_order(ledger, order):
         return None
-    return await check_quotas(ledger, caller, ca_id=order.ca_id, ca_max_pending=ca_max_pending, now=now)
+    return refusal
 

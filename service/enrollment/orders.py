@@ -6,7 +6,7 @@ same::
 
     {"format": "PEM", "include_ca": "true", "subject_dn": "CN=www.example.com",
      "custom-field.<name>": "...", "external-requester": "...", "renewal_of_ca_order": "...",
-     "reissue_reason": "...", "server_key": "RSA 2048"}
+     "reissue_reason": "...", "server_key": "RSA 2048", "auto_renew": "true"}
 
 (``format`` is ``PKCS12`` and ``server_key`` names the key type when the
 gateway made the key; the key itself is never in the options.)
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from service.ledger.base import OrderRecord
+from service.ledger.base import AUTO_RENEW_OPTION, OrderRecord
 
 __all__ = ["FORMATS", "Format", "OrderOptions", "OrderView"]
 
@@ -36,6 +36,7 @@ _EXTERNAL_REQUESTER = "external-requester"
 _RENEWAL_OF_CA_ORDER = "renewal_of_ca_order"
 _REISSUE_REASON = "reissue_reason"
 _SERVER_KEY = "server_key"
+_AUTO_RENEW = AUTO_RENEW_OPTION  # absent: the order made no choice of automatic renewal (its profile's)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class OrderOptions:
     renewal_of_ca_order: str = ""  # the CA order a renewal renews (or a reissue issues again)
     reissue_reason: str = ""  # what a reissue tells the CA
     server_key: str = ""  # PKCS12: the key type the gateway made ("RSA 2048", "EC P-256")
+    auto_renew: bool | None = None  # properties.AutomaticRenewal; None: the profile decides
 
     def to_ledger(self) -> dict[str, str]:
         """The ledger's JSON shape (see the module docstring)."""
@@ -64,6 +66,8 @@ class OrderOptions:
             stored[_REISSUE_REASON] = self.reissue_reason
         if self.server_key:
             stored[_SERVER_KEY] = self.server_key
+        if self.auto_renew is not None:
+            stored[_AUTO_RENEW] = "true" if self.auto_renew else "false"
         return stored
 
     @classmethod
@@ -79,6 +83,7 @@ class OrderOptions:
             renewal_of_ca_order=stored.get(_RENEWAL_OF_CA_ORDER, ""),
             reissue_reason=stored.get(_REISSUE_REASON, ""),
             server_key=stored.get(_SERVER_KEY, ""),
+            auto_renew={"true": True, "false": False}.get(stored.get(_AUTO_RENEW, "")),
         )
 
 

@@ -69,6 +69,9 @@ MAX_PROPERTY_KEY = 128
 MAX_PROPERTY_VALUE = 1024
 CUSTOM_FIELD_PREFIX = "customField."
 EXTERNAL_REQUESTER = "externalRequester"
+# The order's own choice of automatic renewal ("true" or "false"), over its profile's.
+AUTOMATIC_RENEWAL = "AutomaticRenewal"
+_AUTOMATIC_RENEWAL_FIELD = f"properties.{AUTOMATIC_RENEWAL}"
 RENEWAL_SERIAL = "RenewalSerialNumber"
 _RENEWAL_SERIAL_FIELD = f"properties.{RENEWAL_SERIAL}"
 _SUBJECT_DN_FIELD = "optionalCertificateRequestDetails.subjectDn"
@@ -118,6 +121,7 @@ class RenewalTarget:
     serial: str  # canonical
     ca_order_id: str
     subject_dn: str  # normalised
+    auto_renew: bool | None = None  # the renewed order's own choice of automatic renewal
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,8 @@ async def renewal_target(request: EnrollmentInput, *, ca_id: str, ledger: Ledger
         problems.add(_RENEWAL_SERIAL_FIELD, f"CA {ca_id} has no certificate issued through this gateway with "
                      "that serial", raw_serial[:64])
         return None
-    return RenewalTarget(serial=serial, ca_order_id=old_order.ca_order_id, subject_dn=old.subject_dn)
+    return RenewalTarget(serial=serial, ca_order_id=old_order.ca_order_id, subject_dn=old.subject_dn,
+                         auto_renew=OrderOptions.from_ledger(old_order.options).auto_renew)
 
 
 def read_csr(request: EnrollmentInput, problems: Violations) -> x.ParsedCSR | None:
@@ -360,8 +365,23 @@ def server_key_subject(request: EnrollmentInput, problems: Violations) -> Subjec
     return Subject(x.normalize_dn(name), display, _common_name(name))
 
 
+def automatic_renewal(request: EnrollmentInput, renewal: RenewalTarget | None, problems: Violations) -> bool | None:
+    """``properties.AutomaticRenewal`` (``true``/``false``, a JSON boolean too); without it, a
+    renewal or reissue keeps the choice of the order it renews, and any other order has none
+    (its profile decides)."""
+    raw = request.properties.get(AUTOMATIC_RENEWAL)
+    if raw is None:
+        return renewal.auto_renew if renewal is not None else None
+    text = raw.strip().lower()
+    if text not in ("true", "false"):
+        problems.add(_AUTOMATIC_RENEWAL_FIELD, "must be true or false", raw[:16])
+        return None
+    return text == "true"
+
+
 def order_options(request: EnrollmentInput, *, required: Format, subject: Subject, ca: ManagedCA,
-                  profile: ResolvedProfile, renewal: RenewalTarget | None, server_key: str = "") -> OrderOptions:
+                  profile: ResolvedProfile, renewal: RenewalTarget | None, server_key: str = "",
+                  auto_renew: bool | None = None) -> OrderOptions:
     """The order's options: the profile's configured custom fields and external requester, which
     the request's ``customField.<name>`` and ``externalRequester`` properties override."""
     custom_fields: dict[str, str] = {}
@@ -378,7 +398,8 @@ def order_options(request: EnrollmentInput, *, required: Format, subject: Subjec
     return OrderOptions(required_format=required, include_ca=request.include_ca, subject_dn=subject.display_dn,
                         custom_fields=custom_fields, external_requester=external_requester,
                         renewal_of_ca_order=renewal.ca_order_id if renewal is not None else "",
-                        reissue_reason=request.reissue_reason if request.reissue else "", server_key=server_key)
+                        reissue_reason=request.reissue_reason if request.reissue else "", server_key=server_key,
+                        auto_renew=auto_renew)
 
 
 def _fingerprint(*parts: str | bytes) -> str:
@@ -418,11 +439,12 @@ async def prepare(request: EnrollmentInput, *, ca: ManagedCA, ledger: Ledger, no
     sans = subject_alt_names(request, csr=csr, ca=ca, problems=problems)
     term = term_days(request, profile=profile, now=now, problems=problems,
                      rounding=ca.settings.gateway.validity_rounding)
+    auto_renew = automatic_renewal(request, renewal, problems)
     if problems or profile is None:
         return None, csr
     kind = OrderKind.REISSUE if request.reissue else OrderKind.RENEW if request.renewal else OrderKind.ENROLL
     options = order_options(request, required=required, subject=subject, ca=ca, profile=profile, renewal=renewal,
-                            server_key=str(key_spec) if key_spec is not None else "")
+                            server_key=str(key_spec) if key_spec is not None else "", auto_renew=auto_renew)
     renewal_serial = renewal.serial if renewal is not None else None
     # The client is part of the fingerprint: one client's pending order is never another's answer.
     owner = (request.client,) if request.client else ()

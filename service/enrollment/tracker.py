@@ -695,7 +695,8 @@ class EnrollmentTracker:
         updated = await self._ledger.record_issued(order.id, record, subject_dns=[subject], attempts=attempt,
                                                    detail="certificate collected")
         order = updated or order
-        log.info("order %s issued: serial %s", order.id, record.serial_number)
+        # The order's ISSUED line (cagw.orders) carries the serial: this one is for debugging only.
+        log.debug("order %s issued: serial %s", order.id, record.serial_number)
         await self._learn_ca_chain(order.ca_id, issued.chain_der)
         self._publish(self._event(order, Phase.ISSUED, attempt=attempt, certificate=record))
 

@@ -29,6 +29,7 @@ from typing import Protocol
 from service.connectors.base import SubjectAltName
 
 __all__ = [
+    "AUTO_RENEW_OPTION",
     "AuditEntry",
     "CertificateEventRecord",
     "CertificateQuery",
@@ -45,6 +46,12 @@ __all__ = [
     "SubjectEntry",
     "SubjectPosition",
 ]
+
+
+# The order option (in ``options``, otherwise opaque to the ledger) that records the order's own
+# choice of automatic renewal, "true" or "false" (absent: its profile decides): the inventory
+# reads it (``InventoryEntry.auto_renew``). Written by ``service.enrollment.orders.OrderOptions``.
+AUTO_RENEW_OPTION = "auto_renew"
 
 
 class OrderState(enum.Enum):
@@ -185,6 +192,7 @@ class InventoryEntry:
     subject_alt_names: tuple[SubjectAltName, ...] = ()
     replaced_by: str | None = None  # serial of the certificate issued by a renewal of this one
     replacement_order_id: str | None = None  # the renewal order, issued or still pending
+    auto_renew: bool | None = None  # the order's own choice of automatic renewal; None: its profile's
 
 
 @dataclass(frozen=True)
@@ -211,11 +219,13 @@ class SubjectPosition:
 class CertificateEventRecord:
     id: int  # increasing
     ca_id: str
-    action: str  # issued | revoked
-    serial_number: str
+    action: str  # issued | revoked | failed | expiring | replaced
+    serial_number: str  # "" for a ``failed`` order, which has no certificate
     time: dt.datetime
     detail: str = ""
     reason: str = ""
+    # failed: the order that failed; replaced: the order whose certificate replaced this serial.
+    order_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +326,8 @@ class Ledger(Protocol):
         expected_version: int | None = None,
     ) -> OrderRecord:
         """Record a state change (and append it to the order's history); ``version`` grows by one.
+        An order moving to FAILED or ABANDONED from another state gets a ``failed`` event (reason:
+        ``error_reason``, or ``ABANDONED``) in the same transaction.
 
         With ``expected_state`` and/or ``expected_version`` the change is a compare-and-set:
         it is made only if the order still has that state and/or version (what the caller read),
@@ -348,7 +360,9 @@ class Ledger(Protocol):
                             *, subject_dns: Sequence[str] = (), attempts: int | None = None,
                             detail: str | None = None) -> OrderRecord | None:
         """Store the certificate, mark the order ISSUED (with ``attempts`` and ``detail`` when
-        given), file it under its subject DN(s), append an ``issued`` event — all in one transaction. Idempotent per serial: of any number
+        given), file it under its subject DN(s), append an ``issued`` event and, when the order
+        renews or reissues a stored certificate, a ``replaced`` event for that one (once per
+        replaced serial) — all in one transaction. Idempotent per serial: of any number
         of calls (from any gateway), one stores it and the others change nothing."""
 
     async def get_certificate(self, ca_id: str, serial_number: str) -> CertificateRecord | None: ...
@@ -372,6 +386,13 @@ class Ledger(Protocol):
                            ) -> CertificateRecord | None:
         """Mark revoked and append a ``revoked`` event, once: no second event when already revoked
         (the first reason and time stand), whoever calls. Ends any revocation claim on the serial."""
+
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        """Append an ``expiring`` event (``detail`` = ``label``) for at most ``limit`` certificates of
+        the CA that expire after ``now + beyond`` and at or before ``now + within``, are not revoked
+        and not replaced (no issued renewal), and have no ``expiring`` event under ``label`` yet;
+        return how many. Once per certificate and label, whoever calls how often: a unique key."""
 
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         """At most ``query.limit`` certificates of the CA matching the query, by (``not_after``,
@@ -401,9 +422,12 @@ class Ledger(Protocol):
 
     # -- feed and audit
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]: ...
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
+        """The CA's events after ``after_id`` (and at or after ``since``), by id; only those whose
+        action is in ``actions`` when it is not empty."""
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int: ...
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
+        """How many :meth:`list_events` would list from the start."""
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
         """Events of every CA with ``id > after_id``, by id: the outbox webhooks deliver from.

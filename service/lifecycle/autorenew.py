@@ -1,8 +1,10 @@
 """Automatic renewal: the gateway renews a certificate itself once its renewal window has started.
 
-Opt-in per profile (``gateway.renewal.automatic`` or ``gateway.renewal.profiles.<id>.automatic``).
+Opt-in per profile (``gateway.renewal.automatic`` or ``gateway.renewal.profiles.<id>.automatic``)
+or per order (``properties.AutomaticRenewal: true`` or ``false``, which wins over the profile).
 Every ``check-interval`` each CA's certificates are walked in expiry order; one that the
-gateway ordered, that is neither revoked nor expired, whose profile renews automatically,
+gateway ordered, that is neither revoked nor expired, that renews automatically (its order's
+choice, else its profile's),
 whose window (:func:`~service.lifecycle.renewal.renewal_advice`) has started and that has no
 renewal yet, is renewed by id at the CA (it keeps its key) through the enrollment engine,
 so the new order is tracked, resumed after a restart and told like any other (a ``renewed``
@@ -63,15 +65,8 @@ class AutoRenewal:
         self._clock = clock
         self._sleep = sleep
 
-    @staticmethod
-    def enabled(ca: ManagedCA) -> bool:
-        renewal = ca.settings.gateway.renewal
-        return renewal.default.automatic or any(policy.automatic for policy in renewal.profiles.values())
-
     async def run(self, ca: ManagedCA) -> None:
-        """A pass every ``check-interval`` until cancelled; nothing when no profile renews automatically."""
-        if not self.enabled(ca):
-            return
+        """A pass every ``check-interval`` until cancelled (on every CA: any order may opt in)."""
         while True:
             done = await self.renew_due(ca)
             if done.renewed or done.failed:
@@ -101,7 +96,7 @@ class AutoRenewal:
         if not entry.profile_id or entry.replacement_order_id is not None:
             return False  # not ordered here (no way to renew by id), or renewed already
         policy = ca.settings.gateway.renewal.for_profile(entry.profile_id)
-        if not policy.automatic:
+        if not (policy.automatic if entry.auto_renew is None else entry.auto_renew):
             return False
         certificate = entry.certificate
         advice = renewal_advice(serial_number=certificate.serial_number, not_before=certificate.not_before,
@@ -110,6 +105,7 @@ class AutoRenewal:
 
     async def _renew(self, ca: ManagedCA, entry: InventoryEntry, done: RenewalPass) -> None:
         serial = entry.certificate.serial_number
+        # The renewal keeps the order's own choice (by inheriting it), so it is renewed in its turn.
         request = EnrollmentInput(ca_id=ca.id, profile_id=entry.profile_id, renewal=True,
                                   properties={RENEWAL_SERIAL: serial}, request_id=renewal_request_id(serial),
                                   caller=entry.owner)

@@ -33,7 +33,7 @@ from service.config import WebhookSettings
 from service.ledger.base import Ledger, OutboxEvent
 from service.ledger.errors import LedgerError
 
-__all__ = ["Delivery", "Sender", "WebhookDispatcher", "event_body", "event_type", "sign"]
+__all__ = ["Delivery", "Sender", "WebhookDispatcher", "event_body", "event_fields", "event_type", "sign"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ EVENT_ID_HEADER = "Cagw-Event-Id"
 
 def event_type(outbox: OutboxEvent) -> str:
     """``issued``, ``renewed`` (issued by a renewal of another certificate), ``issued-outside``
-    (a certificate the gateway did not order, found at the CA) or ``revoked``."""
+    (a certificate the gateway did not order, found at the CA), ``revoked``, ``failed`` (an order
+    that failed), ``expiring`` (a certificate entered one of its CA's thresholds) or ``replaced``
+    (a renewal or reissue of the certificate was issued)."""
     if outbox.event.action == "issued" and not outbox.ordered:
         return "issued-outside"
     if outbox.event.action == "issued" and outbox.renewal_of:
@@ -59,13 +61,32 @@ def event_body(outbox: OutboxEvent) -> bytes:
     document: dict[str, object] = {
         "id": str(event.id), "type": event_type(outbox), "ca": event.ca_id, "serialNumber": event.serial_number,
         "time": event.time.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"), "owner": outbox.owner}
-    if outbox.renewal_of:
+    kind = document["type"]
+    for key, value in event_fields(outbox).items():
+        document[key] = value
+    if outbox.renewal_of and kind not in ("failed", "replaced"):
         document["replaces"] = outbox.renewal_of
     if event.reason:
         document["reason"] = event.reason
     if event.detail:
         document["detail"] = event.detail
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def event_fields(outbox: OutboxEvent) -> dict[str, str]:
+    """What an event type carries besides the common fields: ``enrollmentId`` (failed: the order;
+    replaced: the order that replaced it), ``renewalOf`` (a failed renewal: the serial it renews),
+    ``replacedBy`` (replaced: the new serial), ``expiresWithin`` (expiring: the threshold)."""
+    event, fields = outbox.event, {}
+    if event.action in ("failed", "replaced") and event.order_id:
+        fields["enrollmentId"] = event.order_id
+    if event.action == "failed" and outbox.renewal_of:
+        fields["renewalOf"] = outbox.renewal_of
+    if event.action == "replaced":
+        fields["replacedBy"] = event.detail
+    if event.action == "expiring":
+        fields["expiresWithin"] = event.detail
+    return fields
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -77,6 +77,7 @@ class _ObservedLedger:
 
     def _wrap(self, name: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         duration = self._metrics.ledger_duration.labels(name)
+        ok = self._metrics.ledger_ops.labels(name, "ok")  # the usual outcome's series, looked up once
 
         @functools.wraps(method)
         async def observed(*args: Any, **kwargs: Any) -> Any:
@@ -94,7 +95,7 @@ class _ObservedLedger:
                     raise
                 finally:
                     duration.observe(time.perf_counter() - started)
-                    self._metrics.ledger_ops.labels(name, outcome).inc()
+                    (ok if outcome == "ok" else self._metrics.ledger_ops.labels(name, outcome)).inc()
             written = name in _WRITES and not (name == "create_order" and result[1] is False)
             self._orders.seen(_records(result), written=written)
             return result
@@ -111,7 +112,11 @@ class _ObservedLedger:
 def observe_ledger(ledger: Ledger, *, metrics: GatewayMetrics, orders: OrderBook, tracing: Tracing,
                    on_error: ErrorListener | None = None) -> Ledger:
     """``ledger`` observed; see the module docstring. ``on_error`` sees every exception an operation
-    raises (the gateway's :class:`~service.ledger_watch.LedgerWatch`)."""
+    raises (the gateway's :class:`~service.ledger_watch.LedgerWatch`). A ledger that counts its SQL
+    statements and commits (``sql_counts()``, the SQLite one) has them served as metrics too."""
+    sql_counts = getattr(ledger, "sql_counts", None)
+    if callable(sql_counts):
+        metrics.count_sql(sql_counts)
     return cast(Ledger, _ObservedLedger(ledger, metrics=metrics, orders=orders, tracing=tracing,
                                         on_error=on_error))
 

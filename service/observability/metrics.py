@@ -26,6 +26,8 @@ The families (docs/operations.md lists them with their labels and meaning):
 ``cagw_quota_refusals_total``               quota refusals by client and reason
 ``cagw_ledger_operations_total``            ledger operations by operation and outcome
 ``cagw_ledger_operation_duration_seconds``  their latency
+``cagw_ledger_sql_statements_total``        SQL statements the embedded ledger ran
+``cagw_ledger_commits_total``               its commits (several writes may share one)
 ``cagw_certificates``                       certificates by CA, owner, status, expiry horizon
 ``cagw_build_info``                         1, labelled with the version
 =========================================== ===========================================
@@ -37,6 +39,8 @@ Nothing here takes a serial, DN, order id or request id as a label.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -46,6 +50,8 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from service.observability.events import COLLECT_OUTCOMES
 
@@ -95,6 +101,8 @@ class GatewayMetrics:
                                   "unavailable, error).", ["operation", "outcome"], registry=r)
         self.ledger_duration = Histogram("cagw_ledger_operation_duration_seconds", "Latency of ledger "
                                          "operations.", ["operation"], buckets=_LEDGER_BUCKETS, registry=r)
+        self._sql = _SqlCounts()
+        r.register(self._sql)
         Gauge("cagw_build_info", "The gateway's version.", ["version"], registry=r).labels(version or "unknown").set(1)
 
     def _order_families(self, r: CollectorRegistry) -> None:
@@ -129,6 +137,11 @@ class GatewayMetrics:
         self.budget_queued = Gauge("cagw_collect_budget_queued", "Background collect slots the CA's budget "
                                    "handed out that have not come yet, as of the latest one.", ["ca"], registry=r)
 
+    def count_sql(self, source: Callable[[], tuple[int, int]]) -> None:
+        """Serve ``source()`` — (SQL statements, commits) of the ledger so far — as the two ledger SQL
+        counters; a ledger that counts nothing (PostgreSQL) never calls this, and they stay absent."""
+        self._sql.source = source
+
     # ------------------------------------------------------------ the core's events (GatewayEvents)
 
     def collect_attempted(self, *, ca_id: str, lateness: float, outcome: str) -> None:
@@ -156,3 +169,22 @@ class GatewayMetrics:
     def render(self) -> tuple[bytes, str]:
         """The exposition of every family: (body, content type)."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _SqlCounts(Collector):
+    """The ledger's own statement and commit counts, read at each scrape (nothing to feed)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, int]] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.source is None:
+            return
+        statements, commits = self.source()
+        yield CounterMetricFamily("cagw_ledger_sql_statements", "SQL statements the embedded (SQLite) ledger "
+                                  "ran, BEGIN and COMMIT included.", value=statements)
+        yield CounterMetricFamily("cagw_ledger_commits", "Commits of the embedded (SQLite) ledger; writes "
+                                  "queued together share one.", value=commits)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # what it yields depends on the ledger: nothing to check at registration

@@ -64,9 +64,9 @@ class _Call:
         code = code_pb2.OK if error is None else code_of(error)
         name = code_pb2.Code.Name(code)
         duration = time.perf_counter() - self.started
-        metrics = self.observed.metrics
-        metrics.calls.labels(*self.labels, name).inc()
-        metrics.call_duration.labels(*self.labels).observe(duration)
+        calls, durations = self.observed.series(self.labels, name)
+        calls.inc()
+        durations.observe(duration)
         span.set_attribute("rpc.grpc.status_code", code)
         if error is not None:
             span.fail(name)
@@ -80,6 +80,16 @@ class ObservedCalls:
     def __init__(self, metrics: GatewayMetrics, tracing: Tracing) -> None:
         self.metrics = metrics
         self.tracing = tracing
+        self._series: dict[tuple[tuple[str, str, str], str], tuple[Any, Any]] = {}
+
+    def series(self, labels: tuple[str, str, str], code: str) -> tuple[Any, Any]:
+        """The call counter and duration histogram of a method and code: looked up once each (the
+        label sets are bounded: methods, transports and codes are fixed)."""
+        found = self._series.get((labels, code))
+        if found is None:
+            found = self._series[(labels, code)] = (self.metrics.calls.labels(*labels, code),
+                                                    self.metrics.call_duration.labels(*labels))
+        return found
 
     def __call__(self, spec: MethodSpec, request: Message, call: CallContext, call_next: CallNext) -> Any:
         observed = _Call(self, spec, request, call)

@@ -104,7 +104,14 @@ class OrderBook:
 def _log_change(record: OrderRecord) -> None:
     detail = record.detail if len(record.detail) <= MAX_DETAIL else record.detail[:MAX_DETAIL] + "..."
     outcome = f"{record.error_reason}: {detail}" if record.error_reason else detail
-    fields = {"enrollment_id": record.id, "ca": record.ca_id, "ca_order_id": record.ca_order_id or "",
-              "state": record.state.value, "attempt": record.attempts, "outcome": outcome}
+    fields: dict[str, object] = {"enrollment_id": record.id, "ca": record.ca_id,
+                                 "ca_order_id": record.ca_order_id or "", "state": record.state.value,
+                                 "attempt": record.attempts, "outcome": outcome}
+    if record.state is OrderState.ISSUED and record.serial_number:
+        fields["serial_number"] = record.serial_number
+        log.info("order %s %s (CA order %s, attempt %d): %s; serial %s", record.id, record.state.value,
+                 record.ca_order_id or "-", record.attempts, outcome or "-", record.serial_number,
+                 extra={"fields": fields})
+        return
     log.info("order %s %s (CA order %s, attempt %d): %s", record.id, record.state.value,
              record.ca_order_id or "-", record.attempts, outcome or "-", extra={"fields": fields})

@@ -186,7 +186,8 @@ async def test_shell_pages_events_with_start_date_and_next_page_index(cagw: Cagw
         page = (await cagw.get(f"/certificate-events?{query}")).body
         assert page["type"] == "CertificateEventsResponse"
         seen += [event["serialNumber"] for event in page["events"]]
-        assert all(event["action"] in ("issued", "revoked") for event in page["events"])
+        assert all(event["action"] in ("issued", "revoked", "expiring", "replaced") and event["serialNumber"]
+                   for event in page["events"])
         if not page["morePages"]:
             break
         query = f"startDate=2000-01-01T00:00:00.00Z&preferredPageSize=1&nextPageIndex={quote(page['nextPageIndex'])}"

@@ -79,3 +79,47 @@ async def test_streams_beyond_the_limits_are_refused_and_closed_ones_are_release
         await _until(lambda: limiter.open == 0, "a stream's slot was not released")
         await _until(lambda: engine.watchers == 0, "a closed stream still holds its queue")
         assert limiter.callers == 0  # nothing kept for a caller without streams
+
+
+EVENTS_WATCH = f"/v1/certificate-authorities/{CA_ID}/certificate-events:watch"
+
+
+async def test_certificate_event_streams_are_bounded_per_client_and_released(tmp_path: Path) -> None:
+    from cagw.v1 import inventory_pb2, inventory_pb2_grpc
+
+    clients = [{"name": "tests", "admin": "true", "limits": {"event-watches": 2}}]
+    async with running_stack(tmp_path, client_name="tests", clients=clients,
+                             sections={"streams": {"max-event-watches-per-client": 1}}) as stack, \
+            aiohttp.ClientSession() as http:
+        assert stack.gateway.streams is not None
+        limiter = stack.gateway.streams
+        stub = inventory_pb2_grpc.CertificateInventoryServiceStub(stack.channel)
+        request = inventory_pb2.WatchCertificateEventsRequest(ca_id=CA_ID)
+        streams = [stub.WatchCertificateEvents(request) for _ in range(2)]
+        await _until(lambda: limiter.event_watches_for("client:tests") == 2, "the event streams did not open")
+
+        # The client's own limit (2, over the gateway's 1): a third is refused, over gRPC and REST.
+        third = stub.WatchCertificateEvents(request)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await third.read()
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "limits.event-watches" in (caught.value.details() or "")
+        async with http.get(stack.rest_base + EVENTS_WATCH, ssl=stack.client_ssl) as response:
+            body = json.loads(await response.text())
+            assert (response.status, response.headers.get("Retry-After")) == (429, "5")
+        assert body["error"]["code"] == "TOO_MANY_STREAMS"
+        # An enrollment watch is not an event stream: the client still has those slots.
+        assert limiter.open == 2
+
+        streams.pop().cancel()
+        await _until(lambda: limiter.event_watches_for("client:tests") == 1, "a closed event stream kept its slot")
+        await pb_grpc.EnrollmentServiceStub(stack.channel).Enroll(pb.EnrollRequest(
+            ca_id=CA_ID, profile_id=PROFILE_ID, csr=make_csr("told.example.com")))
+        async with http.get(stack.rest_base + EVENTS_WATCH + "?after=0", ssl=stack.client_ssl) as response:
+            assert response.status == 200  # its first event came: the stream is open
+            line = await asyncio.wait_for(response.content.readline(), 5)
+            assert json.loads(line)["result"]["event"]["type"] == "issued"
+            assert limiter.event_watches_for("client:tests") == 2
+        streams.pop().cancel()
+        await _until(lambda: limiter.event_watches_for("client:tests") == 0 and limiter.open == 0,
+                     "an event stream's slot was not released")

@@ -516,3 +516,106 @@ async def test_ok_the_owner_is_the_ordering_client_else_the_caller_identity(ledg
     assert [(e.certificate.serial_number, e.owner) for e in entries] == [("g1", "team-a"), ("g2", "client-a")]
     assert await _listed(ledger, owner="team-a") == ["g1"]
     assert [e.owner for e in await ledger.events_after(0, limit=10)] == ["team-a", "client-a"]
+
+
+# -- failed, expiring and replaced events (the outbox, written with the change)
+
+
+async def _actions(ledger: Ledger) -> list[tuple[str, str, str, str | None]]:
+    return [(e.event.action, e.event.serial_number, e.event.detail, e.event.order_id)
+            for e in await ledger.events_after(0, limit=100)]
+
+
+async def test_ok_an_order_that_fails_tells_its_owner_once_with_its_reason(ledger: Ledger) -> None:
+    await ledger.create_order(replace(new_order("o-f"), client="team-a"))
+    await ledger.update_order("o-f", state=OrderState.SUBMITTED, ca_order_id="9")
+    await ledger.update_order("o-f", state=OrderState.FAILED, detail="the CA refused it", error_reason="CA_REJECTED")
+    await ledger.update_order("o-f", state=OrderState.FAILED, detail="still refused")  # no second event
+    await ledger.create_order(new_order("o-a"))
+    await ledger.update_order("o-a", state=OrderState.ABANDONED, detail="gave up")
+    events = await ledger.events_after(0, limit=10)
+    assert [(e.event.action, e.event.serial_number, e.event.order_id, e.event.reason, e.event.detail, e.owner)
+            for e in events] == [("failed", "", "o-f", "CA_REJECTED", "the CA refused it", "team-a"),
+                                 ("failed", "", "o-a", "ABANDONED", "gave up", "client-a")]
+    assert [e.action for e in await ledger.list_events("ca-1", after_id=0, since=None, limit=10)] == ["failed"] * 2
+    await ledger.record_issued(None, _expiring("fx", 30))
+    assert [e.action for e in await ledger.list_events("ca-1", after_id=0, since=None, limit=10,
+                                                       actions=("issued", "revoked"))] == ["issued"]
+    assert await ledger.count_events("ca-1", since=None, actions=("issued", "revoked")) == 1
+    assert await ledger.count_events("ca-1", since=None) == 3
+
+
+async def test_ok_a_revived_order_that_fails_again_is_told_again(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-r"))
+    await ledger.update_order("o-r", state=OrderState.FAILED, error_reason="CA_REJECTED")
+    await ledger.update_order("o-r", state=OrderState.RECEIVED)  # an operator's retry
+    await ledger.update_order("o-r", state=OrderState.ABANDONED)
+    assert [(a, r) for a, _, _, r in await _actions(ledger)] == [("failed", "o-r"), ("failed", "o-r")]
+
+
+async def test_ok_an_issued_renewal_tells_the_old_certificate_replaced_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(_expiring("r1", 30), order_id="o-1"))
+    await ledger.create_order(replace(new_order("o-2"), kind=OrderKind.RENEW, renewal_of_serial="r1"))
+    renewed = replace(_expiring("r2", 395), order_id="o-2")
+    await asyncio.gather(ledger.record_issued("o-2", renewed), other.record_issued("o-2", renewed))
+    assert await _actions(ledger) == [("issued", "r1", "cn=host.example.com", None),
+                                      ("issued", "r2", "cn=host.example.com", None), ("replaced", "r1", "r2", "o-2")]
+    replaced = (await ledger.events_after(0, limit=10))[-1]
+    assert (replaced.owner, replaced.ordered) == ("client-a", True)  # the replaced certificate's owner
+
+
+async def test_ok_expiring_is_told_once_per_certificate_and_threshold(ledger: Ledger, other: Ledger,
+                                                                      clock: FakeClock) -> None:
+    for serial, days in (("x1", 5), ("x2", 20), ("x3", 40), ("x4", 25)):
+        await ledger.record_issued(None, _expiring(serial, days))
+    await ledger.mark_revoked("ca-1", "x4", reason="superseded", comment="", when=T0)
+    await ledger.record_issued(None, _expiring("y1", 6, ca_id="ca-2"))
+    month, week = dt.timedelta(days=30), dt.timedelta(days=7)
+    counts = await asyncio.gather(
+        ledger.record_expiring("ca-1", now=T0, within=month, beyond=week, label="30d", limit=100),
+        other.record_expiring("ca-1", now=T0, within=month, beyond=week, label="30d", limit=100))
+    assert sorted(counts) == [0, 1]  # x2 only: x1 is within the next threshold, x3 beyond, x4 revoked
+    assert await ledger.record_expiring("ca-1", now=T0, within=week, beyond=dt.timedelta(0), label="7d",
+                                        limit=100) == 1
+    assert await ledger.record_expiring("ca-1", now=T0, within=week, beyond=dt.timedelta(0), label="7d",
+                                        limit=100) == 0
+    expiring = [(a, s, d) for a, s, d, _ in await _actions(ledger) if a == "expiring"]
+    assert expiring == [("expiring", "x2", "30d"), ("expiring", "x1", "7d")]
+    clock.advance(days=14)  # x2 enters the 7 days, x3 the 30: each once
+    later = clock.now
+    assert await ledger.record_expiring("ca-1", now=later, within=week, beyond=dt.timedelta(0), label="7d",
+                                        limit=100) == 1
+    assert await ledger.record_expiring("ca-1", now=later, within=month, beyond=week, label="30d", limit=1) == 1
+    assert await ledger.record_expiring("ca-1", now=later, within=month, beyond=week, label="30d", limit=1) == 0
+    assert [s for a, s, _, _ in await _actions(ledger) if a == "expiring"] == ["x2", "x1", "x2", "x3"]
+
+
+async def test_ok_a_replaced_certificate_is_not_told_expiring(ledger: Ledger) -> None:
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(_expiring("z1", 20), order_id="o-1"))
+    await ledger.create_order(replace(new_order("o-2"), kind=OrderKind.RENEW, renewal_of_serial="z1"))
+    month = dt.timedelta(days=30)
+    await ledger.record_issued("o-2", replace(_expiring("z2", 25), order_id="o-2"))
+    assert await ledger.record_expiring("ca-1", now=T0, within=month, beyond=dt.timedelta(0), label="30d",
+                                        limit=10) == 1
+    events = [e for e in await ledger.events_after(0, limit=10) if e.event.action == "expiring"]
+    assert [(e.event.serial_number, e.owner, e.renewal_of) for e in events] == [("z2", "client-a", "z1")]
+
+
+async def test_ok_the_inventory_knows_an_orders_own_automatic_renewal_choice(ledger: Ledger) -> None:
+    for order_id, choice in (("o-in", "true"), ("o-out", "false"), ("o-none", None)):
+        options = {"format": "PEM"} | ({} if choice is None else {"auto_renew": choice})
+        await ledger.create_order(replace(new_order(order_id), options=options))
+        await ledger.record_issued(order_id, replace(_expiring(f"s-{order_id}", 30), order_id=order_id))
+    await ledger.record_issued(None, _expiring("s-loose", 30))
+    entries = await ledger.list_certificates(CertificateQuery(ca_id="ca-1", now=T0, limit=10))
+    assert {e.certificate.serial_number: e.auto_renew for e in entries} == {
+        "s-o-in": True, "s-o-out": False, "s-o-none": None, "s-loose": None}
+
+
+async def test_ok_two_gateways_failing_one_order_at_once_tell_it_once(ledger: Ledger, other: Ledger) -> None:
+    await ledger.create_order(new_order("o-race"))
+    await asyncio.gather(ledger.update_order("o-race", state=OrderState.FAILED, error_reason="CA_REJECTED"),
+                         other.update_order("o-race", state=OrderState.ABANDONED))
+    assert [(a, r) for a, _, _, r in await _actions(ledger)] == [("failed", "o-race")]

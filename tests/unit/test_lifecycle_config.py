@@ -38,7 +38,7 @@ def test_fail_every_problem_named_by_its_path(tmp_path: Path) -> None:
                               "profiles": {"p": {"window": "0", "jitter": "60%"}}})
     at = "managed-cas[0] (id ca-1).gateway.renewal"
     assert caught.value.problems == [
-        f"{at}.every: unknown key (allowed: automatic, check-interval, jitter, profiles, window)",
+        f"{at}.every: unknown key (allowed: automatic, check-interval, jitter, notify-before, profiles, window)",
         f"{at}.jitter: 'third' is not a share (examples: 33%, 0.33)",
         f"{at}.window: must be more than 0% and less than 100% of the lifetime",
         f"{at}.profiles.p.window: must be more than 0% and less than 100% of the lifetime",
@@ -79,7 +79,8 @@ def test_fail_webhook_problems_named_by_their_path(tmp_path: Path) -> None:
     assert problems[2:5] == [
         "webhooks[1].name: must be 1-64 letters, digits, '.', '_' or '-' (it labels metrics and logs)",
         "webhooks[1].url: must not carry credentials in the URL; the receiver checks the signature instead",
-        "webhooks[1].events: unknown expired (allowed: issued, issued-outside, renewed, revoked)",
+        "webhooks[1].events: unknown expired (allowed: issued, issued-outside, renewed, revoked, failed, expiring, "
+            "replaced)",
     ]
     assert problems[5:] == ["webhooks[3].name: duplicate webhook name 'c'"]
 
@@ -111,3 +112,44 @@ def test_ok_automatic_renewal_per_profile_and_its_check_interval(tmp_path: Path)
     settings = renewal_of(tmp_path, {"check-interval": "15m", "profiles": {"web": {"automatic": "yes"}}})
     assert (settings.for_profile("web").automatic, settings.for_profile("other").automatic) == (True, False)
     assert settings.check_interval == 900.0
+
+
+def test_ok_expiry_thresholds_default_to_a_month_a_week_and_a_day(tmp_path: Path) -> None:
+    assert renewal_of(tmp_path, None).notify_before == (30 * 86400.0, 7 * 86400.0, 86400.0)
+
+
+def test_ok_expiry_thresholds_are_kept_largest_first_once_each_or_none(tmp_path: Path) -> None:
+    assert renewal_of(tmp_path, {"notify-before": ["1d", "14d", "12h", "14d"]}).notify_before == (
+        14 * 86400.0, 86400.0, 43200.0)
+    assert renewal_of(tmp_path, {"notify-before": []}).notify_before == ()
+
+
+def test_fail_expiry_thresholds_that_are_not_durations_are_named(tmp_path: Path) -> None:
+    at = "managed-cas[0] (id ca-1).gateway.renewal"
+    with pytest.raises(ConfigError) as caught:
+        renewal_of(tmp_path, {"notify-before": ["30d", "soon", "0s"]})
+    assert caught.value.problems == [
+        f"{at}.notify-before[1]: 'soon' is not a duration (examples: 2, 2s, 2 sec, 500ms, 1.5s, 5m)",
+        f"{at}.notify-before[2]: '0s' must be longer than zero"]
+    with pytest.raises(ConfigError) as caught:
+        renewal_of(tmp_path, {"notify-before": "30d"})
+    assert caught.value.problems == [
+        f"{at}.notify-before: must be a list of at most 10 durations (example: [30d, 7d, 1d])"]
+
+
+def _hook(name: str, owner: str | None = None) -> dict[str, str]:
+    hook = {"name": name, "url": f"https://hooks.example.com/{name}", "secret": "0123456789abcdef"}
+    return hook | ({"owner": owner} if owner is not None else {})
+
+
+def test_fail_webhooks_are_bounded_per_owner_and_in_all(tmp_path: Path) -> None:
+    assert len(webhooks_of(tmp_path, [_hook(f"a{i}", "team-a") for i in range(4)] + [_hook("b", "team-b")])) == 5
+    with pytest.raises(ConfigError) as caught:
+        webhooks_of(tmp_path, [_hook(f"a{i}", "team-a") for i in range(5)])
+    assert caught.value.problems == [
+        "webhooks[4].owner: is owner 'team-a''s webhook number 5, at most 4 per owner are allowed"]
+    with pytest.raises(ConfigError) as caught:
+        webhooks_of(tmp_path, [_hook(f"h{i}") for i in range(33)])
+    assert caught.value.problems == [
+        "webhooks: has 33 webhooks, at most 32 are allowed (one webhook may take every event of several CAs: "
+        "leave out `cas` and `events`)"]

@@ -27,7 +27,7 @@ def test_ok_defaults_close_idle_and_trickling_connections_within_30_seconds(tmp_
     assert config.rest.listen.http_limits == HttpLimits()
     assert config.ops.http_limits.max_connections == 100
     assert config.grpc.grpc_limits == GrpcLimits()
-    assert config.streams == StreamLimits(max_per_caller=16, max_total=512)
+    assert config.streams == StreamLimits(max_per_caller=16, max_total=512, max_event_watches_per_client=4)
 
 
 def test_ok_every_key_is_read(tmp_path: Path) -> None:
@@ -38,13 +38,13 @@ def test_ok_every_key_is_read(tmp_path: Path) -> None:
         ops={"limits": {"max-connections": "3"}},
         grpc={"limits": {"max-concurrent-streams": "5", "max-concurrent-rpcs": "50",
                          "keepalive-min-interval": "30s", "max-connection-idle": "10m"}},
-        streams={"max-per-caller": "2", "max-total": "4"},
+        streams={"max-per-caller": "2", "max-total": "4", "max-event-watches-per-client": "3"},
         lookups={"unknown-serial-ttl": "5m", "ca-status-ttl": "0s", "ca-lookups-per-second": "0.5",
                  "ca-lookup-burst": "3"})
     assert config.rest.listen.http_limits == HttpLimits(2.0, 0.25, 60.0, 7)
     assert config.ops.http_limits == HttpLimits(max_connections=3)
     assert config.grpc.grpc_limits == GrpcLimits(5, 50, 30.0, 600.0)
-    assert config.streams == StreamLimits(2, 4)
+    assert config.streams == StreamLimits(2, 4, 3)
     assert config.lookups == LookupLimits(300.0, 0.0, 0.5, 3)
 
 
@@ -61,6 +61,8 @@ def test_ok_every_key_is_read(tmp_path: Path) -> None:
     pytest.param({"streams": {"max-per-caller": "10", "max-total": "5"}},
                  "streams.max-per-caller: max-per-caller (10) is larger than max-total (5)",
                  id="fail-per-caller-above-total"),
+    pytest.param({"streams": {"max-event-watches-per-client": "0"}}, "streams.max-event-watches-per-client:",
+                 id="fail-no-event-watches"),
     pytest.param({"lookups": {"ca-lookups-per-second": "fast"}}, "lookups.ca-lookups-per-second: 'fast' must be",
                  id="fail-rate-not-a-number"),
     pytest.param({"lookups": {"ca-lookups-per-second": "0"}}, "lookups.ca-lookups-per-second:", id="fail-zero-rate"),

@@ -167,6 +167,25 @@ async def test_ok_order_gauges_and_lines_follow_what_the_ledger_returns(tmp_path
         await ledger.close()
 
 
+async def test_ok_the_sqlite_ledger_serves_its_statement_and_commit_counts(tmp_path: Path) -> None:
+    metrics = GatewayMetrics()
+    clock = FakeClock()
+    ledger = observe_ledger(await open_ledger(tmp_path / "ledger.db", clock=clock), metrics=metrics,
+                            orders=OrderBook(metrics, clock=clock), tracing=NO_TRACING)
+    try:
+        before = scrape(metrics)
+        order = await seed_order(ledger, "CN=count.example.com", state=OrderState.RECEIVED)
+        await ledger.get_order(order.id)
+        after = scrape(metrics)
+    finally:
+        await ledger.close()
+    statements = ("cagw_ledger_sql_statements_total", ())
+    commits = ("cagw_ledger_commits_total", ())
+    assert after[commits] - before[commits] == 1  # one write, on its own: one commit
+    assert after[statements] - before[statements] >= 4  # BEGIN, the look-up, INSERT …, COMMIT; the read
+    assert statements not in scrape(GatewayMetrics())  # a ledger that counts nothing shows nothing
+
+
 async def test_ok_a_restart_takes_the_unfinished_orders_in_without_counting_them_as_changes(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()

@@ -33,7 +33,7 @@ TEAM_A = {
     "grants": [{"cas": ["ca-ov"], "profiles": ["ov-server"], "operations": ["read", "enroll", "renew", "revoke"],
                 "names": ["team-a.example.com", "*.team-a.example.com"], "emails": ["*@team-a.example.com"],
                 "ips": ["10.20.0.0/16"], "uris": ["spiffe://example.org/ns/team-a/*"]}],
-    "limits": {"max-pending": "20", "orders-per-hour": "200"},
+    "limits": {"max-pending": "20", "orders-per-hour": "200", "event-watches": "2"},
 }
 ADMIN = {"name": "pki-admins", "match": {"subject": "CN=pki-admin,O=Example"}, "admin": "true"}
 
@@ -53,7 +53,7 @@ def test_ok_the_section_parses_into_normalised_values(tmp_path: Path) -> None:
     assert team.match.subjects == ("cn=team-a,o=example",)
     assert team.match.sha256 == ("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",)
     assert team.grants[0].operations == frozenset({"read", "enroll", "renew", "revoke"})
-    assert (team.limits.max_pending, team.limits.orders_per_hour) == (20, 200)
+    assert (team.limits.max_pending, team.limits.orders_per_hour, team.limits.event_watches) == (20, 200, 2)
     assert admin.admin and admin.grants == ()
 
 

@@ -7,6 +7,7 @@ is checked without waiting.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Secret, WebhookSettings
-from service.ledger import SQLiteLedger
+from service.ledger import OrderState, SQLiteLedger
 from service.lifecycle.webhooks import Delivery, WebhookDispatcher, sign
 from tests.support.clocks import FakeClock
 from tests.unit.ledger_records import T0, new_certificate, new_order
@@ -144,3 +145,43 @@ async def test_ok_the_cursor_survives_a_restart_and_never_moves_back(tmp_path: P
         assert delivered is not None
         await reopened.advance_webhook_cursor("team-a", delivered)  # a late writer with an older position
         assert await reopened.webhook_cursor("team-a") == delivered + 1
+
+
+async def test_ok_failed_expiring_and_replaced_carry_what_their_receiver_needs(ledger: SQLiteLedger) -> None:
+    receiver = Receiver()
+    hooks = dispatcher(ledger, receiver, Sleeps())
+    await hooks.deliver_pending(HOOK)
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(new_certificate("ff01"), order_id="o-1"))
+    await ledger.create_order(replace(new_order("o-2"), renewal_of_serial="ff01"))
+    await ledger.update_order("o-2", state=OrderState.FAILED, detail="refused", error_reason="CA_REJECTED")
+    await ledger.create_order(replace(new_order("o-3"), renewal_of_serial="ff01"))
+    await ledger.record_issued("o-3", replace(new_certificate("ff03"), order_id="o-3"))
+    await ledger.record_expiring("ca-1", now=T0 + dt.timedelta(days=340), within=dt.timedelta(days=30),
+                                 beyond=dt.timedelta(days=7), label="30d", limit=10)
+    await hooks.deliver_pending(HOOK)
+    bodies = [json.loads(d.body) for d in receiver.received]
+    common = {"id", "type", "ca", "serialNumber", "time", "owner"}
+    assert [{k: v for k, v in b.items() if k not in common} for b in bodies] == [
+        {"detail": "cn=host.example.com"},
+        {"enrollmentId": "o-2", "renewalOf": "ff01", "reason": "CA_REJECTED", "detail": "refused"},
+        {"replaces": "ff01", "detail": "cn=host.example.com"},
+        {"enrollmentId": "o-3", "replacedBy": "ff03", "detail": "ff03"},
+        {"expiresWithin": "30d", "replaces": "ff01", "detail": "30d"}]
+    assert [(b["type"], b["serialNumber"], b["owner"]) for b in bodies] == [
+        ("issued", "ff01", "client-a"), ("failed", "", "client-a"), ("renewed", "ff03", "client-a"),
+        ("replaced", "ff01", "client-a"), ("expiring", "ff03", "client-a")]
+
+
+async def test_ok_a_webhook_can_ask_for_failed_orders_alone(ledger: SQLiteLedger) -> None:
+    failures = replace(HOOK, events=frozenset({"failed"}))
+    receiver = Receiver()
+    hooks = dispatcher(ledger, receiver, Sleeps(), failures)
+    await hooks.deliver_pending(failures)
+    await ledger.create_order(new_order("o-1"))
+    await ledger.record_issued("o-1", replace(new_certificate("fa01"), order_id="o-1"))
+    await ledger.create_order(new_order("o-2"))
+    await ledger.update_order("o-2", state=OrderState.ABANDONED, detail="gave up")
+    await hooks.deliver_pending(failures)
+    assert [(json.loads(d.body)["type"], json.loads(d.body)["reason"]) for d in receiver.received] == [
+        ("failed", "ABANDONED")]

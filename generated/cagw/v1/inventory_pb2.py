@@ -27,7 +27,7 @@ from cagw.v1 import options_pb2 as cagw_dot_v1_dot_options__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61gw/v1/inventory.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\x93\x02\n\x14InventoryCertificate\x12\x15\n\rserial_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x14\n\x0csubject_name\x18\x03 \x01(\t\x12\r\n\x05names\x18\x04 \x03(\t\x12\x12\n\nprofile_id\x18\x05 \x01(\t\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x12\n\nnot_before\x18\x07 \x01(\t\x12\x11\n\tnot_after\x18\x08 \x01(\t\x12\x15\n\renrollment_id\x18\t \x01(\t\x12\x13\n\x0breplaced_by\x18\n \x01(\t\x12!\n\x19replacement_enrollment_id\x18\x0b \x01(\t\x12\x16\n\x0e\x64\x61ys_to_expiry\x18\x0c \x01(\x05\"\xc4\x01\n\x17ListCertificatesRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x17\n\x0f\x65xpiring_before\x18\x05 \x01(\t\x12\x17\n\x0f\x65xpiring_within\x18\x06 \x01(\t\x12\x14\n\x0cissued_after\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"\xa8\x01\n\x18ListCertificatesResponse\x12\x33\n\x0c\x63\x65rtificates\x18\x01 \x03(\x0b\x32\x1d.cagw.v1.InventoryCertificate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x1b\xb2\xbb\x18\x17\x43\x65rtificateListResponse\"+\n\rRenewalWindow\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\"=\n\x15GetRenewalInfoRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\"\xec\x01\n\x16GetRenewalInfoResponse\x12\x30\n\x10suggested_window\x18\x01 \x01(\x0b\x32\x16.cagw.v1.RenewalWindow\x12\x13\n\x0b\x65xplanation\x18\x02 \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x03 \x01(\x05\x12\x32\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0b\x32\x1d.cagw.v1.InventoryCertificate\x12!\n\x07message\x18\x05 \x01(\x0b\x32\x10.cagw.v1.Message:\x17\xb2\xbb\x18\x13RenewalInfoResponse\"\x9b\x01\n\x19\x43\x65rtificateLifecycleEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x10\n\x08replaces\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\"g\n\x1dWatchCertificateEventsRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\x12\x12\n\nmax_events\x18\x03 \x01(\x05\x12\x14\n\x0cidle_seconds\x18\x04 \x01(\x05\"S\n\x1eWatchCertificateEventsResponse\x12\x31\n\x05\x65vent\x18\x01 \x01(\x0b\x32\".cagw.v1.CertificateLifecycleEvent2\x90\x04\n\x1b\x43\x65rtificateInventoryService\x12\x91\x01\n\x10ListCertificates\x12 .cagw.v1.ListCertificatesRequest\x1a!.cagw.v1.ListCertificatesResponse\"8\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/certificate-authorities/{ca_id}/certificates\x12\xa8\x01\n\x0eGetRenewalInfo\x12\x1e.cagw.v1.GetRenewalInfoRequest\x1a\x1f.cagw.v1.GetRenewalInfoResponse\"U\x82\xd3\xe4\x93\x02O\x12M/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/renewal-info\x12\xb1\x01\n\x16WatchCertificateEvents\x12&.cagw.v1.WatchCertificateEventsRequest\x1a\'.cagw.v1.WatchCertificateEventsResponse\"D\x82\xd3\xe4\x93\x02>\x12</v1/certificate-authorities/{ca_id}/certificate-events:watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63\x61gw/v1/inventory.proto\x12\x07\x63\x61gw.v1\x1a\x14\x63\x61gw/v1/common.proto\x1a\x15\x63\x61gw/v1/options.proto\x1a\x1cgoogle/api/annotations.proto\"\xae\x02\n\x14InventoryCertificate\x12\x15\n\rserial_number\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x14\n\x0csubject_name\x18\x03 \x01(\t\x12\r\n\x05names\x18\x04 \x03(\t\x12\x12\n\nprofile_id\x18\x05 \x01(\t\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x12\n\nnot_before\x18\x07 \x01(\t\x12\x11\n\tnot_after\x18\x08 \x01(\t\x12\x15\n\renrollment_id\x18\t \x01(\t\x12\x13\n\x0breplaced_by\x18\n \x01(\t\x12!\n\x19replacement_enrollment_id\x18\x0b \x01(\t\x12\x16\n\x0e\x64\x61ys_to_expiry\x18\x0c \x01(\x05\x12\x19\n\x11\x61utomatic_renewal\x18\r \x01(\t\"\xc4\x01\n\x17ListCertificatesRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05owner\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x17\n\x0f\x65xpiring_before\x18\x05 \x01(\t\x12\x17\n\x0f\x65xpiring_within\x18\x06 \x01(\t\x12\x14\n\x0cissued_after\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"\xa8\x01\n\x18ListCertificatesResponse\x12\x33\n\x0c\x63\x65rtificates\x18\x01 \x03(\x0b\x32\x1d.cagw.v1.InventoryCertificate\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12!\n\x07message\x18\x03 \x01(\x0b\x32\x10.cagw.v1.Message:\x1b\xb2\xbb\x18\x17\x43\x65rtificateListResponse\"+\n\rRenewalWindow\x12\r\n\x05start\x18\x01 \x01(\t\x12\x0b\n\x03\x65nd\x18\x02 \x01(\t\"=\n\x15GetRenewalInfoRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\x15\n\rserial_number\x18\x02 \x01(\t\"\xec\x01\n\x16GetRenewalInfoResponse\x12\x30\n\x10suggested_window\x18\x01 \x01(\x0b\x32\x16.cagw.v1.RenewalWindow\x12\x13\n\x0b\x65xplanation\x18\x02 \x01(\t\x12\x1b\n\x13retry_after_seconds\x18\x03 \x01(\x05\x12\x32\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0b\x32\x1d.cagw.v1.InventoryCertificate\x12!\n\x07message\x18\x05 \x01(\x0b\x32\x10.cagw.v1.Message:\x17\xb2\xbb\x18\x13RenewalInfoResponse\"\xf3\x01\n\x19\x43\x65rtificateLifecycleEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rserial_number\x18\x03 \x01(\t\x12\x0c\n\x04time\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x10\n\x08replaces\x18\x06 \x01(\t\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x15\n\renrollment_id\x18\t \x01(\t\x12\x13\n\x0breplaced_by\x18\n \x01(\t\x12\x12\n\nrenewal_of\x18\x0b \x01(\t\x12\x16\n\x0e\x65xpires_within\x18\x0c \x01(\t\"g\n\x1dWatchCertificateEventsRequest\x12\r\n\x05\x63\x61_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\x12\x12\n\nmax_events\x18\x03 \x01(\x05\x12\x14\n\x0cidle_seconds\x18\x04 \x01(\x05\"S\n\x1eWatchCertificateEventsResponse\x12\x31\n\x05\x65vent\x18\x01 \x01(\x0b\x32\".cagw.v1.CertificateLifecycleEvent2\x90\x04\n\x1b\x43\x65rtificateInventoryService\x12\x91\x01\n\x10ListCertificates\x12 .cagw.v1.ListCertificatesRequest\x1a!.cagw.v1.ListCertificatesResponse\"8\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/certificate-authorities/{ca_id}/certificates\x12\xa8\x01\n\x0eGetRenewalInfo\x12\x1e.cagw.v1.GetRenewalInfoRequest\x1a\x1f.cagw.v1.GetRenewalInfoResponse\"U\x82\xd3\xe4\x93\x02O\x12M/v1/certificate-authorities/{ca_id}/certificates/{serial_number}/renewal-info\x12\xb1\x01\n\x16WatchCertificateEvents\x12&.cagw.v1.WatchCertificateEventsRequest\x1a\'.cagw.v1.WatchCertificateEventsResponse\"D\x82\xd3\xe4\x93\x02>\x12</v1/certificate-authorities/{ca_id}/certificate-events:watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,23 +45,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CERTIFICATEINVENTORYSERVICE'].methods_by_name['WatchCertificateEvents']._loaded_options = None
   _globals['_CERTIFICATEINVENTORYSERVICE'].methods_by_name['WatchCertificateEvents']._serialized_options = b'\202\323\344\223\002>\022</v1/certificate-authorities/{ca_id}/certificate-events:watch'
   _globals['_INVENTORYCERTIFICATE']._serialized_start=112
-  _globals['_INVENTORYCERTIFICATE']._serialized_end=387
-  _globals['_LISTCERTIFICATESREQUEST']._serialized_start=390
-  _globals['_LISTCERTIFICATESREQUEST']._serialized_end=586
-  _globals['_LISTCERTIFICATESRESPONSE']._serialized_start=589
-  _globals['_LISTCERTIFICATESRESPONSE']._serialized_end=757
-  _globals['_RENEWALWINDOW']._serialized_start=759
-  _globals['_RENEWALWINDOW']._serialized_end=802
-  _globals['_GETRENEWALINFOREQUEST']._serialized_start=804
-  _globals['_GETRENEWALINFOREQUEST']._serialized_end=865
-  _globals['_GETRENEWALINFORESPONSE']._serialized_start=868
-  _globals['_GETRENEWALINFORESPONSE']._serialized_end=1104
-  _globals['_CERTIFICATELIFECYCLEEVENT']._serialized_start=1107
-  _globals['_CERTIFICATELIFECYCLEEVENT']._serialized_end=1262
-  _globals['_WATCHCERTIFICATEEVENTSREQUEST']._serialized_start=1264
-  _globals['_WATCHCERTIFICATEEVENTSREQUEST']._serialized_end=1367
-  _globals['_WATCHCERTIFICATEEVENTSRESPONSE']._serialized_start=1369
-  _globals['_WATCHCERTIFICATEEVENTSRESPONSE']._serialized_end=1452
-  _globals['_CERTIFICATEINVENTORYSERVICE']._serialized_start=1455
-  _globals['_CERTIFICATEINVENTORYSERVICE']._serialized_end=1983
+  _globals['_INVENTORYCERTIFICATE']._serialized_end=414
+  _globals['_LISTCERTIFICATESREQUEST']._serialized_start=417
+  _globals['_LISTCERTIFICATESREQUEST']._serialized_end=613
+  _globals['_LISTCERTIFICATESRESPONSE']._serialized_start=616
+  _globals['_LISTCERTIFICATESRESPONSE']._serialized_end=784
+  _globals['_RENEWALWINDOW']._serialized_start=786
+  _globals['_RENEWALWINDOW']._serialized_end=829
+  _globals['_GETRENEWALINFOREQUEST']._serialized_start=831
+  _globals['_GETRENEWALINFOREQUEST']._serialized_end=892
+  _globals['_GETRENEWALINFORESPONSE']._serialized_start=895
+  _globals['_GETRENEWALINFORESPONSE']._serialized_end=1131
+  _globals['_CERTIFICATELIFECYCLEEVENT']._serialized_start=1134
+  _globals['_CERTIFICATELIFECYCLEEVENT']._serialized_end=1377
+  _globals['_WATCHCERTIFICATEEVENTSREQUEST']._serialized_start=1379
+  _globals['_WATCHCERTIFICATEEVENTSREQUEST']._serialized_end=1482
+  _globals['_WATCHCERTIFICATEEVENTSRESPONSE']._serialized_start=1484
+  _globals['_WATCHCERTIFICATEEVENTSRESPONSE']._serialized_end=1567
+  _globals['_CERTIFICATEINVENTORYSERVICE']._serialized_start=1570
+  _globals['_CERTIFICATEINVENTORYSERVICE']._serialized_end=2098
 # @@protoc_insertion_point(module_scope)

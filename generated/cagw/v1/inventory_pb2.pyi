@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InventoryCertificate(_message.Message):
-    __slots__ = ("serial_number", "status", "subject_name", "names", "profile_id", "owner", "not_before", "not_after", "enrollment_id", "replaced_by", "replacement_enrollment_id", "days_to_expiry")
+    __slots__ = ("serial_number", "status", "subject_name", "names", "profile_id", "owner", "not_before", "not_after", "enrollment_id", "replaced_by", "replacement_enrollment_id", "days_to_expiry", "automatic_renewal")
     SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class InventoryCertificate(_message.Message):
     REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
     REPLACEMENT_ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
     DAYS_TO_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_RENEWAL_FIELD_NUMBER: _ClassVar[int]
     serial_number: str
     status: str
     subject_name: str
@@ -35,7 +36,8 @@ class InventoryCertificate(_message.Message):
     replaced_by: str
     replacement_enrollment_id: str
     days_to_expiry: int
-    def __init__(self, serial_number: _Optional[str] = ..., status: _Optional[str] = ..., subject_name: _Optional[str] = ..., names: _Optional[_Iterable[str]] = ..., profile_id: _Optional[str] = ..., owner: _Optional[str] = ..., not_before: _Optional[str] = ..., not_after: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., replacement_enrollment_id: _Optional[str] = ..., days_to_expiry: _Optional[int] = ...) -> None: ...
+    automatic_renewal: str
+    def __init__(self, serial_number: _Optional[str] = ..., status: _Optional[str] = ..., subject_name: _Optional[str] = ..., names: _Optional[_Iterable[str]] = ..., profile_id: _Optional[str] = ..., owner: _Optional[str] = ..., not_before: _Optional[str] = ..., not_after: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., replacement_enrollment_id: _Optional[str] = ..., days_to_expiry: _Optional[int] = ..., automatic_renewal: _Optional[str] = ...) -> None: ...
 
 class ListCertificatesRequest(_message.Message):
     __slots__ = ("ca_id", "status", "owner", "name", "expiring_before", "expiring_within", "issued_after", "page_size", "page_token")
@@ -100,7 +102,7 @@ class GetRenewalInfoResponse(_message.Message):
     def __init__(self, suggested_window: _Optional[_Union[RenewalWindow, _Mapping]] = ..., explanation: _Optional[str] = ..., retry_after_seconds: _Optional[int] = ..., certificate: _Optional[_Union[InventoryCertificate, _Mapping]] = ..., message: _Optional[_Union[_common_pb2.Message, _Mapping]] = ...) -> None: ...
 
 class CertificateLifecycleEvent(_message.Message):
-    __slots__ = ("id", "type", "serial_number", "time", "owner", "replaces", "reason", "detail")
+    __slots__ = ("id", "type", "serial_number", "time", "owner", "replaces", "reason", "detail", "enrollment_id", "replaced_by", "renewal_of", "expires_within")
     ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SERIAL_NUMBER_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +111,10 @@ class CertificateLifecycleEvent(_message.Message):
     REPLACES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ENROLLMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_BY_FIELD_NUMBER: _ClassVar[int]
+    RENEWAL_OF_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_WITHIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     type: str
     serial_number: str
@@ -117,7 +123,11 @@ class CertificateLifecycleEvent(_message.Message):
     replaces: str
     reason: str
     detail: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., serial_number: _Optional[str] = ..., time: _Optional[str] = ..., owner: _Optional[str] = ..., replaces: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+    enrollment_id: str
+    replaced_by: str
+    renewal_of: str
+    expires_within: str
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., serial_number: _Optional[str] = ..., time: _Optional[str] = ..., owner: _Optional[str] = ..., replaces: _Optional[str] = ..., reason: _Optional[str] = ..., detail: _Optional[str] = ..., enrollment_id: _Optional[str] = ..., replaced_by: _Optional[str] = ..., renewal_of: _Optional[str] = ..., expires_within: _Optional[str] = ...) -> None: ...
 
 class WatchCertificateEventsRequest(_message.Message):
     __slots__ = ("ca_id", "after", "max_events", "idle_seconds")

@@ -57,9 +57,12 @@ from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
 from service.ledger.registry import redact_url
 from service.ledger.sqlite.inventory import (
+    EXPIRING_INSERT,
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    expiring_params,
+    failed_reason,
     inventory_entries,
     inventory_entry,
     inventory_where,
@@ -86,6 +89,7 @@ __all__ = ["PostgresLedger", "application_name"]
 
 # Namespaces of the transaction-scoped advisory locks (hashed with their key parts into one bigint).
 _LOCK_REQUEST, _LOCK_FINGERPRINT, _LOCK_ORDER, _LOCK_EVENTS = 1, 2, 3, 4
+_FAILED = (OrderState.FAILED, OrderState.ABANDONED)
 _TWIN_WHERE = f"ca_id = $1 AND fingerprint = $2 AND {UNFINISHED_SQL}"
 _TWIN_ORDER = "ORDER BY duplicate_of IS NOT NULL, created_at, seq"
 _FINISHED = "('ISSUED', 'FAILED', 'ABANDONED')"
@@ -263,6 +267,8 @@ class PostgresLedger:
     ) -> OrderRecord:
         now = ts(self._clock())
         async with self._transaction() as conn:
+            before = await conn.fetchval("SELECT state FROM orders WHERE id = $1 FOR UPDATE", order_id) \
+                if state in _FAILED else None
             try:
                 async with conn.transaction():  # a savepoint: the duplicate check below still runs
                     changed = await conn.fetchval(
@@ -285,7 +291,11 @@ class PostgresLedger:
                 raise await _lost_update_error(conn, order_id, expected_state, expected_version)
             await _append_history(conn, order_id, now, state, detail or "")
             record = await _order(conn, order_id)
-        assert record is not None
+            assert record is not None
+            if before is not None and OrderState(before) not in _FAILED:  # its owner is told, once per failure
+                await _insert_event(conn, record.ca_id, "failed", "", record.updated_at, detail=record.detail,
+                                    reason=failed_reason(record.state.value, record.error_reason),
+                                    order_id=record.id)
         return record
 
     # -- leases (see service.ledger.leases)
@@ -406,6 +416,7 @@ class PostgresLedger:
                                    "WHERE id = $4",
                                    OrderState.ISSUED.value, serial, now, order_id, attempts, detail)
                 await _append_history(conn, order_id, now, OrderState.ISSUED, f"serial {serial}")
+                await _insert_replaced(conn, order, serial, certificate.issued_at or now_dt)
             for dn in dns:
                 await _file_order(conn, ca_id, dn, order_id, now)
             return await _order(conn, order_id) if order is not None else None
@@ -456,6 +467,14 @@ class PostgresLedger:
 
     # -- inventory (the same SQL as the SQLite ledger's, with numbered placeholders)
 
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        params = expiring_params(ca_id, now=now, within=within, beyond=beyond, label=label, limit=limit)
+        async with self._transaction() as conn:
+            await _lock(conn, _LOCK_EVENTS)
+            return int(await conn.fetchval(f"WITH added AS ({numbered(EXPIRING_INSERT)} RETURNING 1) "
+                                           "SELECT COUNT(*) FROM added", *params))
+
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
         return inventory_entries(await self._read(numbered(INVENTORY_SELECT + where), *params))
@@ -491,15 +510,18 @@ class PostgresLedger:
     # -- feed, outbox and audit
 
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]:
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = $1 AND id > $2 AND ($3::text IS NULL OR time >= $3) "
-            "ORDER BY id LIMIT $4", ca_id, after_id, ts_or_none(since), max(limit, 0))
+            "AND (cardinality($5::text[]) = 0 OR action = ANY($5::text[])) ORDER BY id LIMIT $4",
+            ca_id, after_id, ts_or_none(since), max(limit, 0), list(actions))
         return [event_from_row(row) for row in rows]
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
         rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = $1 "
-                                "AND ($2::text IS NULL OR time >= $2)", ca_id, ts_or_none(since))
+                                "AND ($2::text IS NULL OR time >= $2) "
+                                "AND (cardinality($3::text[]) = 0 OR action = ANY($3::text[]))",
+                                ca_id, ts_or_none(since), list(actions))
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:
@@ -621,11 +643,21 @@ async def _link_certificate(conn: asyncpg.Connection, ca_id: str, serial: str, o
 
 
 async def _insert_event(conn: asyncpg.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
-                        *, detail: str = "", reason: str = "") -> None:
+                        *, detail: str = "", reason: str = "", order_id: str | None = None,
+                        event_key: str | None = None) -> None:
     # Held to the commit: the next event's id is drawn after this one is visible (ids in commit order).
     await _lock(conn, _LOCK_EVENTS)
-    await conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
-                       "VALUES ($1, $2, $3, $4, $5, $6)", ca_id, action, serial, ts(when), detail, reason)
+    await conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason, "
+                       "order_id, event_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                       ca_id, action, serial, ts(when), detail, reason, order_id, event_key)
+
+
+async def _insert_replaced(conn: asyncpg.Connection, order: OrderRecord, new_serial: str, when: dt.datetime) -> None:
+    """As the SQLite ledger's ``insert_replaced``: once per replaced serial the ledger holds."""
+    old = order.renewal_of_serial
+    if old and old != new_serial and await _certificate(conn, order.ca_id, old) is not None:
+        await _insert_event(conn, order.ca_id, "replaced", old, when, detail=new_serial, order_id=order.id,
+                            event_key=f"replaced:{old}")
 
 
 async def _lost_update_error(conn: asyncpg.Connection, order_id: str, expected_state: OrderState | None,

@@ -214,7 +214,14 @@ _V8: Sequence[str] = (
     "WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION cagw_order_changed()",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# 9: events about orders and once-only events, as in the SQLite ledger.
+_V9: Sequence[str] = (
+    "ALTER TABLE certificate_events ADD COLUMN order_id TEXT",
+    "ALTER TABLE certificate_events ADD COLUMN event_key TEXT",
+    "CREATE UNIQUE INDEX certificate_events_key ON certificate_events (ca_id, event_key) WHERE event_key IS NOT NULL",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """Migration *n* is ``MIGRATIONS[n - 1]``, as in the SQLite ledger."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -7,19 +7,20 @@ import sqlite3
 from collections.abc import Sequence
 
 from service.ledger.base import CertificateQuery, InventoryEntry
-from service.ledger.sqlite.rows import CERT_SELECT, certificate_from_row, sans_from_json, ts
+from service.ledger.sqlite.rows import CERT_SELECT, auto_renew_choice, certificate_from_row, sans_from_json, ts
 
 # Who a certificate belongs to: the client that ordered it, or (orders from before caller
 # authorization, or without a clients section) the identity of the caller.
 OWNER_SQL = "COALESCE(NULLIF(o.client, ''), o.requested_by, '')"
 
-__all__ = ["INVENTORY_SELECT", "OUTBOX_SELECT", "OWNER_SQL", "count_statement", "inventory_entries", "inventory_entry", "inventory_where"]
+__all__ = ["EXPIRING_INSERT", "INVENTORY_SELECT", "OUTBOX_SELECT", "OWNER_SQL", "count_statement", "expiring_params",
+           "failed_reason", "inventory_entries", "inventory_entry", "inventory_where"]
 
 # The renewal of a certificate is the newest renewal order naming its serial; its certificate,
 # once issued, is the replacement. ``orders_renewal_of`` (migration 4) finds it without a scan.
 INVENTORY_SELECT = (
     f"SELECT {CERT_SELECT}, o.profile_id AS o_profile_id, {OWNER_SQL} AS o_owner, "
-    "o.common_name AS o_common_name, o.subject_alt_names AS o_sans, "
+    "o.common_name AS o_common_name, o.subject_alt_names AS o_sans, o.options AS o_options, "
     "r.id AS r_id, r.serial_number AS r_serial "
     "FROM certificates c "
     "LEFT JOIN orders o ON o.id = c.order_id "
@@ -29,13 +30,41 @@ INVENTORY_SELECT = (
 )
 
 
-# The certificate events after an id, with their owner and origin: the webhooks' outbox.
+# The certificate events after an id, with their owner and origin: the webhooks' outbox. The order
+# is the certificate's; a ``failed`` event has no certificate, only the order it names.
 OUTBOX_SELECT = (
     f"SELECT e.*, {OWNER_SQL} AS owner, o.renewal_of_serial AS renewal_of, o.id IS NOT NULL AS ordered "
     "FROM certificate_events e "
     "LEFT JOIN certificates c ON c.ca_id = e.ca_id AND c.serial_number = e.serial_number "
-    "LEFT JOIN orders o ON o.id = c.order_id WHERE e.id > ? ORDER BY e.id LIMIT ?"
+    "LEFT JOIN orders o ON o.id = COALESCE(c.order_id, e.order_id) WHERE e.id > ? ORDER BY e.id LIMIT ?"
 )
+
+# ``expiring`` events for the certificates of a CA entering one threshold (``Ledger.record_expiring``):
+# not revoked, expiring in (now + beyond, now + within], not replaced by an issued renewal, not told
+# under this threshold before. The NOT EXISTS lets LIMIT count new events only; the unique key
+# (ON CONFLICT) is what keeps two gateways racing from writing one twice.
+EXPIRING_INSERT = (
+    "INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason, order_id, event_key) "
+    "SELECT c.ca_id, 'expiring', c.serial_number, CAST(? AS TEXT), CAST(? AS TEXT), '', c.order_id, "
+    "CAST(? AS TEXT) || c.serial_number FROM certificates c "
+    "WHERE c.ca_id = ? AND c.status <> 'revoked' AND c.not_after > ? AND c.not_after <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM orders n WHERE n.ca_id = c.ca_id AND n.renewal_of_serial = c.serial_number "
+    "    AND n.state = 'ISSUED') "
+    "AND NOT EXISTS (SELECT 1 FROM certificate_events k WHERE k.ca_id = c.ca_id "
+    "    AND k.event_key = CAST(? AS TEXT) || c.serial_number) "
+    "ORDER BY c.not_after, c.serial_number LIMIT ? ON CONFLICT DO NOTHING"
+)
+
+
+def expiring_params(ca_id: str, *, now: dt.datetime, within: dt.timedelta, beyond: dt.timedelta, label: str,
+                    limit: int) -> list[object]:
+    key = f"expiring:{label}:"
+    return [ts(now), label, key, ca_id, ts(now + beyond), ts(now + within), key, max(limit, 0)]
+
+
+def failed_reason(state: str, error_reason: str) -> str:
+    """What a ``failed`` event gives as its reason: the order's error reason, else its final state."""
+    return error_reason or ("ABANDONED" if state == "ABANDONED" else "FAILED")
 
 
 def _like_escaped(text: str) -> str:
@@ -103,6 +132,7 @@ def inventory_entry(row: sqlite3.Row) -> InventoryEntry:
         subject_alt_names=sans_from_json(row["o_sans"]) if ordered else (),
         replaced_by=row["r_serial"],
         replacement_order_id=row["r_id"],
+        auto_renew=auto_renew_choice(row["o_options"]) if ordered else None,
     )
 
 

@@ -5,7 +5,9 @@ blocks the event loop.
   whole transaction (every statement and the commit) in one call on its thread
   (:mod:`service.ledger.sqlite.worker`): one thread hop per write, and the
   thread runs one transaction at a time, which is all the locking SQLite's one
-  writer needs;
+  writer needs. Writes that queue up while one runs are committed together, in
+  one ``BEGIN IMMEDIATE`` … ``COMMIT`` (each sees those before it; one that fails
+  fails alone), so a busy gateway commits less often than it writes;
 - the **reader**: reads never queue behind a write. In WAL mode it sees the
   last committed state, so a write is visible to readers once its call returns.
 
@@ -56,9 +58,11 @@ from service.ledger.sqlite.backup import backup_database
 from service.ledger.sqlite.files import private_files
 from service.ledger.sqlite.errors import map_sqlite_errors
 from service.ledger.sqlite.inventory import (
+    EXPIRING_INSERT,
     INVENTORY_SELECT,
     OUTBOX_SELECT,
     count_statement,
+    expiring_params,
     inventory_entries,
     inventory_entry,
     inventory_where,
@@ -77,13 +81,17 @@ from service.ledger.sqlite.rows import (
     ts_or_none,
 )
 from service.ledger.sqlite.statements import TWIN_ORDER, TWIN_WHERE, certificate_where, execute, insert_event
-from service.ledger.sqlite.worker import SQLiteWorker, in_transaction
+from service.ledger.sqlite.worker import SQLiteWorker
 from service.x509.pem import der_from_pem_bundle, pem_bundle
 
 __all__ = ["SQLiteLedger"]
 
 T = TypeVar("T")
 _MAX_PAGES = 4294967294  # SQLite's own ceiling of max_page_count: no limit of ours
+
+
+def _actions_clause(actions: Sequence[str]) -> str:
+    return f"AND action IN ({', '.join('?' * len(actions))}) " if actions else ""
 
 
 class _State(enum.Enum):
@@ -111,6 +119,8 @@ class SQLiteLedger:
         self._state = _State.UNOPENED
         self._writer: SQLiteWorker | None = None
         self._reader: SQLiteWorker | None = None
+        self._writer_seen: SQLiteWorker | None = None
+        self._reader_seen: SQLiteWorker | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r}, state={self._state.value})"
@@ -154,6 +164,7 @@ class SQLiteLedger:
                     await worker.close()
             raise
         self._writer, self._reader = writer, reader
+        self._writer_seen, self._reader_seen = writer, reader  # their counts outlive them
         self._state = _State.OPEN
 
     async def close(self) -> None:
@@ -178,11 +189,21 @@ class SQLiteLedger:
             raise RuntimeError(f"ledger {self.path} is {self._state.value.lower()}{hint}")
         return self._writer, self._reader
 
+    def sql_counts(self) -> tuple[int, int]:
+        """(SQL statements, commits) this ledger has run on its writer and reader connections."""
+        statements = commits = 0
+        for worker in (self._writer_seen, self._reader_seen):
+            if worker is not None:
+                run, committed = worker.counts()
+                statements, commits = statements + run, commits + committed
+        return statements, commits
+
     async def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """``body`` as one write transaction, run whole on the writer's thread: commits unless it raises."""
+        """``body`` as one write transaction, run whole on the writer's thread: commits unless it raises
+        (together with the writes queued next to it: see :mod:`service.ledger.sqlite.worker`)."""
         writer, _ = self._open_connections()
         with map_sqlite_errors(self.path):
-            return await writer.run(functools.partial(in_transaction, body=body))
+            return await writer.transaction(body)
 
     async def _read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         _, reader = self._open_connections()
@@ -380,6 +401,11 @@ class SQLiteLedger:
             w, "DELETE FROM revocation_claims WHERE ca_id = ? AND serial_number = ? AND claimant = ?",
             (ca_id, serial_number, claimant))))
 
+    async def record_expiring(self, ca_id: str, *, now: dt.datetime, within: dt.timedelta,
+                              beyond: dt.timedelta, label: str, limit: int) -> int:
+        params = expiring_params(ca_id, now=now, within=within, beyond=beyond, label=label, limit=limit)
+        return await self._write(lambda w: execute(w, EXPIRING_INSERT, params))
+
     async def list_certificates(self, query: CertificateQuery) -> list[InventoryEntry]:
         where, params = inventory_where(query)
         return inventory_entries(await self._read(INVENTORY_SELECT + where, params))
@@ -422,11 +448,13 @@ class SQLiteLedger:
     # -- feed and audit
 
     async def list_events(self, ca_id: str, *, after_id: int, since: dt.datetime | None,
-                          limit: int) -> list[CertificateEventRecord]:
-        """Events of the CA with ``id > after_id`` (and ``time >= since``), by id, at most ``limit``."""
+                          limit: int, actions: Sequence[str] = ()) -> list[CertificateEventRecord]:
+        """Events of the CA with ``id > after_id`` (and ``time >= since``, and an action among
+        ``actions`` when given), by id, at most ``limit``."""
         rows = await self._read(
             "SELECT * FROM certificate_events WHERE ca_id = ? AND id > ? AND (? IS NULL OR time >= ?) "
-            "ORDER BY id LIMIT ?", (ca_id, after_id, ts_or_none(since), ts_or_none(since), max(limit, 0)))
+            f"{_actions_clause(actions)}ORDER BY id LIMIT ?",
+            (ca_id, after_id, ts_or_none(since), ts_or_none(since), *actions, max(limit, 0)))
         return [event_from_row(row) for row in rows]
 
     async def ca_chain(self, ca_id: str) -> tuple[bytes, ...]:
@@ -441,9 +469,9 @@ class SQLiteLedger:
                 values))
         return await self.ca_chain(ca_id)
 
-    async def count_events(self, ca_id: str, *, since: dt.datetime | None) -> int:
-        rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?)",
-                                (ca_id, ts_or_none(since), ts_or_none(since)))
+    async def count_events(self, ca_id: str, *, since: dt.datetime | None, actions: Sequence[str] = ()) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM certificate_events WHERE ca_id = ? AND (? IS NULL OR time >= ?) "
+                                + _actions_clause(actions), (ca_id, ts_or_none(since), ts_or_none(since), *actions))
         return int(rows[0][0])
 
     async def events_after(self, after_id: int, *, limit: int) -> list[OutboxEvent]:

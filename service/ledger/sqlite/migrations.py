@@ -243,7 +243,18 @@ _V8: Sequence[str] = (
     f"CREATE INDEX orders_due ON orders (COALESCE(next_attempt_at, '')) WHERE {UNFINISHED_SQL}",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# 9: certificate events that are not about an issued serial alone: ``order_id`` names the order
+# an event is about (a ``failed`` order has no certificate; a ``replaced`` one names its
+# replacement's order), and ``event_key``, unique per CA when set, makes an event once-only
+# however often (and by however many gateways) it is written: ``expiring:<days>:<serial>``,
+# ``replaced:<serial>``.
+_V9: Sequence[str] = (
+    "ALTER TABLE certificate_events ADD COLUMN order_id TEXT",
+    "ALTER TABLE certificate_events ADD COLUMN event_key TEXT",
+    "CREATE UNIQUE INDEX certificate_events_key ON certificate_events (ca_id, event_key) WHERE event_key IS NOT NULL",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)

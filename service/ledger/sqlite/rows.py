@@ -12,6 +12,7 @@ from typing import Any
 
 from service.connectors.base import SubjectAltName
 from service.ledger.base import (
+    AUTO_RENEW_OPTION,
     AuditEntry,
     CertificateEventRecord,
     CertificateRecord,
@@ -31,6 +32,7 @@ __all__ = [
     "TS_FORMAT",
     "audit_entry_from_row",
     "certificate_from_row",
+    "auto_renew_choice",
     "event_from_row",
     "outbox_event_from_row",
     "subject_entry_from_row",
@@ -156,10 +158,20 @@ def certificate_from_row(row: sqlite3.Row) -> CertificateRecord:
     )
 
 
+def auto_renew_choice(options_json: object) -> bool | None:
+    """The order's automatic-renewal choice from its stored options (JSON text), None when it made none."""
+    try:
+        options = json.loads(str(options_json)) if options_json is not None else {}
+    except ValueError:
+        return None
+    value = options.get(AUTO_RENEW_OPTION) if isinstance(options, dict) else None
+    return None if value not in ("true", "false") else value == "true"
+
+
 def event_from_row(row: sqlite3.Row) -> CertificateEventRecord:
     return CertificateEventRecord(id=int(row["id"]), ca_id=str(row["ca_id"]), action=str(row["action"]),
                                   serial_number=str(row["serial_number"]), time=from_ts(row["time"]),
-                                  detail=str(row["detail"]), reason=str(row["reason"]))
+                                  detail=str(row["detail"]), reason=str(row["reason"]), order_id=row["order_id"])
 
 
 def outbox_event_from_row(row: Any) -> OutboxEvent:

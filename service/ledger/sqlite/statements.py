@@ -25,6 +25,7 @@ __all__ = [
     "file_order",
     "insert_certificate",
     "insert_event",
+    "insert_replaced",
     "link_certificate",
     "existing_for",
     "order_where",
@@ -95,9 +96,21 @@ def link_certificate(conn: sqlite3.Connection, ca_id: str, serial: str, order_id
 
 
 def insert_event(conn: sqlite3.Connection, ca_id: str, action: str, serial: str, when: dt.datetime,
-                 *, detail: str = "", reason: str = "") -> None:
-    conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason) "
-                 "VALUES (?, ?, ?, ?, ?, ?)", (ca_id, action, serial, ts(when), detail, reason))
+                 *, detail: str = "", reason: str = "", order_id: str | None = None,
+                 event_key: str | None = None) -> None:
+    """Append one event; with ``event_key``, none when the CA has an event under that key already."""
+    conn.execute("INSERT INTO certificate_events (ca_id, action, serial_number, time, detail, reason, order_id, "
+                 "event_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 (ca_id, action, serial, ts(when), detail, reason, order_id, event_key))
+
+
+def insert_replaced(conn: sqlite3.Connection, order: OrderRecord, new_serial: str, when: dt.datetime) -> None:
+    """The ``replaced`` event of the certificate ``order`` renews or reissues, now that ``new_serial``
+    is issued for it: once per replaced serial, and only for a certificate the ledger holds."""
+    old = order.renewal_of_serial
+    if old and old != new_serial and certificate_where(conn, order.ca_id, old) is not None:
+        insert_event(conn, order.ca_id, "replaced", old, when, detail=new_serial, order_id=order.id,
+                     event_key=f"replaced:{old}")
 
 
 def unfinished_twin(conn: sqlite3.Connection, ca_id: str, fingerprint: str, *,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from service.errors import NotFound
 from service.ledger.base import CertificateRecord, NewOrder, OrderRecord, OrderState
 from service.ledger.errors import DuplicateOrder, lost_update, twin_refusal
+from service.ledger.sqlite.inventory import failed_reason
 from service.ledger.sqlite.rows import NEW_ORDER_COLUMNS, new_order_record, new_order_values, order_from_row, ts
 from service.ledger.sqlite.statements import (
     append_history,
@@ -24,6 +25,7 @@ from service.ledger.sqlite.statements import (
     file_order,
     insert_certificate,
     insert_event,
+    insert_replaced,
     link_certificate,
     order_where,
     orders_like,
@@ -77,8 +79,13 @@ class OrderUpdate:
         return (self.state.value, now, *self._values)
 
 
+_FAILED = (OrderState.FAILED, OrderState.ABANDONED)
+
+
 def update_order(conn: sqlite3.Connection, update: OrderUpdate, now: str) -> OrderRecord:
     order_id = update.order_id
+    before = conn.execute("SELECT state FROM orders WHERE id = ?", (order_id,)).fetchone() \
+        if update.state in _FAILED else None
     try:
         rows = conn.execute(_UPDATE_ORDER, update.parameters(now)).fetchall()
     except sqlite3.IntegrityError:
@@ -90,6 +97,9 @@ def update_order(conn: sqlite3.Connection, update: OrderUpdate, now: str) -> Ord
         raise _lost_update_error(conn, order_id, update.expected_state, update.expected_version)
     record = order_from_row(rows[0])
     append_history(conn, order_id, record.version, now, update.state, update.detail or "")
+    if before is not None and OrderState(before[0]) not in _FAILED:  # its owner is told, once per failure
+        insert_event(conn, record.ca_id, "failed", "", record.updated_at, detail=record.detail,
+                     reason=failed_reason(record.state.value, record.error_reason), order_id=record.id)
     return record
 
 
@@ -143,6 +153,7 @@ def _mark_issued(conn: sqlite3.Connection, order_id: str, certificate: Certifica
         raise _order_error(conn, order_id, ca_id, serial)
     order = order_from_row(rows[0])
     append_history(conn, order_id, order.version, now, OrderState.ISSUED, f"serial {serial}")
+    insert_replaced(conn, order, serial, certificate.issued_at or order.updated_at)
     return order
 
 
