@@ -17,17 +17,31 @@ again: the budget only ever errs towards fewer calls.
 Foreground attempts never ask: a caller's waits follow the documented schedule.
 Time is float seconds from the caller's clock, so the budget runs on virtual time
 in tests.
+
+With a ledger several gateways share, :class:`SharedCollectBudget` keeps the bucket in the
+ledger (:mod:`service.ledger.budgets`), so the rate holds for the whole deployment: a gateway
+takes slots from it in batches, one statement for all the collects waiting here at that moment.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import heapq
+import logging
 import math
+import time
 from dataclasses import dataclass
 
 from service.config import CollectBudgetSettings
+from service.errors import CagwError
+from service.ledger.budgets import BudgetLedger
 
-__all__ = ["CollectBudget", "CollectBudgets", "Slot"]
+__all__ = ["BATCH", "CollectBudget", "CollectBudgets", "SharedCollectBudget", "Slot"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 20  # most slots one gateway takes from a shared bucket in one statement
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,10 @@ class CollectBudget:
         heapq.heappush(self._coming, at)
         return Slot(at=at, deferred=at - due, tokens=self.tokens(now), queued=self.queued(now))
 
+    async def take(self, due: float, *, now: float) -> Slot:
+        """:meth:`reserve`, from wherever the bucket is kept (here: in memory)."""
+        return self.reserve(due, now=now)
+
     def tokens(self, now: float) -> float:
         """Tokens in the bucket at ``now``, slots already handed out taken off (0 … burst)."""
         if self._free_at <= now:
@@ -86,15 +104,92 @@ class CollectBudget:
         return len(self._coming)
 
 
-class CollectBudgets:
-    """The budget of every CA, made on first use and remade when the CA's settings change."""
+class SharedCollectBudget(CollectBudget):
+    """One CA's bucket kept in a ledger every gateway shares. :meth:`take` hands out slots this
+    gateway took from the ledger; when it has none left for a collect, it takes a batch: one slot
+    for each collect waiting here now (at most ``batch``), in one statement, so the cost is one
+    round trip per batch and no slot is taken that no collect here asked for. The in-memory
+    bucket of the base class follows the shared one (as of the latest batch): ``next_slot``,
+    ``peek`` and ``tokens`` are estimates from it, and it paces this gateway alone while the
+    ledger cannot be reached."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: CollectBudgetSettings, ca_id: str, ledger: BudgetLedger, *,
+                 batch: int = BATCH) -> None:
+        super().__init__(settings)
+        self._ca_id = ca_id
+        self._ledger = ledger
+        self._batch = batch
+        self._granted: list[float] = []  # slots taken from the ledger, not handed out yet, soonest first
+        self._lock = asyncio.Lock()
+        self._asking = 0  # collects waiting here for a slot (the one taking a batch included)
+        self._unreachable = False
+        self.round_trips = 0  # statements sent to the ledger (figures for the docs and benchmark)
+        self.round_trip_seconds = 0.0
+        self.unused = 0  # slots taken from the ledger that no collect used (they passed first)
+
+    async def take(self, due: float, *, now: float) -> Slot:
+        arrival = max(due, now)
+        self._asking += 1
+        try:
+            async with self._lock:
+                at = self._granted_slot(arrival)
+                if at is None:
+                    count = min(self._batch, self._asking)
+                    try:
+                        start = await self._take_batch(arrival, count)
+                    except CagwError as exc:
+                        if not self._unreachable:
+                            log.warning("CA %s: the shared budget of background collects cannot be read (%s); "
+                                        "this gateway paces its own until the ledger answers", self._ca_id,
+                                        exc.message)
+                        self._unreachable = True
+                        return self.reserve(due, now=now)
+                    if self._unreachable:
+                        log.info("CA %s: the shared budget of background collects is read again", self._ca_id)
+                    self._unreachable = False
+                    self._granted.extend(max(arrival, start + n * self._spacing - self._tolerance)
+                                         for n in range(count))
+                    self._granted.sort()
+                    self._free_at = max(self._free_at, start + count * self._spacing)
+                    at = self._granted_slot(arrival)
+                    assert at is not None
+        finally:
+            self._asking -= 1
+        heapq.heappush(self._coming, at)
+        return Slot(at=at, deferred=at - arrival, tokens=self.tokens(now), queued=self.queued(now))
+
+    def _granted_slot(self, arrival: float) -> float | None:
+        """The soonest slot taken earlier that is not before ``arrival``; earlier ones are dropped
+        (a collect can go neither before it is due nor in the past)."""
+        first = bisect.bisect_left(self._granted, arrival)
+        if first:
+            self.unused += first
+            del self._granted[:first]
+        return self._granted.pop(0) if self._granted else None
+
+    async def _take_batch(self, arrival: float, count: int) -> float:
+        started = time.perf_counter()
+        try:
+            return await self._ledger.take_budget_slots(self._ca_id, arrival=arrival, count=count,
+                                                        spacing=self._spacing)
+        finally:
+            self.round_trips += 1
+            self.round_trip_seconds += time.perf_counter() - started
+
+
+class CollectBudgets:
+    """The budget of every CA, made on first use and remade when the CA's settings change; kept in
+    ``ledger`` when several gateways share it."""
+
+    def __init__(self, ledger: BudgetLedger | None = None) -> None:
+        self._ledger = ledger
         self._budgets: dict[str, tuple[CollectBudgetSettings, CollectBudget]] = {}
 
     def of(self, ca_id: str, settings: CollectBudgetSettings) -> CollectBudget:
         """The budget of ``ca_id`` (a new one when its settings changed)."""
         known = self._budgets.get(ca_id)
         if known is None or known[0] != settings:
-            known = self._budgets[ca_id] = (settings, CollectBudget(settings))
+            budget = CollectBudget(settings) if self._ledger is None else \
+                SharedCollectBudget(settings, ca_id, self._ledger)
+            known = self._budgets[ca_id] = (settings, budget)
         return known[1]

@@ -15,7 +15,8 @@ when due, asks :meth:`BackgroundPacer.turn`:
    queueing behind the budget is reported apart (``collect_budgeted``).
 
 The list calls of a listing take budget slots too. Foreground attempts never come
-here.
+here. With a ledger several gateways share, the budget is the deployment's, kept in the ledger
+(:class:`~service.enrollment.budget.SharedCollectBudget`); the listing stays each gateway's own.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from collections.abc import Awaitable, Callable
 from service.authorities import ManagedCA
 from service.clock import Clock
 from service.connectors import base
-from service.enrollment.budget import CollectBudgets
+from service.config import CollectBudgetSettings
+from service.enrollment.budget import CollectBudget, CollectBudgets
 from service.enrollment.listing import PendingListing, ListPage, Verdict
 from service.enrollment.schedule import Attempt, CollectSchedule
+from service.ledger.budgets import BudgetLedger
 from service.observability.events import GatewayEvents
 
 __all__ = ["BUDGET_FULL", "LISTED_PENDING", "BackgroundPacer"]
@@ -41,12 +44,17 @@ BUDGET_FULL = "not collected this round: the CA's budget of background collects 
 class BackgroundPacer:
     """The budgets and listings of every CA of one tracker."""
 
-    def __init__(self, *, clock: Clock, sleep: base.SleepFunction, events: GatewayEvents) -> None:
+    def __init__(self, *, clock: Clock, sleep: base.SleepFunction, events: GatewayEvents,
+                 shared: BudgetLedger | None = None) -> None:
         self._clock = clock
         self._sleep = sleep
         self._events = events
-        self._budgets = CollectBudgets()
+        self._budgets = CollectBudgets(shared)  # in ``shared`` when several gateways use one ledger
         self._listings: dict[str, PendingListing] = {}
+
+    def budget(self, ca_id: str, settings: CollectBudgetSettings) -> CollectBudget:
+        """The CA's budget (made on first use)."""
+        return self._budgets.of(ca_id, settings)
 
     def listing(self, ca_id: str) -> PendingListing | None:
         """The CA's listing, once one of its background orders asked."""
@@ -80,7 +88,7 @@ class BackgroundPacer:
                                               queued=slot.queued)
                 return BUDGET_FULL
         now = self._clock().timestamp()
-        slot = budget.reserve(attempt.due.timestamp(), now=now)
+        slot = await budget.take(attempt.due.timestamp(), now=now)
         self._events.collect_budgeted(ca_id=ca.id, deferred=slot.deferred, tokens=slot.tokens, queued=slot.queued)
         if slot.at > now:
             await pause(slot.at - now)
@@ -92,7 +100,7 @@ class BackgroundPacer:
         """``list_page`` with each call in a slot of the CA's budget."""
         async def paced(position: int, size: int) -> base.ListResult:
             now = self._clock().timestamp()
-            slot = self._budgets.of(ca.id, ca.settings.gateway.background_collects).reserve(now, now=now)
+            slot = await self._budgets.of(ca.id, ca.settings.gateway.background_collects).take(now, now=now)
             if slot.at > now:
                 await self._sleep(slot.at - now)
             return await list_page(position, size)

@@ -66,6 +66,7 @@ from service.ledger.base import (
     OrderRecord,
     OrderState,
 )
+from service.ledger.budgets import budget_ledger
 from service.observability.events import NO_EVENTS, GatewayEvents
 
 __all__ = ["EnrollmentTracker", "SubmitResult"]
@@ -116,7 +117,9 @@ class EnrollmentTracker:
         # Resumed orders not yet known at the CA: when they were resumed.
         self._resumed_at: dict[str, dt.datetime] = {}
         self._chains_kept: set[str] = set()  # CAs whose own chain the ledger already has
-        self._pacer = BackgroundPacer(clock=clock, sleep=sleep, events=events)  # each CA's background budget
+        # Each CA's background budget: the deployment's, kept in the ledger, when gateways share it.
+        self._pacer = BackgroundPacer(clock=clock, sleep=sleep, events=events,
+                                      shared=budget_ledger(ledger) if shared is not None else None)
 
     # ------------------------------------------------------------------ public
 

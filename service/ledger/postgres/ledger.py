@@ -51,7 +51,7 @@ from service.ledger.base import (
 )
 from service.ledger.leases import LeaseTiming
 from service.ledger.errors import DuplicateOrder, LedgerUnwritable, lost_update, twin_refusal
-from service.ledger.postgres import leases
+from service.ledger.postgres import budgets, leases
 from service.ledger.postgres.errors import BROKEN_CONNECTION, map_postgres_errors
 from service.ledger.postgres.settings import PostgresSettings
 from service.ledger.postgres.migrations import UNFINISHED_SQL, migrate
@@ -310,6 +310,13 @@ class PostgresLedger:
 
     def _lease_until(self) -> str:
         return ts(self._clock() + dt.timedelta(seconds=self._settings.lease_time))
+
+    async def take_budget_slots(self, ca_id: str, *, arrival: float, count: int, spacing: float) -> float:
+        # Not retried on a broken connection: the slots may have been taken, and taking them again
+        # only ever means fewer calls to the CA.
+        with map_postgres_errors(self.where):
+            return await budgets.take_slots(self._open_pool(), ca_id, arrival=arrival, count=count,
+                                            spacing=spacing)
 
     async def claim_due_orders(self, *, limit: int) -> list[OrderRecord]:
         async with self._transaction() as conn:

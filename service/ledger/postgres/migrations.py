@@ -221,7 +221,15 @@ _V9: Sequence[str] = (
     "CREATE UNIQUE INDEX certificate_events_key ON certificate_events (ca_id, event_key) WHERE event_key IS NOT NULL",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# 10: one budget of background collects per CA for every gateway on the ledger. ``free_at`` is the
+# bucket's theoretical arrival time in epoch seconds (the generic cell rate algorithm's one number:
+# the bucket is full again at ``free_at``, and each slot taken moves it on by 1/rate); a gateway
+# takes a batch of slots in one ``UPDATE … RETURNING`` (:mod:`service.ledger.postgres.budgets`).
+_V10: Sequence[str] = (
+    "CREATE TABLE ca_budgets (ca_id TEXT PRIMARY KEY, free_at DOUBLE PRECISION NOT NULL)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """Migration *n* is ``MIGRATIONS[n - 1]``, as in the SQLite ledger."""
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -254,7 +254,14 @@ _V9: Sequence[str] = (
     "CREATE UNIQUE INDEX certificate_events_key ON certificate_events (ca_id, event_key) WHERE event_key IS NOT NULL",
 )
 
-MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# 10: the shared budget of background collects of ledgers several gateways use. A SQLite ledger
+# belongs to one gateway, which keeps its budget in memory: the table stays empty, and the migration
+# keeps both backends at one version.
+_V10: Sequence[str] = (
+    "CREATE TABLE ca_budgets (ca_id TEXT PRIMARY KEY, free_at REAL NOT NULL)",
+)
+
+MIGRATIONS: Sequence[Sequence[str]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 """Migration *n* is ``MIGRATIONS[n - 1]``: the statements that turn version *n-1* into *n*."""
 
 LATEST_VERSION = len(MIGRATIONS)
