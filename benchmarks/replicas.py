@@ -10,7 +10,14 @@ one replica hears of a change another records.
    follower on a second ledger (another gateway's view) watches, with LISTEN/NOTIFY and with
    polling only (every ``--poll`` seconds): from the write's commit to the follower's event.
 
-The figures go to stdout and, with ``--out``, to a JSON file. See docs/replicas.md.
+3. **Shared budget cost**: three ledgers on one schema (three gateways' budgets of one CA), the
+   background-collect budget kept in PostgreSQL; ``--collects`` slots taken one after another
+   (each collect alone: one statement each) and all at once spread over the three (collects due
+   together: batched). Round trips per collect and the latency of taking a slot; the bucket is
+   sized so that no slot waits, which leaves the cost alone.
+
+The figures go to stdout and, with ``--out``, to a JSON file; ``--only budget`` runs part 3 alone.
+See docs/replicas.md.
 """
 
 from __future__ import annotations
@@ -23,15 +30,18 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import yaml
 
+from service.config import CollectBudgetSettings
+from service.enrollment.budget import SharedCollectBudget
 from service.enrollment.channel import OrderEvent, Phase
 from service.enrollment.follow import OrderFollower
 from service.enrollment.orders import OrderView
 from service.ledger import NewOrder, OrderRecord, OrderState, open_ledger, parse_target
+from service.ledger.budgets import BudgetLedger
 from service.ledger.leases import leasing
 from service.simulator.embedded import _ensure_tls_files
 
@@ -170,6 +180,40 @@ async def fan_out(url: str, changes: int, *, poll: float, notifications: bool) -
         await _drop(url, schema)
 
 
+async def budget_cost(url: str, collects: int, *, together: bool) -> dict[str, Any]:
+    schema = f"cagw_bench_{uuid.uuid4().hex[:12]}"
+    target = parse_target(url, options={"schema": schema, "pool-size": "2"})
+    ledgers = [await open_ledger(target) for _ in range(3)]
+    settings = CollectBudgetSettings(rate=10000.0, burst=10000)  # never waits: the cost alone
+    budgets = [SharedCollectBudget(settings, "bench", cast(BudgetLedger, ledger)) for ledger in ledgers]
+    latencies: list[float] = []
+
+    async def take(n: int) -> None:
+        started = time.perf_counter()
+        now = time.time()
+        await budgets[n % 3].take(now, now=now)
+        latencies.append(time.perf_counter() - started)
+
+    try:
+        began = time.perf_counter()
+        if together:
+            await asyncio.gather(*(take(n) for n in range(collects)))
+        else:
+            for n in range(collects):
+                await take(n)
+        elapsed = time.perf_counter() - began
+        trips = sum(b.round_trips for b in budgets)
+        return {"pattern": "due together" if together else "one at a time", "collects": collects,
+                "round_trips": trips, "round_trips_per_collect": trips / collects,
+                "statement_mean_ms": sum(b.round_trip_seconds for b in budgets) / trips * 1000,
+                "take_p50_ms": percentile(latencies, 0.5) * 1000, "take_p99_ms": percentile(latencies, 0.99) * 1000,
+                "slots_per_s": collects / elapsed}
+    finally:
+        for ledger in ledgers:
+            await ledger.close()
+        await _drop(url, schema)
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.replicas", description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=DEFAULT_URL, help="PostgreSQL URL (default: %(default)s)")
@@ -178,14 +222,20 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=40, help="changes for the fan-out delay (default: %(default)s)")
     parser.add_argument("--poll", type=float, default=1.0, help="the follower's poll interval (default: %(default)s)")
     parser.add_argument("--work", type=Path, default=Path("build/bench/replicas"), help="logs and files")
+    parser.add_argument("--collects", type=int, default=600, help="slots for the budget cost (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--only", choices=["budget"], help="run only this part")
     args = parser.parse_args(argv)
-    figures: dict[str, Any] = {"throughput": [], "fan_out": []}
-    for count in (1, 2, 3):
+    figures: dict[str, Any] = {"throughput": [], "fan_out": [], "budget": []}
+    for together in (False, True):
+        row = await budget_cost(args.url, args.collects, together=together)
+        print(json.dumps(row), flush=True)
+        figures["budget"].append(row)
+    for count in (1, 2, 3) if args.only is None else ():
         row = await throughput(args.work, args.url, count, args.enrollments, args.concurrency)
         print(json.dumps(row), flush=True)
         figures["throughput"].append(row)
-    for notifications in (True, False):
+    for notifications in (True, False) if args.only is None else ():
         row = await fan_out(args.url, args.changes, poll=args.poll, notifications=notifications)
         print(json.dumps(row), flush=True)
         figures["fan_out"].append(row)

@@ -1,7 +1,8 @@
 """``LedgerWatch``: the gateway not serving while its ledger cannot be written, and back by itself.
 
-Every ledger operation that fails as :class:`~service.ledger.errors.LedgerUnwritable`
-(a full disk, a read-only file) is shown to :meth:`LedgerWatch.failed`. The
+Every failed ledger operation is shown to :meth:`LedgerWatch.failed`; those that fail as
+:class:`~service.ledger.errors.LedgerUnwritable` (a full disk, a read-only file) or
+:class:`~service.ledger.errors.LedgerUnreachable` (the database server cannot be reached) count. The
 first one marks the ``ledger`` component of the health down (every health
 endpoint says NOT_SERVING; callers already got ``UNAVAILABLE`` with a retry
 delay) and starts a probe: every ``interval`` seconds
@@ -21,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from service.health import HealthState
 from service.ledger.base import Ledger
-from service.ledger.errors import LedgerUnwritable
+from service.ledger.errors import LedgerUnavailable, LedgerUnreachable, LedgerUnwritable
 
 __all__ = ["COMPONENT", "LedgerWatch"]
 
@@ -43,12 +44,13 @@ class LedgerWatch:
         self._probe: asyncio.Task[None] | None = None
 
     def failed(self, exc: BaseException) -> None:
-        """A ledger operation raised ``exc``; only ``LedgerUnwritable`` matters here."""
-        if not isinstance(exc, LedgerUnwritable) or self.ledger is None:
+        """A ledger operation raised ``exc``; only an unwritable or unreachable ledger matters here."""
+        if not isinstance(exc, (LedgerUnwritable, LedgerUnreachable)) or self.ledger is None:
             return
-        self._health.down(COMPONENT, f"the ledger cannot be written: {exc.message}")
+        what = "cannot be written" if isinstance(exc, LedgerUnwritable) else "cannot be reached"
+        self._health.down(COMPONENT, f"the ledger {what}: {exc.message}")
         if self._probe is None or self._probe.done():
-            log.error("%s; not serving until it can be written again (checking every %.0fs)",
+            log.error("%s; not serving until it can be written again (checking every %gs)",
                       exc.message, self._interval)
             self._probe = asyncio.get_running_loop().create_task(self._until_writable(self.ledger),
                                                                  name="ledger-probe")
@@ -58,7 +60,7 @@ class LedgerWatch:
             await self._sleep(self._interval)
             try:
                 await ledger.check_writable()
-            except LedgerUnwritable:
+            except LedgerUnavailable:  # still unwritable, unreachable or busy
                 continue
             except Exception:
                 log.exception("checking whether the ledger can be written failed")

@@ -26,7 +26,6 @@ takes slots from it in batches, one statement for all the collects waiting here 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import heapq
 import logging
 import math
@@ -105,13 +104,15 @@ class CollectBudget:
 
 
 class SharedCollectBudget(CollectBudget):
-    """One CA's bucket kept in a ledger every gateway shares. :meth:`take` hands out slots this
-    gateway took from the ledger; when it has none left for a collect, it takes a batch: one slot
-    for each collect waiting here now (at most ``batch``), in one statement, so the cost is one
-    round trip per batch and no slot is taken that no collect here asked for. The in-memory
-    bucket of the base class follows the shared one (as of the latest batch): ``next_slot``,
-    ``peek`` and ``tokens`` are estimates from it, and it paces this gateway alone while the
-    ledger cannot be reached."""
+    """One CA's bucket kept in a ledger every gateway shares. The collects asking :meth:`take` are
+    queued; one task takes their slots from the ledger in batches: every collect waiting at that
+    moment (at most ``batch``) in one statement, so the cost is one round trip per batch, and no
+    slot is taken that no collect here asked for. A batch's slots are worked out for the latest
+    arrival among its collects (the generic cell rate algorithm for that many cells at once), so
+    none goes before it is due and the deployment's rate holds exactly. The in-memory bucket of
+    the base class follows the shared one (as of the latest batch): ``next_slot``, ``peek`` and
+    ``tokens`` are estimates from it, and it paces this gateway alone while the ledger cannot be
+    reached."""
 
     def __init__(self, settings: CollectBudgetSettings, ca_id: str, ledger: BudgetLedger, *,
                  batch: int = BATCH) -> None:
@@ -119,53 +120,51 @@ class SharedCollectBudget(CollectBudget):
         self._ca_id = ca_id
         self._ledger = ledger
         self._batch = batch
-        self._granted: list[float] = []  # slots taken from the ledger, not handed out yet, soonest first
-        self._lock = asyncio.Lock()
-        self._asking = 0  # collects waiting here for a slot (the one taking a batch included)
+        self._asking: list[tuple[float, asyncio.Future[float]]] = []  # (arrival, its slot), in order
+        self._serving: asyncio.Task[None] | None = None
         self._unreachable = False
         self.round_trips = 0  # statements sent to the ledger (figures for the docs and benchmark)
         self.round_trip_seconds = 0.0
-        self.unused = 0  # slots taken from the ledger that no collect used (they passed first)
 
     async def take(self, due: float, *, now: float) -> Slot:
         arrival = max(due, now)
-        self._asking += 1
-        try:
-            async with self._lock:
-                at = self._granted_slot(arrival)
-                if at is None:
-                    count = min(self._batch, self._asking)
-                    try:
-                        start = await self._take_batch(arrival, count)
-                    except CagwError as exc:
-                        if not self._unreachable:
-                            log.warning("CA %s: the shared budget of background collects cannot be read (%s); "
-                                        "this gateway paces its own until the ledger answers", self._ca_id,
-                                        exc.message)
-                        self._unreachable = True
-                        return self.reserve(due, now=now)
-                    if self._unreachable:
-                        log.info("CA %s: the shared budget of background collects is read again", self._ca_id)
-                    self._unreachable = False
-                    self._granted.extend(max(arrival, start + n * self._spacing - self._tolerance)
-                                         for n in range(count))
-                    self._granted.sort()
-                    self._free_at = max(self._free_at, start + count * self._spacing)
-                    at = self._granted_slot(arrival)
-                    assert at is not None
-        finally:
-            self._asking -= 1
+        slot: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._asking.append((arrival, slot))
+        if self._serving is None or self._serving.done():
+            self._serving = asyncio.create_task(self._serve(), name=f"budget-{self._ca_id}")
+        at = await slot
         heapq.heappush(self._coming, at)
         return Slot(at=at, deferred=at - arrival, tokens=self.tokens(now), queued=self.queued(now))
 
-    def _granted_slot(self, arrival: float) -> float | None:
-        """The soonest slot taken earlier that is not before ``arrival``; earlier ones are dropped
-        (a collect can go neither before it is due nor in the past)."""
-        first = bisect.bisect_left(self._granted, arrival)
-        if first:
-            self.unused += first
-            del self._granted[:first]
-        return self._granted.pop(0) if self._granted else None
+    async def _serve(self) -> None:
+        while self._asking:
+            batch = [(arrival, slot) for arrival, slot in self._asking[:self._batch] if not slot.done()]
+            del self._asking[:self._batch]
+            if not batch:
+                continue
+            latest = max(arrival for arrival, _ in batch)
+            try:
+                start = await self._take_batch(latest, len(batch))
+            except CagwError as exc:
+                if not self._unreachable:
+                    log.warning("CA %s: the shared budget of background collects cannot be read (%s); this "
+                                "gateway paces its own until the ledger answers", self._ca_id, exc.message)
+                self._unreachable = True
+                slots = [self.reserve(arrival, now=arrival).at for arrival, _ in batch]
+            except BaseException as exc:
+                for _, slot in batch:
+                    if not slot.done():
+                        slot.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                raise
+            else:
+                if self._unreachable:
+                    log.info("CA %s: the shared budget of background collects is read again", self._ca_id)
+                self._unreachable = False
+                slots = [max(latest, start + n * self._spacing - self._tolerance) for n in range(len(batch))]
+                self._free_at = max(self._free_at, start + len(batch) * self._spacing)
+            for (_, slot), at in zip(batch, slots, strict=True):
+                if not slot.done():  # its collect may have stopped meanwhile: the slot goes unused
+                    slot.set_result(at)
 
     async def _take_batch(self, arrival: float, count: int) -> float:
         started = time.perf_counter()

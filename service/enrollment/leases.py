@@ -76,6 +76,16 @@ class LeaseKeeper:
             if released:
                 log.info("gave up the leases of %d unfinished order(s) to the other gateways", released)
 
+    async def reclaim(self) -> int:
+        """After the ledger was away: give up the leases of the orders whose tasks ended here without
+        finishing them (their writes failed), so they are claimed again now (here or elsewhere)
+        rather than when the leases lapse; then claim. Returns how many orders were started."""
+        released = await self._ledger.release_leases(keep=list(self._running()))
+        if released:
+            log.info("gave up the leases of %d order(s) stopped while the ledger was away", released)
+        self._dropped.clear()
+        return await self.claim()
+
     async def claim(self) -> int:
         """Claim one batch of due orders and start them; return how many were started."""
         started = 0

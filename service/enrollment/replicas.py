@@ -40,6 +40,7 @@ class Replicas:
         self._keeper: LeaseKeeper | None = None
         self._follower: OrderFollower | None = None
         self._taking_up: set[asyncio.Task[None]] = set()
+        self._started = False
 
     def attach(self, tracker: EnrollmentTracker) -> None:
         self._tracker = tracker
@@ -56,7 +57,8 @@ class Replicas:
         """Claim the orders due now, then keep leases and follow changes; again (after the ledger
         was away): claim once more. Returns how many orders were taken up."""
         keeper, follower = self._parts()
-        claimed = await keeper.claim()
+        claimed = await (keeper.reclaim() if self._started else keeper.claim())
+        self._started = True
         keeper.start()
         follower.start()
         return claimed

@@ -39,7 +39,14 @@ from service.ledger.base import (
     SubjectEntry,
     SubjectPosition,
 )
-from service.ledger.errors import DuplicateOrder, LedgerError, LedgerUnavailable, LedgerUnwritable, OrderChanged
+from service.ledger.errors import (
+    DuplicateOrder,
+    LedgerError,
+    LedgerUnavailable,
+    LedgerUnreachable,
+    LedgerUnwritable,
+    OrderChanged,
+)
 from service.ledger.registry import (
     Clock,
     LedgerBackend,
@@ -68,6 +75,7 @@ __all__ = [
     "LedgerSettingsError",
     "LedgerTarget",
     "LedgerUnavailable",
+    "LedgerUnreachable",
     "LedgerUnwritable",
     "NewOrder",
     "OrderChanged",

@@ -46,6 +46,12 @@ class LedgerUnavailable(LedgerError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
+class LedgerUnreachable(LedgerUnavailable):
+    """The database server cannot be reached (refused or lost connections, a server shutting down or
+    failing over): not a busy moment but an outage. The gateway reports itself not serving until a
+    write goes through again."""
+
+
 class LedgerUnwritable(LedgerUnavailable):
     """The ledger can be read but not written: its disk is full or its file read-only. Nothing was
     written; the gateway reports itself not serving until a write goes through again."""

@@ -66,9 +66,9 @@ class LeasingLedger(Protocol):
         """Extend this gateway's leases on ``order_ids`` in one statement; return the ids among
         them that are unfinished and no longer leased to this gateway (lost: stop working on them)."""
 
-    async def release_leases(self, order_ids: Sequence[str] | None = None) -> int:
-        """End this gateway's leases on ``order_ids`` (all of its leases when None), so the
-        others may take the orders at once; return how many ended."""
+    async def release_leases(self, order_ids: Sequence[str] | None = None, *, keep: Sequence[str] = ()) -> int:
+        """End this gateway's leases on ``order_ids`` (all of its leases when None) but those in
+        ``keep``, so the others may take the orders at once; return how many ended."""
 
     def change_listener(self, on_change: Callable[[str], None]) -> ChangeListener:
         """A listener for every order change (see :class:`ChangeListener`)."""

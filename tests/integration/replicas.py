@@ -40,10 +40,13 @@ def needs_postgres() -> None:
 
 @contextlib.asynccontextmanager
 async def running_replicas(tmp: Path, count: int, *, simulator: SimulatorSettings, lease_time: str = "10s",
-                           heartbeat: str = "500ms", **options: Any) -> AsyncIterator[tuple[Simulator, list[Replica]]]:
+                           heartbeat: str = "500ms", url: str = POSTGRES_URL, ledger_options: dict[str, str] | None = None,
+                           **options: Any) -> AsyncIterator[tuple[Simulator, list[Replica]]]:
+    """``url``: where the replicas reach the database (a relay in front of it, say); the schema is
+    made and dropped on the server itself."""
     async with postgres_schema() as schema:
-        ledger = {"ledger": {"url": POSTGRES_URL, "schema": schema, "lease-time": lease_time,
-                             "lease-heartbeat": heartbeat, "pool-size": "5"}}
+        ledger = {"ledger": {"url": url, "schema": schema, "lease-time": lease_time,
+                             "lease-heartbeat": heartbeat, "pool-size": "5", **(ledger_options or {})}}
         async with running_stack(tmp, simulator=simulator, extra_top=ledger, **options) as first, \
                 contextlib.AsyncExitStack() as stack:
             replicas = [Replica(first.gateway, first.channel)]

@@ -194,3 +194,18 @@ async def test_ok_a_taken_over_order_makes_its_next_attempt_at_its_recorded_time
     assert connector.names().count("collect") == 4 and connector.names().count("enroll") == 1
     recorded = await ledger_of(b).get_order(submitted.order.id)
     assert recorded is not None and recorded.attempts == 4
+
+
+async def test_ok_after_an_outage_orders_stopped_here_are_given_up_and_claimed_again(
+        opened: tuple[AsyncExitStack, str]) -> None:
+    stack, schema = opened
+    clock = FakeClock(T0)
+    a = await _gateway(stack, schema, clock)
+    running, stopped = (await ledger_of(a).create_order(new_order("o-run")))[0], \
+        (await ledger_of(a).create_order(new_order("o-gone")))[0]
+    here = Orders()
+    here.running.append(running.id)  # o-gone's task ended on a failed write while the database was away
+    keeper = here.keeper(a, SecondsClock())
+    assert await keeper.claim() == 0  # still leased to a: no claim takes it before the lease lapses
+    assert await keeper.reclaim() == 1
+    assert here.taken == [stopped.id] and sorted(here.running) == sorted([running.id, stopped.id])

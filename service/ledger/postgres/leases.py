@@ -57,11 +57,12 @@ async def renew(conn: asyncpg.Connection, owner: str, until: str, order_ids: Seq
             if row["lease_owner"] != owner and row["state"] not in ("ISSUED", "FAILED", "ABANDONED")]
 
 
-async def release(conn: asyncpg.Connection, owner: str, order_ids: Sequence[str] | None) -> int:
+async def release(conn: asyncpg.Connection, owner: str, order_ids: Sequence[str] | None,
+                  keep: Sequence[str] = ()) -> int:
     released = await conn.fetchval(
         "WITH gone AS (UPDATE orders SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 "
-        "AND ($2::text[] IS NULL OR id = ANY($2::text[])) RETURNING 1) SELECT COUNT(*) FROM gone",
-        owner, None if order_ids is None else list(order_ids))
+        "AND ($2::text[] IS NULL OR id = ANY($2::text[])) AND NOT (id = ANY($3::text[])) RETURNING 1) "
+        "SELECT COUNT(*) FROM gone", owner, None if order_ids is None else list(order_ids), list(keep))
     return int(released)
 
 

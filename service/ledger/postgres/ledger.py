@@ -332,9 +332,9 @@ class PostgresLedger:
         async with self._transaction() as conn:
             return await leases.renew(conn, self._owner, self._lease_until(), order_ids)
 
-    async def release_leases(self, order_ids: Sequence[str] | None = None) -> int:
+    async def release_leases(self, order_ids: Sequence[str] | None = None, *, keep: Sequence[str] = ()) -> int:
         async with self._transaction() as conn:
-            return await leases.release(conn, self._owner, order_ids)
+            return await leases.release(conn, self._owner, order_ids, keep)
 
     def change_listener(self, on_change: Callable[[str], None]) -> leases.OrderChangeListener:
         return leases.OrderChangeListener(self._settings.dsn, self._server_settings(), schema=self._settings.schema,
