@@ -151,10 +151,14 @@ class SharedCollectBudget(CollectBudget):
                                 "gateway paces its own until the ledger answers", self._ca_id, exc.message)
                 self._unreachable = True
                 slots = [self.reserve(arrival, now=arrival).at for arrival, _ in batch]
-            except BaseException as exc:
+            except Exception as exc:  # the ledger closed under it (a stop), or a bug: each asker hears of it
                 for _, slot in batch:
                     if not slot.done():
-                        slot.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                        slot.set_exception(exc)
+                continue
+            except asyncio.CancelledError:
+                for _, slot in batch:
+                    slot.cancel()
                 raise
             else:
                 if self._unreachable:
