@@ -13,7 +13,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-__all__ = ["FakeClock", "SecondsClock", "SteppedTime", "VirtualTime"]
+__all__ = ["FakeClock", "HaltingSleep", "SecondsClock", "SteppedTime", "VirtualTime"]
 
 UTC = dt.timezone.utc
 
@@ -118,3 +118,20 @@ class SteppedTime:
             self.clock.now = max(self.clock.now, wake)
             future.set_result(None)
             await asyncio.sleep(0)
+
+
+class HaltingSleep:
+    """A sleep that records each wait and moves the clock, but never ends its ``halt_at``-th wait:
+    the gateway stops there, its order waiting for that attempt (as when it is killed)."""
+
+    def __init__(self, clock: FakeClock, *, halt_at: int) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+        self._halt_at = halt_at
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        if len(self.waits) == self._halt_at:
+            await asyncio.Event().wait()
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)

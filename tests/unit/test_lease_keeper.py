@@ -22,7 +22,7 @@ from service.enrollment.tracker import EnrollmentTracker
 from service.ledger import Ledger, OrderRecord, open_ledger, parse_target
 from service.ledger.leases import LeasingLedger, leasing
 from tests.e2e.processes import free_port
-from tests.support.clocks import FakeClock, SecondsClock
+from tests.support.clocks import FakeClock, HaltingSleep, SecondsClock
 from tests.unit.ledger_backends import POSTGRES_URL, postgres_reason, postgres_schema
 from tests.unit.fakes import CA_ID, FakeConnector, make_registry
 from tests.unit.ledger_records import T0, new_order
@@ -127,25 +127,8 @@ def ledger_of(shared: LeasingLedger) -> Ledger:
 # -- taking an order over: its next attempt keeps the time recorded for it ------------------------------------
 
 
-class Halting:
-    """A sleep that moves the clock and records each wait, but never ends its ``halt_at``-th one: the
-    gateway stops there, its order waiting for that attempt (as when it is killed)."""
-
-    def __init__(self, clock: FakeClock, *, halt_at: int | None = None) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-        self._halt_at = halt_at
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 6))
-        if len(self.waits) == self._halt_at:
-            await asyncio.Event().wait()
-        self.clock.advance(seconds=seconds)
-        await asyncio.sleep(0)
-
-
 async def _tracker(stack: AsyncExitStack, ledger: LeasingLedger, connector: FakeConnector, clock: FakeClock,
-                   sleep: Halting, tmp: Path) -> EnrollmentTracker:
+                   sleep: HaltingSleep, tmp: Path) -> EnrollmentTracker:
     registry = make_registry(tmp, [connector])
     tracker = EnrollmentTracker(ledger_of(ledger), registry, clock=clock, sleep=sleep.sleep)
     stack.push_async_callback(tracker.close)
@@ -166,7 +149,7 @@ async def test_ok_a_taken_over_order_makes_its_next_attempt_at_its_recorded_time
     clock = FakeClock(T0)
     a, b = await _gateway(stack, schema, clock), await _gateway(stack, schema, clock)
     connector = FakeConnector()  # one CA for both gateways: it never issues here
-    a_time, b_time = Halting(clock, halt_at=3), Halting(clock, halt_at=3)
+    a_time, b_time = HaltingSleep(clock, halt_at=3), HaltingSleep(clock, halt_at=3)
     on_a = await _tracker(stack, a, connector, clock, a_time, tmp_path / "a")
     on_b = await _tracker(stack, b, connector, clock, b_time, tmp_path / "b")
     submitted = await on_a.submit(dataclasses.replace(new_order("o-1"), ca_id=CA_ID, profile_id="ov",

@@ -22,7 +22,7 @@ from service.enrollment.tracker import EnrollmentTracker
 from service.errors import CAUnavailable, CARejected
 from service.ledger import Ledger, NewOrder, OrderKind, OrderState, open_ledger
 from tests.support.settings import CASettingsFactory
-from tests.support.clocks import FakeClock, VirtualTime
+from tests.support.clocks import FakeClock, HaltingSleep, VirtualTime
 from tests.unit.fakes import CA_ID, FakeConnector
 
 
@@ -171,26 +171,9 @@ async def test_ok_many_watchers_one_poll_loop(harness: Harness) -> None:
     assert harness.connector.names().count("collect") == 4
 
 
-class HaltAt:
-    """A sleep that records each wait and moves the clock, but never ends its ``halt_at``-th wait:
-    the gateway stops there, with the order waiting for that attempt."""
-
-    def __init__(self, clock: FakeClock, halt_at: int) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-        self._halt_at = halt_at
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(round(seconds, 6))
-        if len(self.waits) == self._halt_at:
-            await asyncio.Event().wait()
-        self.clock.advance(seconds=seconds)
-        await asyncio.sleep(0)
-
-
 async def _stopped_waiting_for_attempt_2(harness: Harness) -> str:
     """An order whose gateway stopped 1 s into the 4 s wait before its attempt 2."""
-    halted = HaltAt(harness.time.clock, 2)
+    halted = HaltingSleep(harness.time.clock, halt_at=2)
     first = EnrollmentTracker(harness.ledger, harness.tracker._cas, clock=harness.time.clock,  # noqa: SLF001 - same CAs
                               sleep=halted.sleep)
     try:
